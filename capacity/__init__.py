@@ -1,0 +1,1 @@
+"""Real-time emergency capacity sharing for the Dutch ROAZ regions."""

@@ -1,0 +1,110 @@
+"""The FastAPI application: wiring only; rules live on the routes, logic in the services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
+
+from capacity import metrics
+from capacity.auth.service import Authenticator
+from capacity.board.routes import router as board_router
+from capacity.config import Settings, get_settings
+from capacity.db import Database
+from capacity.limits import BodySizeLimit
+from capacity.live.hub import Hub
+from capacity.live.routes import router as live_router
+from capacity.reports.routes import router as reports_router
+from capacity.reports.service import Applier
+from capacity.store import connect, start_embedded_redis
+from frontend import STATIC_DIR
+from regions.registry import index_facilities, load_registry, outlines_geojson
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        embedded = start_embedded_redis(settings.data_dir)
+        redis_url = embedded.url
+    redis = connect(redis_url)
+    registry = load_registry(
+        facilities_file=settings.facilities_file,
+        regions_file=settings.regions_file,
+        default_interval_s=settings.reporting_interval_s,
+    )
+    db = Database(settings.sqlalchemy_url())
+    await db.create_all()
+    try:
+        await index_facilities(redis=redis, registry=registry)
+    except RedisError as exc:
+        log.warning("could not index facilities in Redis yet: %s", exc)
+    app.state.redis = redis
+    app.state.registry = registry
+    app.state.db = db
+    app.state.applier = Applier.register(redis)
+    app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
+    app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
+    try:
+        yield
+    finally:
+        await app.state.hub.close()
+        await redis.aclose()
+        await db.dispose()
+        if embedded is not None:
+            embedded.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="ROAZ capacity",
+        version="0.1.0",
+        summary="Real-time SEH status and free beds per ROAZ region",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
+    app.include_router(reports_router)
+    app.include_router(board_router)
+    app.include_router(live_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready to serve: Redis answers."""
+        try:
+            await request.app.state.redis.ping()
+        except (RedisError, OSError) as exc:
+            return JSONResponse({"ready": False, "redis": f"unreachable: {exc.__class__.__name__}"}, status_code=503)
+        return JSONResponse({"ready": True, "redis": "ok"})
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/api/v1/outlines.geojson", tags=["board"])
+    async def outlines(request: Request) -> Response:
+        """ROAZ outlines for maps that work offline (reference data, no key needed)."""
+        return Response(outlines_geojson(request.app.state.settings.outlines_file), media_type="application/geo+json")
+
+    @app.get("/", include_in_schema=False)
+    async def board_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,1 @@
+"""API keys and roles: who may write which facility and read which region."""

@@ -1,0 +1,1 @@
+"""The regional board: every facility's live figures with their age."""

@@ -1,0 +1,58 @@
+"""What readers see: every figure with when it was measured, its age, and whether it is stale."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from capacity.domain import UnitType
+
+
+class SehView(BaseModel):
+    status: str
+    reason: str | None
+    expected_until: datetime | None
+    measured_at: datetime
+    age_s: int
+    stale: bool
+
+
+class UnitView(BaseModel):
+    type: UnitType
+    staffed: int | None = Field(description="null = unknown, never zero")
+    occupied: int | None
+    available: int | None
+    measured_at: datetime
+    age_s: int
+    stale: bool
+
+
+class FacilityState(BaseModel):
+    id: str
+    name: str
+    city: str
+    kind: str
+    lat: float
+    lon: float
+    region_id: str
+    reporting_interval_s: int
+    seh: SehView | None = Field(description="null until the facility has reported its SEH status")
+    units: list[UnitView]
+    last_measured_at: datetime | None
+    last_event_id: str | None
+    stale: bool = Field(description="True when any figure is stale or nothing was ever reported")
+
+
+class RegionSummary(BaseModel):
+    id: str
+    name: str
+    lead_trauma_centre: str
+    facilities: int
+
+
+class RegionBoard(BaseModel):
+    region: RegionSummary
+    generated_at: datetime
+    last_event_id: str | None = Field(description="Resume the websocket from here with ?since=")
+    facilities: list[FacilityState]

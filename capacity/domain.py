@@ -1,0 +1,44 @@
+"""Domain vocabulary shared by every part: unit types, SEH statuses, roles."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UnitType(StrEnum):
+    """A bed category at a facility."""
+
+    seh_places = "seh_places"
+    ic_adult = "ic_adult"
+    nicu = "nicu"
+    picu = "picu"
+    medium_care = "medium_care"
+    ccu = "ccu"
+    stroke = "stroke"
+    ward_general = "ward_general"
+    paediatrics = "paediatrics"
+    obstetrics = "obstetrics"
+    elv = "elv"
+    grz = "grz"
+    psychiatry = "psychiatry"
+
+
+class SehStatus(StrEnum):
+    """SEH status. `stop_expired` is set by the system, never sent by a facility."""
+
+    open = "open"
+    busy = "busy"
+    stop = "stop"
+    closed = "closed"
+    stop_expired = "stop_expired"
+
+
+REPORTABLE_SEH_STATUSES = (SehStatus.open, SehStatus.busy, SehStatus.stop, SehStatus.closed)
+
+
+class Role(StrEnum):
+    facility = "facility"
+    dispatch = "dispatch"
+    viewer = "viewer"
+    coordinator = "coordinator"
+    admin = "admin"

@@ -1,0 +1,171 @@
+"""The seam between a region's Redis stream and this worker's websocket clients.
+
+One reader task per region and worker does a blocking XREAD and puts each event,
+serialised once, into every subscriber's bounded queue. A subscriber whose queue is
+full is dropped (it reconnects and resumes with `since`), so one slow client never
+holds up the others and nothing is buffered without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from capacity import metrics
+from capacity.store import stream_key
+
+log = logging.getLogger(__name__)
+
+EventKey = tuple[int, int]
+
+
+def event_key(event_id: str) -> EventKey:
+    """Stream ids order as (milliseconds, sequence)."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def event_message(event_id: str, payload: str) -> str:
+    """The websocket text for one stream entry, built without re-parsing the stored JSON."""
+    return '{"type":"event","id":"' + event_id + '",' + payload[1:]
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One websocket client's bounded queue of (event key or None, message text)."""
+
+    queue: asyncio.Queue[tuple[EventKey | None, str]]
+    done: bool = False
+    slow: bool = False
+
+    def offer(self, item: tuple[EventKey | None, str]) -> bool:
+        try:
+            self.queue.put_nowait(item)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    def end(self, *, slow: bool) -> None:
+        """Stop this client's sender at its next message: empty the queue, leave one wake-up."""
+        self.done, self.slow = True, slow
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait((None, ""))
+
+
+@dataclass(eq=False)
+class RegionFeed:
+    region_id: str
+    last_id: str
+    subscribers: set[Subscriber] = field(default_factory=set)
+    task: asyncio.Task | None = None
+
+
+class Hub:
+    def __init__(
+        self, *, redis: aioredis.Redis, queue_size: int, heartbeat_s: float, block_ms: int = 5000, batch: int = 500
+    ) -> None:
+        self._redis = redis
+        self._queue_size = queue_size
+        self._heartbeat_s = heartbeat_s
+        self._block_ms = block_ms
+        self._batch = batch
+        self._feeds: dict[str, RegionFeed] = {}
+        self._lock = asyncio.Lock()
+        self._heartbeat_task: asyncio.Task | None = None
+
+    async def subscribe(self, region_id: str) -> Subscriber:
+        """Register a client. Its reader is running (from a known position) before this returns,
+        so a snapshot taken afterwards is always followed by every later event."""
+        feed = self._feeds.get(region_id)
+        if feed is None:
+            async with self._lock:
+                feed = self._feeds.get(region_id)
+                if feed is None:
+                    last = await self._redis.xrevrange(stream_key(region_id), count=1)
+                    feed = RegionFeed(region_id=region_id, last_id=last[0][0] if last else "0-0")
+                    feed.task = asyncio.create_task(self._read(feed), name=f"reader-{region_id}")
+                    self._feeds[region_id] = feed
+                    if self._heartbeat_task is None:
+                        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size))
+        feed.subscribers.add(subscriber)
+        metrics.WS_CLIENTS.labels(region=region_id).inc()
+        return subscriber
+
+    def unsubscribe(self, region_id: str, subscriber: Subscriber) -> None:
+        feed = self._feeds.get(region_id)
+        if feed is not None and subscriber in feed.subscribers:
+            feed.subscribers.discard(subscriber)
+            metrics.WS_CLIENTS.labels(region=region_id).dec()
+
+    def clients(self, region_id: str) -> int:
+        feed = self._feeds.get(region_id)
+        return len(feed.subscribers) if feed else 0
+
+    def _publish(self, feed: RegionFeed, item: tuple[EventKey | None, str]) -> int:
+        delivered = 0
+        for subscriber in list(feed.subscribers):
+            if subscriber.offer(item):
+                delivered += 1
+            else:
+                self.unsubscribe(feed.region_id, subscriber)
+                subscriber.end(slow=True)
+                metrics.WS_DROPPED.labels(region=feed.region_id).inc()
+        return delivered
+
+    async def _read(self, feed: RegionFeed) -> None:
+        key = stream_key(feed.region_id)
+        backoff = 0.1
+        while True:
+            try:
+                response = await self._redis.xread({key: feed.last_id}, count=self._batch, block=self._block_ms)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("reading %s failed (%s); retrying in %.1f s", key, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for _stream, entries in response or ():
+                delivered = 0
+                for event_id, fields in entries:
+                    delivered += self._publish(feed, (event_key(event_id), event_message(event_id, fields["e"])))
+                    feed.last_id = event_id
+                metrics.EVENTS_FANNED_OUT.labels(region=feed.region_id).inc(delivered)
+
+    async def _heartbeats(self) -> None:
+        """Tell every client the server is alive and how far its region's stream has come."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            for feed in list(self._feeds.values()):
+                if feed.subscribers:
+                    text = orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": feed.last_id}).decode()
+                    self._publish(feed, (None, text))
+
+    async def close(self) -> None:
+        tasks = [f.task for f in self._feeds.values() if f.task] + ([self._heartbeat_task] if self._heartbeat_task else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds.clear()
+
+
+async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, limit: int) -> list[tuple[EventKey, str]] | None:
+    """The events after `since`, or None when they can no longer be replayed exactly
+    (the id was trimmed from the stream, never existed, or too much was missed)."""
+    key = stream_key(region_id)
+    if not await redis.xrange(key, min=since, max=since, count=1):
+        return None
+    entries = await redis.xrange(key, min=f"({since}", max="+", count=limit + 1)
+    if len(entries) > limit:
+        return None
+    return [(event_key(i), event_message(i, f["e"])) for i, f in entries]

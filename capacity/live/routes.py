@@ -1,0 +1,113 @@
+"""WS /ws/regions/{region_id}: a snapshot (or the missed events), then every event as it happens.
+
+The key travels in the first message, `{"type": "auth", "key": "..."}`, never in the URL.
+Close codes: 4400 bad request, 4401 no valid key, 4403 region not in the key's scope,
+4404 unknown region, 1013 client too slow (reconnect with `since`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect, WebSocketException
+
+from capacity.auth.models import Principal
+from capacity.board.service import region_board
+from capacity.live.hub import EventKey, Subscriber, event_key, events_since
+
+router = APIRouter(tags=["live"])
+
+EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+REPLAY_LIMIT = 10_000
+
+
+async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
+    """Accept, then require a key in the first message that may read this region."""
+    state = websocket.app.state
+    await websocket.accept()
+    if region_id not in state.registry.regions:
+        raise WebSocketException(4404, f"unknown region {region_id[:32]!r}")
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), state.settings.ws_auth_timeout_s)
+        message = orjson.loads(raw)
+        token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
+    except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError):
+        token = None
+    principal = await state.authenticator.authenticate(token) if isinstance(token, str) else None
+    if principal is None:
+        raise WebSocketException(4401, 'send {"type": "auth", "key": "<key>"} first, with a valid key')
+    if not principal.may_read(region_id):
+        raise WebSocketException(4403, f"this key may not read region {region_id}")
+    return principal
+
+
+@router.websocket("/ws/regions/{region_id}")
+async def region_socket(
+    websocket: WebSocket,
+    region_id: str,
+    _reader: Annotated[Principal, Depends(socket_reader)],
+    since: Annotated[str | None, Query(max_length=41)] = None,
+) -> None:
+    state = websocket.app.state
+    if since is not None and not EVENT_ID.match(since):
+        raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
+    hub = state.hub
+    subscriber = await hub.subscribe(region_id)
+    receiver = asyncio.create_task(_until_disconnect(websocket, subscriber))
+    try:
+        last = await _catch_up(websocket, region_id, since)
+        await _pump(websocket, subscriber, last)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.unsubscribe(region_id, subscriber)
+        receiver.cancel()
+
+
+async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> EventKey:
+    """Send exactly the missed events when they can be replayed, else a fresh snapshot."""
+    state = websocket.app.state
+    replay = None
+    if since is not None:
+        replay = await events_since(redis=state.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
+    if replay is not None:
+        last = event_key(since)
+        for key, text in replay:
+            await websocket.send_text(text)
+            last = key
+        return last
+    board = await region_board(redis=state.redis, registry=state.registry, region_id=region_id)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    await websocket.send_text('{"type":"snapshot","server_time":"' + now + '",' + board.model_dump_json()[1:])
+    return event_key(board.last_event_id) if board.last_event_id else (0, 0)
+
+
+async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) -> None:
+    """Forward queued messages in order, skipping any the catch-up already covered."""
+    while True:
+        key, text = await subscriber.queue.get()
+        if subscriber.done:
+            if subscriber.slow:
+                await websocket.close(1013, "too slow: reconnect with since=<last event id>")
+            return
+        if key is not None:
+            if key <= last:
+                continue
+            last = key
+        await websocket.send_text(text)
+
+
+async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber) -> None:
+    """Read (and ignore) what the client sends, so a close is noticed at once."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+    except Exception:
+        pass
+    subscriber.end(slow=False)

@@ -1,0 +1,30 @@
+"""Prometheus metrics. With several workers, PROMETHEUS_MULTIPROC_DIR makes them add up."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+REPORTS_ACCEPTED = Counter("capacity_reports_accepted_total", "Reports applied", ["region"])
+REPORTS_REJECTED = Counter("capacity_reports_rejected_total", "Reports refused, nothing applied", ["reason"])
+APPLY_SECONDS = Histogram(
+    "capacity_apply_seconds",
+    "Time to apply one report in Redis (script round trip)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+EVENTS_FANNED_OUT = Counter("capacity_events_fanned_out_total", "Event messages queued to websocket clients", ["region"])
+WS_CLIENTS = Gauge("capacity_ws_clients", "Connected websocket clients", ["region"], multiprocess_mode="livesum")
+WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text; summed over workers when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""Reports: what a facility sends, validated at the edge and applied atomically."""

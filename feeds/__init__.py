@@ -1,0 +1,1 @@
+"""The ways in: adapters to the canonical report, and the feed simulator for demo and load."""

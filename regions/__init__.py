@@ -1,0 +1,1 @@
+"""Geography: ROAZ regions, the facility registry and its reference data."""

@@ -1,0 +1,114 @@
+"""The facility registry: ROAZ regions and facilities loaded from replaceable files.
+
+The shipped files are copies of the project's reference data (see `data/README.md`);
+a deployment points the settings at its own files with the same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from capacity.store import NATIONAL_GEO_KEY, region_geo_key
+
+DATA = resources.files("regions").joinpath("data")
+FACILITY_KINDS = frozenset({"seh", "seh_limited", "seh_unconfirmed", "hospital_no_seh"})
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    id: str
+    name: str
+    lead_trauma_centre: str
+
+
+@dataclass(frozen=True, slots=True)
+class Facility:
+    id: str
+    name: str
+    city: str
+    kind: str
+    lat: float
+    lon: float
+    region_id: str
+    reporting_interval_s: int
+
+
+@dataclass(frozen=True)
+class Registry:
+    regions: dict[str, Region]
+    facilities: dict[str, Facility]
+    by_region: dict[str, tuple[Facility, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, regions: list[Region], facilities: list[Facility]) -> Registry:
+        region_map = {r.id: r for r in regions}
+        by_region: dict[str, list[Facility]] = {r.id: [] for r in regions}
+        seen: set[str] = set()
+        for f in facilities:
+            if f.id in seen:
+                raise ValueError(f"facility {f.id} appears twice")
+            if f.region_id not in region_map:
+                raise ValueError(f"facility {f.id} names unknown region {f.region_id}")
+            if f.kind not in FACILITY_KINDS:
+                raise ValueError(f"facility {f.id} has unknown kind {f.kind!r}")
+            seen.add(f.id)
+            by_region[f.region_id].append(f)
+        return cls(
+            regions=region_map,
+            facilities={f.id: f for f in facilities},
+            by_region={r: tuple(sorted(fs, key=lambda f: f.name)) for r, fs in by_region.items()},
+        )
+
+
+def _open(path: Path | None, default: str):
+    return open(path, newline="", encoding="utf-8") if path else DATA.joinpath(default).open(newline="", encoding="utf-8")
+
+
+def load_registry(
+    *,
+    facilities_file: Path | None = None,
+    regions_file: Path | None = None,
+    default_interval_s: int = 900,
+) -> Registry:
+    """Read regions and facilities; a facility row may carry its own `reporting_interval_s`."""
+    with _open(regions_file, "roaz_regions.csv") as fh:
+        regions = [Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)]
+    with _open(facilities_file, "nl_emergency_facilities.csv") as fh:
+        facilities = [
+            Facility(
+                id=row["id"],
+                name=row["name"],
+                city=row["city"],
+                kind=row["kind"],
+                lat=float(row["lat"]),
+                lon=float(row["lon"]),
+                region_id=row["roaz_region"],
+                reporting_interval_s=int(row.get("reporting_interval_s") or default_interval_s),
+            )
+            for row in csv.DictReader(fh)
+        ]
+    return Registry.build(regions, facilities)
+
+
+def outlines_geojson(path: Path | None = None) -> bytes:
+    """The ROAZ outlines as GeoJSON bytes, for maps that must work offline."""
+    return path.read_bytes() if path else DATA.joinpath("roaz_regions.geojson").read_bytes()
+
+
+async def index_facilities(*, redis: aioredis.Redis, registry: Registry) -> None:
+    """Store every facility in its region's GEO index and the national one (idempotent)."""
+    pipe = redis.pipeline(transaction=False)
+    for region_id, facilities in registry.by_region.items():
+        if not facilities:
+            continue
+        members: list[float | str] = []
+        for f in facilities:
+            members += [f.lon, f.lat, f.id]
+        pipe.geoadd(region_geo_key(region_id), members)
+        pipe.geoadd(NATIONAL_GEO_KEY, members)
+    await pipe.execute()
