@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -23,6 +24,7 @@ router = APIRouter(tags=["live"])
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 REPLAY_LIMIT = 10_000
+WORKER_ID = secrets.token_hex(4)
 
 
 async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
@@ -82,7 +84,8 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> 
         return last
     board = await region_board(redis=state.redis, registry=state.registry, region_id=region_id)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    await websocket.send_text('{"type":"snapshot","server_time":"' + now + '",' + board.model_dump_json()[1:])
+    head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + now + '",'
+    await websocket.send_text(head + board.model_dump_json()[1:])
     return event_key(board.last_event_id) if board.last_event_id else (0, 0)
 
 

@@ -13,6 +13,7 @@ Count = int | None
 
 MAX_COUNT = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_AGE = timedelta(days=7)
 
 
 class UnitReport(BaseModel):
@@ -50,7 +51,9 @@ class SehReport(BaseModel):
 
     @field_validator("reason")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
+    def _plain_text(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("reason must be plain text without control characters")
         value = value.strip() if value is not None else None
         return value or None
 
@@ -67,8 +70,11 @@ class Report(BaseModel):
     @field_validator("measured_at")
     @classmethod
     def _not_in_future(cls, value: datetime) -> datetime:
-        if value - datetime.now(UTC) > FUTURE_TOLERANCE:
+        now = datetime.now(UTC)
+        if value - now > FUTURE_TOLERANCE:
             raise ValueError("measured_at lies more than 5 minutes in the future; check the sender's clock")
+        if now - value > MAX_AGE:
+            raise ValueError("measured_at is more than 7 days old; live figures must be recent")
         return value
 
     @field_validator("units")

@@ -1,0 +1,28 @@
+# Two commands on a fresh machine with only Python: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo serve test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP) ## embedded Redis + SQLite + simulated feeds from the 89 real hospitals; prints the board URL
+	$(BIN)/capacity demo $(DEMO_ARGS)
+
+serve: $(STAMP)
+	$(BIN)/capacity serve $(SERVE_ARGS)
+
+test: $(STAMP) ## the whole suite, against real Redis, SQLite and (for page tests) headless Chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## benchmarks vs the bare stack, measured in the same run (see bench/README.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,3 @@
+from capacity.cli import app
+
+app(prog_name="capacity")

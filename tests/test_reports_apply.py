@@ -1,0 +1,140 @@
+"""Applying reports: newest wins, a retry is harmless, partial reports keep the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from capacity.domain import Role
+from capacity.reports.models import Report
+from capacity.reports.service import Applier, ReportRefused, apply_report
+from capacity.store import facility_key, stream_key
+from tests.conftest import bearer
+
+FACILITY = "seh-tno-00"
+REGION = "ROAZ11"
+URL = f"/api/v1/facilities/{FACILITY}/reports"
+
+
+def at(minutes_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+
+
+@pytest.fixture
+async def token(keys) -> str:
+    return await keys.create(Role.facility, FACILITY)
+
+
+async def test_a_report_is_applied_and_answered_with_its_event_id(http, rds, token):
+    body = {
+        "measured_at": at(1),
+        "seh": {"status": "stop", "reason": "crowding", "expected_until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        "units": [{"type": "ic_adult", "staffed": 12, "occupied": 9, "available": 3}, {"type": "stroke", "available": 2}],
+    }
+    response = await http.post(URL, json=body, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["duplicate"] is False
+    assert result["seh"]["status"] == "stop" and result["seh"]["reason"] == "crowding"
+    assert [u["type"] for u in result["units"]] == ["ic_adult", "stroke"]
+    assert result["units"][1]["staffed"] is None, "a count not sent is unknown, not zero"
+    entries = await rds.xrange(stream_key(REGION))
+    assert [e[0] for e in entries] == [result["event_id"]]
+    assert entries[0][1]["f"] == FACILITY
+
+
+async def test_an_older_report_never_overwrites_a_newer_one(http, rds, token):
+    newer = await http.post(URL, json={"measured_at": at(1), "seh": {"status": "stop", "reason": "staffing"}}, headers=bearer(token))
+    assert newer.status_code == 201
+    older = await http.post(URL, json={"measured_at": at(5), "seh": {"status": "open"}}, headers=bearer(token))
+    assert older.status_code == 409
+    assert "older than the stored report" in older.json()["detail"]
+    assert older.json()["stored_event_id"] == newer.json()["event_id"]
+    board = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
+    assert board["seh"]["status"] == "stop"
+    assert await rds.xlen(stream_key(REGION)) == 1
+
+
+async def test_sending_the_same_report_twice_applies_it_once(http, rds, token):
+    body = {"measured_at": at(2), "units": [{"type": "ccu", "staffed": 8, "available": 1}]}
+    first = await http.post(URL, json=body, headers=bearer(token))
+    again = await http.post(URL, json=body, headers=bearer(token))
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert again.json()["event_id"] == first.json()["event_id"]
+    assert await rds.xlen(stream_key(REGION)) == 1
+
+
+async def test_the_same_report_in_another_time_zone_is_still_a_duplicate(http, rds, token):
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    body = {"measured_at": when.isoformat(), "seh": {"status": "busy"}}
+    amsterdam = {"measured_at": when.astimezone(timezone_plus(1)).isoformat(), "seh": {"status": "busy"}}
+    assert (await http.post(URL, json=body, headers=bearer(token))).status_code == 201
+    assert (await http.post(URL, json=amsterdam, headers=bearer(token))).status_code == 200
+
+
+def timezone_plus(hours: int):
+    from datetime import timezone
+
+    return timezone(timedelta(hours=hours))
+
+
+async def test_a_different_report_with_the_same_time_is_a_conflict(http, rds, token):
+    when = at(2)
+    assert (await http.post(URL, json={"measured_at": when, "seh": {"status": "open"}}, headers=bearer(token))).status_code == 201
+    clash = await http.post(URL, json={"measured_at": when, "seh": {"status": "stop"}}, headers=bearer(token))
+    assert clash.status_code == 409
+    assert "different report" in clash.json()["detail"]
+    assert await rds.xlen(stream_key(REGION)) == 1
+
+
+async def test_fields_not_sent_keep_their_value_and_their_own_age(http, token):
+    await http.post(URL, json={"measured_at": at(30), "seh": {"status": "busy"}, "units": [{"type": "ic_adult", "staffed": 10, "available": 4}]}, headers=bearer(token))
+    await http.post(URL, json={"measured_at": at(1), "units": [{"type": "stroke", "staffed": 6, "available": 2}]}, headers=bearer(token))
+    state = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
+    assert state["seh"]["status"] == "busy"
+    assert state["seh"]["age_s"] >= 29 * 60 and state["seh"]["stale"] is True
+    units = {u["type"]: u for u in state["units"]}
+    assert units["ic_adult"]["available"] == 4 and units["ic_adult"]["age_s"] >= 29 * 60
+    assert units["stroke"]["available"] == 2 and units["stroke"]["age_s"] < 120 and units["stroke"]["stale"] is False
+
+
+async def test_fifty_concurrent_pushes_end_in_the_state_of_the_newest(http, rds, token):
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    bodies = [
+        {"measured_at": (base + timedelta(seconds=i)).isoformat(), "units": [{"type": "ic_adult", "staffed": 50, "available": i}]}
+        for i in range(50)
+    ]
+    bodies.reverse()
+    responses = await asyncio.gather(*(http.post(URL, json=b, headers=bearer(token)) for b in bodies))
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {201, 409}, codes
+    state = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
+    assert state["units"][0]["available"] == 49
+    assert await rds.xlen(stream_key(REGION)) == codes.count(201)
+    stored = await rds.hget(facility_key(REGION, FACILITY), "event_id")
+    assert stored == (await rds.xrevrange(stream_key(REGION), count=1))[0][0]
+
+
+async def test_the_apply_service_refuses_older_reports_directly(rds, registry):
+    """The service is a plain keyword-only function: usable without HTTP."""
+    applier = Applier.register(rds)
+    facility = registry.facilities[FACILITY]
+    newer = Report.model_validate({"measured_at": at(1), "seh": {"status": "open"}})
+    older = Report.model_validate({"measured_at": at(2), "seh": {"status": "closed"}})
+    applied = await apply_report(applier=applier, facility=facility, report=newer, key_id="k1", stream_maxlen=100)
+    with pytest.raises(ReportRefused) as refused:
+        await apply_report(applier=applier, facility=facility, report=older, key_id="k1", stream_maxlen=100)
+    assert refused.value.event_id == applied.event_id
+
+
+async def test_the_region_stream_stays_bounded(rds, registry):
+    applier = Applier.register(rds)
+    facility = registry.facilities[FACILITY]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(600):
+        report = Report.model_validate({"measured_at": (start + timedelta(seconds=i)).isoformat(), "units": [{"type": "ccu", "available": i % 5}]})
+        await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
+    assert await rds.xlen(stream_key(REGION)) < 300
