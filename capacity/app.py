@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +17,7 @@ from capacity.auth.service import Authenticator
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.db import Database
-from capacity.errors import validation_error
+from capacity.errors import http_error, validation_error
 from capacity.limits import BodySizeLimit
 from capacity.live.hub import Hub
 from capacity.live.routes import router as live_router
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(reports_router)
     app.include_router(board_router)
     app.include_router(live_router)

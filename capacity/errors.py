@@ -1,19 +1,40 @@
-"""Error answers: a validation error names the field and says what is wrong, nothing more.
+"""Error answers, and counting every refused report by reason.
 
-The input is not echoed back: it may be large, and values such as 1e400 (infinity)
-cannot even be written as JSON, which would turn a client's mistake into a 500.
+A validation error names the field and says what is wrong, nothing more: the input is
+not echoed back, since it may be large and values such as 1e400 (infinity) cannot even
+be written as JSON, which would turn a client's mistake into a 500.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from capacity import metrics
+
+REASONS = {401: "unauthorized", 403: "forbidden", 404: "unknown_facility", 413: "too_large", 422: "invalid"}
 
 
-async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+def is_report_push(method: str, path: str) -> bool:
+    return method == "POST" and path.endswith("/reports")
+
+
+def count_refusal(method: str, path: str, status: int) -> None:
+    if is_report_push(method, path) and status in REASONS:
+        metrics.REPORTS_REJECTED.labels(reason=REASONS[status]).inc()
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    count_refusal(request.method, request.url.path, 422)
     errors = [
         {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "invalid")), "type": str(error.get("type", ""))}
         for error in exc.errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    count_refusal(request.method, request.url.path, exc.status_code)
+    return await http_exception_handler(request, exc)
