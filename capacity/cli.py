@@ -151,6 +151,7 @@ async def _demo(settings: Settings, *, host: str | None, port: int | None, inter
     base = f"http://{options['host']}:{options['port']}"
     console.print(f"\n[bold green]Board:[/bold green] {base}/#key={viewer}", soft_wrap=True)
     console.print(f"[dim]API docs: {base}/docs · metrics: {base}/metrics[/dim]\n", soft_wrap=True)
+    console.file.flush()
     simulator = Simulator(base_url=base, tokens=tokens, facilities=list(registry.facilities.values()))
     try:
         await simulator.run(interval_s=interval, duration_s=duration)
