@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
+import queue
 import subprocess
+import threading
 import time
 
 import httpx
@@ -61,16 +62,22 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
 
 
 def _wait_for_board_line(process: subprocess.Popen, output: list[str], *, timeout: float) -> str:
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    """Read the demo's output in a thread (a select() on a buffered pipe would miss buffered lines)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            if process.poll() is not None:
-                break
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
             continue
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
+        if line is None:
             break
         output.append(line)
         if match := re.search(r"Board: (http://\S+)/#key=(cap_\S+)", line):
