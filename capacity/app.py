@@ -17,7 +17,7 @@ from capacity.auth.service import Authenticator
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.db import Database
-from capacity.errors import http_error, validation_error
+from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
 from capacity.limits import BodySizeLimit
 from capacity.live.hub import Hub
 from capacity.live.routes import router as live_router
@@ -46,11 +46,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         default_interval_s=settings.reporting_interval_s,
     )
     db = Database(settings.sqlalchemy_url())
-    await db.create_all()
+    try:
+        await db.create_all()
+    except Exception as exc:
+        log.error("database unavailable at start-up (not ready until it answers): %s", exc)
     try:
         await index_facilities(redis=redis, registry=registry)
-    except RedisError as exc:
-        log.warning("could not index facilities in Redis yet: %s", exc)
+    except (RedisError, OSError) as exc:
+        log.error("Redis unavailable at start-up (not ready until it answers): %s", exc)
     app.state.redis = redis
     app.state.registry = registry
     app.state.db = db
@@ -78,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, store_unavailable)
     app.include_router(reports_router)
     app.include_router(board_router)
     app.include_router(live_router)
@@ -89,12 +94,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request) -> JSONResponse:
-        """Ready to serve: Redis answers."""
+        """Ready to serve: Redis and the database answer."""
+        checks = {"redis": "ok", "database": "ok"}
         try:
             await request.app.state.redis.ping()
         except (RedisError, OSError) as exc:
-            return JSONResponse({"ready": False, "redis": f"unreachable: {exc.__class__.__name__}"}, status_code=503)
-        return JSONResponse({"ready": True, "redis": "ok"})
+            checks["redis"] = f"unreachable: {exc.__class__.__name__}"
+        if not await request.app.state.db.ping():
+            checks["database"] = "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus() -> Response:

@@ -102,7 +102,9 @@ def keys_create(
     except InvalidKeyRequest as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    console.print(f"key id {key_id} ({role.value}{' for ' + facility if facility else ''}); store it now, it is not shown again:", style="dim")
+    console.print(
+        f"key id {key_id} ({role.value}{' for ' + facility if facility else ''}); store it now, it is not shown again:", style="dim"
+    )
     print(token)
 
 
@@ -136,7 +138,9 @@ async def _demo(settings: Settings, *, host: str | None, port: int | None, inter
     await db.create_all()
     tokens = {}
     for facility in registry.facilities.values():
-        _, tokens[facility.id] = await create_key(db=db, registry=registry, role=Role.facility, facility_id=facility.id, label=f"demo feed {facility.name}")
+        _, tokens[facility.id] = await create_key(
+            db=db, registry=registry, role=Role.facility, facility_id=facility.id, label=f"demo feed {facility.name}"
+        )
     _, viewer = await create_key(db=db, registry=registry, role=Role.viewer, label="demo board")
     await db.dispose()
 

@@ -11,10 +11,19 @@ from fastapi import HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from capacity import metrics
 
-REASONS = {401: "unauthorized", 403: "forbidden", 404: "unknown_facility", 413: "too_large", 422: "invalid"}
+REASONS = {401: "unauthorized", 403: "forbidden", 404: "unknown_facility", 413: "too_large", 422: "invalid", 503: "unavailable"}
+
+
+class DatabaseUnavailable(Exception):
+    """The SQL database did not answer (drivers raise OSError or their own errors)."""
+
+
+UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable)
 
 
 def is_report_push(method: str, path: str) -> bool:
@@ -38,3 +47,14 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 async def http_error(request: Request, exc: HTTPException) -> Response:
     count_refusal(request.method, request.url.path, exc.status_code)
     return await http_exception_handler(request, exc)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis or SQL is down: say so, and that nothing was applied, so the sender retries."""
+    count_refusal(request.method, request.url.path, 503)
+    what = "live state (Redis)" if isinstance(exc, RedisError) else "database"
+    return JSONResponse(
+        {"detail": f"{what} unavailable; nothing applied, retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 REPORTS_ACCEPTED = Counter("capacity_reports_accepted_total", "Reports applied", ["region"])
 REPORTS_REJECTED = Counter("capacity_reports_rejected_total", "Reports refused, nothing applied", ["reason"])

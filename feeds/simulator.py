@@ -53,7 +53,15 @@ def _units_for(facility: Facility, rng: random.Random) -> dict[str, int]:
 
 
 class Simulator:
-    def __init__(self, *, base_url: str, tokens: dict[str, Facility | str], facilities: list[Facility], seed: int | None = None, quiet_share: float = 0.08) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        tokens: dict[str, Facility | str],
+        facilities: list[Facility],
+        seed: int | None = None,
+        quiet_share: float = 0.08,
+    ) -> None:
         self.rng = random.Random(seed)
         self.base_url = base_url.rstrip("/")
         self.sent = 0
@@ -71,7 +79,9 @@ class Simulator:
         for unit_type, staffed in sim.staffed.items():
             step = self.rng.choice((-2, -1, -1, 0, 1, 1, 2))
             sim.occupied[unit_type] = min(staffed, max(0, sim.occupied[unit_type] + step))
-            units.append({"type": unit_type, "staffed": staffed, "occupied": sim.occupied[unit_type], "available": staffed - sim.occupied[unit_type]})
+            units.append(
+                {"type": unit_type, "staffed": staffed, "occupied": sim.occupied[unit_type], "available": staffed - sim.occupied[unit_type]}
+            )
         report: dict = {"measured_at": measured_at.isoformat(), "units": self.rng.sample(units, k=self.rng.randint(1, len(units)))}
         if sim.facility.kind != "hospital_no_seh" and change_seh:
             sim.seh = self._next_status(sim.seh)

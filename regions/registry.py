@@ -77,7 +77,9 @@ def load_registry(
 ) -> Registry:
     """Read regions and facilities; a facility row may carry its own `reporting_interval_s`."""
     with _open(regions_file, "roaz_regions.csv") as fh:
-        regions = [Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)]
+        regions = [
+            Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)
+        ]
     with _open(facilities_file, "nl_emergency_facilities.csv") as fh:
         facilities = [
             Facility(

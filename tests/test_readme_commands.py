@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import queue
+import re
 import subprocess
 import threading
 import time
@@ -32,7 +32,11 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
     port = free_port()
     process = subprocess.Popen(
         ["make", "demo", f"DEMO_ARGS=--port {port} --interval 0.2 --duration 60"],
-        cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     try:

@@ -91,7 +91,11 @@ async def test_a_different_report_with_the_same_time_is_a_conflict(http, rds, to
 
 
 async def test_fields_not_sent_keep_their_value_and_their_own_age(http, token):
-    await http.post(URL, json={"measured_at": at(30), "seh": {"status": "busy"}, "units": [{"type": "ic_adult", "staffed": 10, "available": 4}]}, headers=bearer(token))
+    await http.post(
+        URL,
+        json={"measured_at": at(30), "seh": {"status": "busy"}, "units": [{"type": "ic_adult", "staffed": 10, "available": 4}]},
+        headers=bearer(token),
+    )
     await http.post(URL, json={"measured_at": at(1), "units": [{"type": "stroke", "staffed": 6, "available": 2}]}, headers=bearer(token))
     state = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
     assert state["seh"]["status"] == "busy"
@@ -135,6 +139,8 @@ async def test_the_region_stream_stays_bounded(rds, registry):
     facility = registry.facilities[FACILITY]
     start = datetime.now(UTC) - timedelta(hours=1)
     for i in range(600):
-        report = Report.model_validate({"measured_at": (start + timedelta(seconds=i)).isoformat(), "units": [{"type": "ccu", "available": i % 5}]})
+        report = Report.model_validate(
+            {"measured_at": (start + timedelta(seconds=i)).isoformat(), "units": [{"type": "ccu", "available": i % 5}]}
+        )
         await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
     assert await rds.xlen(stream_key(REGION)) < 300

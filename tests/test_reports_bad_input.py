@@ -42,15 +42,27 @@ def error_text(response) -> str:
         ({"measured_at": "NOW", "units": [{"type": "ic_unknown", "available": 1}]}, "type", "ic_adult"),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "available": -1}]}, "available", "greater than or equal to 0"),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "staffed": -3}]}, "staffed", "greater than or equal to 0"),
-        ({"measured_at": "NOW", "units": [{"type": "ic_adult", "staffed": 4, "available": 5}]}, "units", "available (5) exceeds staffed (4)"),
+        (
+            {"measured_at": "NOW", "units": [{"type": "ic_adult", "staffed": 4, "available": 5}]},
+            "units",
+            "available (5) exceeds staffed (4)",
+        ),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "staffed": 4, "occupied": 3, "available": 2}]}, "units", "exceeds staffed"),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "available": 2.5}]}, "available", "integer"),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "available": "many"}]}, "available", "integer"),
-        ({"measured_at": "NOW", "units": [{"type": "ic_adult", "available": 1}, {"type": "ic_adult", "available": 2}]}, "units", "more than once"),
+        (
+            {"measured_at": "NOW", "units": [{"type": "ic_adult", "available": 1}, {"type": "ic_adult", "available": 2}]},
+            "units",
+            "more than once",
+        ),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "free": 1}]}, "free", "Extra inputs"),
         ({"measured_at": "NOW", "seh": {"status": "full"}}, "status", "'open'"),
         ({"measured_at": "NOW", "seh": {"status": "stop", "reason": "x" * 201}}, "reason", "200 characters"),
-        ({"measured_at": "NOW", "seh": {"status": "stop", "expected_until": "2020-01-01T00:00:00Z"}}, "body", "expected_until must lie after measured_at"),
+        (
+            {"measured_at": "NOW", "seh": {"status": "stop", "expected_until": "2020-01-01T00:00:00Z"}},
+            "body",
+            "expected_until must lie after measured_at",
+        ),
         ({"measured_at": "NOW", "seh": {"status": "stop", "expected_until": "2030-01-01T00:00:00"}}, "expected_until", "timezone"),
         ({"measured_at": "NOW"}, "body", "must carry seh, units or both"),
         ({"measured_at": "NOW", "units": []}, "body", "must carry seh, units or both"),
@@ -99,14 +111,22 @@ async def test_oversized_chunked_body_without_length_is_refused_with_413(http, r
 
 
 async def test_report_for_unknown_facility_is_404(http, rds, token):
-    response = await http.post("/api/v1/facilities/seh-tno-999/reports", json={"measured_at": now_iso(), "seh": {"status": "open"}}, headers=bearer(token))
+    response = await http.post(
+        "/api/v1/facilities/seh-tno-999/reports", json={"measured_at": now_iso(), "seh": {"status": "open"}}, headers=bearer(token)
+    )
     assert response.status_code == 404
     assert "seh-tno-999" in error_text(response)
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer cap_nothing_here"}, {"Authorization": "Bearer not-a-key"}],
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer cap_nothing_here"},
+        {"Authorization": "Bearer not-a-key"},
+    ],
 )
 async def test_missing_or_wrong_key_is_401_and_applies_nothing(http, rds, headers):
     response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "stop"}}, headers=headers)
@@ -141,13 +161,20 @@ async def test_only_facility_keys_write_reports(http, rds, keys, role):
 async def test_no_input_gives_a_server_error(http, rds, token):
     """A sweep of odd shapes: every answer is a 4xx with a message, never a 5xx."""
     odd = [
-        b"", b"null", b"[]", b'""', b"0", b'{"measured_at": 1}', b'{"measured_at": "2026-13-45T99:00:00Z", "seh": {}}',
+        b"",
+        b"null",
+        b"[]",
+        b'""',
+        b"0",
+        b'{"measured_at": 1}',
+        b'{"measured_at": "2026-13-45T99:00:00Z", "seh": {}}',
         b'{"measured_at": "9999-12-31T23:59:59+14:00", "seh": {"status": "open"}}',
         b'{"measured_at": "0001-01-01T00:00:00-12:00", "seh": {"status": "open"}}',
         b'{"measured_at": "2026-01-01T00:00:00Z", "units": [{"type": "ic_adult", "available": 1e400}]}',
         b'{"measured_at": "2026-01-01T00:00:00Z", "units": [{"type": "ic_adult", "available": 99999999999999999999999}]}',
         b'{"measured_at": "2026-01-01T00:00:00Z", "units": {"type": "ic_adult"}}',
-        b'{"measured_at": "2026-01-01T00:00:00Z", "seh": "stop"}', "\u00ff\u00fe".encode("latin-1"),
+        b'{"measured_at": "2026-01-01T00:00:00Z", "seh": "stop"}',
+        "\u00ff\u00fe".encode("latin-1"),
         b'{"measured_at": "2026-01-01T00:00:00Z", "seh": {"status": "open", "reason": "\\u0000"}}',
     ]
     for body in odd:

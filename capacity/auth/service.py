@@ -15,10 +15,12 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from capacity.auth.models import ApiKey, Principal
 from capacity.db import Database
 from capacity.domain import Role
+from capacity.errors import DatabaseUnavailable
 from regions.registry import Registry
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -86,8 +88,11 @@ class Authenticator:
         if parts is None:
             return None
         key_id, secret = parts
-        async with self._db.session() as session:
-            key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+        try:
+            async with self._db.session() as session:
+                key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+        except (SQLAlchemyError, OSError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
         if key is None or key.revoked_at is not None:
             return None
         presented = await asyncio.to_thread(_hash, secret, bytes.fromhex(key.salt))

@@ -97,7 +97,7 @@ async def region_board(*, redis: aioredis.Redis, registry: Registry, region_id: 
         region=region_summary(registry.regions[region_id], registry),
         generated_at=now,
         last_event_id=last[0][0] if last else None,
-        facilities=[facility_view(f, h, now) for f, h in zip(facilities, hashes)],
+        facilities=[facility_view(f, h, now) for f, h in zip(facilities, hashes, strict=True)],
     )
 
 

@@ -68,9 +68,7 @@ class RegionFeed:
 
 
 class Hub:
-    def __init__(
-        self, *, redis: aioredis.Redis, queue_size: int, heartbeat_s: float, block_ms: int = 5000, batch: int = 500
-    ) -> None:
+    def __init__(self, *, redis: aioredis.Redis, queue_size: int, heartbeat_s: float, block_ms: int = 5000, batch: int = 500) -> None:
         self._redis = redis
         self._queue_size = queue_size
         self._heartbeat_s = heartbeat_s

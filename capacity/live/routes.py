@@ -15,9 +15,11 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect, WebSocketException
+from redis.exceptions import RedisError
 
 from capacity.auth.models import Principal
 from capacity.board.service import region_board
+from capacity.errors import DatabaseUnavailable
 from capacity.live.hub import EventKey, Subscriber, event_key, events_since
 
 router = APIRouter(tags=["live"])
@@ -39,7 +41,10 @@ async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
         token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
     except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError):
         token = None
-    principal = await state.authenticator.authenticate(token) if isinstance(token, str) else None
+    try:
+        principal = await state.authenticator.authenticate(token) if isinstance(token, str) else None
+    except DatabaseUnavailable as exc:
+        raise WebSocketException(1013, "database unavailable; try again shortly") from exc
     if principal is None:
         raise WebSocketException(4401, 'send {"type": "auth", "key": "<key>"} first, with a valid key')
     if not principal.may_read(region_id):
@@ -58,13 +63,18 @@ async def region_socket(
     if since is not None and not EVENT_ID.match(since):
         raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
     hub = state.hub
-    subscriber = await hub.subscribe(region_id)
+    try:
+        subscriber = await hub.subscribe(region_id)
+    except RedisError as exc:
+        raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
     receiver = asyncio.create_task(_until_disconnect(websocket, subscriber))
     try:
         last = await _catch_up(websocket, region_id, since)
         await _pump(websocket, subscriber, last)
     except WebSocketDisconnect:
         pass
+    except RedisError:
+        await websocket.close(1013, "live state unavailable; reconnect with since=<last event id>")
     finally:
         hub.unsubscribe(region_id, subscriber)
         receiver.cancel()

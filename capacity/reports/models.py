@@ -34,9 +34,7 @@ class UnitReport(BaseModel):
                 if value is not None and value > self.staffed:
                     raise ValueError(f"{name} ({value}) exceeds staffed ({self.staffed})")
             if self.available is not None and self.occupied is not None and self.available + self.occupied > self.staffed:
-                raise ValueError(
-                    f"occupied ({self.occupied}) plus available ({self.available}) exceeds staffed ({self.staffed})"
-                )
+                raise ValueError(f"occupied ({self.occupied}) plus available ({self.available}) exceeds staffed ({self.staffed})")
         return self
 
 

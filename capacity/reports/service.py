@@ -73,9 +73,7 @@ def _digest(event: dict) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def apply_report(
-    *, applier: Applier, facility: Facility, report: Report, key_id: str, stream_maxlen: int
-) -> ReportResult:
+async def apply_report(*, applier: Applier, facility: Facility, report: Report, key_id: str, stream_maxlen: int) -> ReportResult:
     """Apply `report` for `facility` atomically, or raise ReportRefused when it is not the newest."""
     event = canonical_event(facility=facility, report=report, key_id=key_id)
     ts_ms = int(report.measured_at.timestamp() * 1000)
