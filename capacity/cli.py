@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 from typing import Annotated
 
 import typer
@@ -41,11 +42,20 @@ def server_options(settings: Settings, *, host: str | None, port: int | None, wo
     }
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def ensure_redis(settings: Settings) -> EmbeddedRedis | None:
-    """Without REDIS_URL start the embedded Redis here, so that every worker shares it."""
+    """Without REDIS_URL start the embedded Redis here, so that every worker shares it.
+
+    SIGTERM then exits normally, so the embedded server is shut down (uvicorn re-raises the
+    signal after its own shutdown, which would otherwise kill us before clean-up).
+    """
     if settings.redis_url:
         return None
     embedded = start_embedded_redis(settings.data_dir)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = embedded.url
     console.print(f"[dim]embedded Redis at {embedded.url} (data under {settings.data_dir / 'redis'})[/dim]")
     return embedded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -37,6 +38,7 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     output: list[str] = []
     try:
@@ -58,11 +60,18 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
         assert (clone / "var" / "redis").is_dir(), "embedded Redis keeps its data under var/"
         assert (clone / "var" / "capacity.db").exists(), "SQLite under var/ when DATABASE_URL is unset"
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+    assert not _embedded_servers_under(clone), "stopping the demo stops its embedded Redis"
+
+
+def _embedded_servers_under(folder) -> list[str]:
+    time.sleep(1)
+    found = subprocess.run(["pgrep", "-f", f"{folder}/.venv/.*redis-server"], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def _wait_for_board_line(process: subprocess.Popen, output: list[str], *, timeout: float) -> str:
