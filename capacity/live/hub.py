@@ -53,6 +53,8 @@ class Subscriber:
 
     def end(self, *, slow: bool) -> None:
         """Stop this client's sender at its next message: empty the queue, leave one wake-up."""
+        if self.done:
+            return
         self.done, self.slow = True, slow
         while not self.queue.empty():
             self.queue.get_nowait()
