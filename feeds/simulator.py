@@ -57,7 +57,7 @@ class Simulator:
         self,
         *,
         base_url: str,
-        tokens: dict[str, Facility | str],
+        tokens: dict[str, str],
         facilities: list[Facility],
         seed: int | None = None,
         quiet_share: float = 0.08,
@@ -74,7 +74,7 @@ class Simulator:
             sim.quiet = self.rng.random() < quiet_share
             self.sims.append(sim)
 
-    def report_for(self, sim: SimulatedFacility, measured_at: datetime, *, change_seh: bool) -> dict:
+    def report_for(self, sim: SimulatedFacility, measured_at: datetime, *, change_seh: bool, all_units: bool = False) -> dict:
         units = []
         for unit_type, staffed in sim.staffed.items():
             step = self.rng.choice((-2, -1, -1, 0, 1, 1, 2))
@@ -82,7 +82,10 @@ class Simulator:
             units.append(
                 {"type": unit_type, "staffed": staffed, "occupied": sim.occupied[unit_type], "available": staffed - sim.occupied[unit_type]}
             )
-        report: dict = {"measured_at": measured_at.isoformat(), "units": self.rng.sample(units, k=self.rng.randint(1, len(units)))}
+        report: dict = {
+            "measured_at": measured_at.isoformat(),
+            "units": units if all_units else self.rng.sample(units, k=self.rng.randint(1, len(units))),
+        }
         if sim.facility.kind != "hospital_no_seh" and change_seh:
             sim.seh = self._next_status(sim.seh)
             seh: dict = {"status": sim.seh}
@@ -118,7 +121,7 @@ class Simulator:
         async with httpx.AsyncClient(timeout=10) as client:
             for sim in self.sims:
                 measured = now - timedelta(minutes=self.rng.randint(20, 50)) if sim.quiet else now
-                await self.push(client, sim, self.report_for(sim, measured, change_seh=True))
+                await self.push(client, sim, self.report_for(sim, measured, change_seh=True, all_units=True))
             loop = asyncio.get_running_loop()
             deadline = None if duration_s is None else loop.time() + duration_s
             active = [s for s in self.sims if not s.quiet]

@@ -2,6 +2,8 @@
 // Minimal live regional board: snapshot, then deltas; reconnects and resumes from the last event id.
 (() => {
   const KEY = "capacity.key", REGION = "capacity.region";
+  const UNIT_ORDER = ["seh_places", "ic_adult", "nicu", "picu", "medium_care", "ccu", "stroke", "ward_general",
+    "paediatrics", "obstetrics", "elv", "grz", "psychiatry"];
   const $ = (id) => document.getElementById(id);
   const state = { facilities: new Map(), lastEventId: null, offsetMs: 0, socket: null, retry: 500 };
 
@@ -41,7 +43,7 @@
       if (seh.expected_until) sehCell.append(el("div", { class: "age" }, `until ${new Date(seh.expected_until).toLocaleTimeString()}`));
       sehCell.append(el("div", { class: "age" }, age(seh.measured_at)));
     } else {
-      sehCell.append(el("span", { class: "seh seh-none" }, "no report"));
+      sehCell.append(el("span", { class: "seh seh-none" }, f.kind === "hospital_no_seh" ? "no SEH" : "no report"));
     }
     tr.append(sehCell);
     const units = el("td");
@@ -71,6 +73,7 @@
       const i = f.units.findIndex((x) => x.type === u.type);
       if (i >= 0) f.units[i] = u; else f.units.push(u);
     }
+    f.units.sort((a, b) => UNIT_ORDER.indexOf(a.type) - UNIT_ORDER.indexOf(b.type));
     f.last_measured_at = e.measured_at;
     const old = document.querySelector(`tr[data-facility="${CSS.escape(f.id)}"]`);
     const fresh = row(f);
@@ -150,7 +153,7 @@
     $("signin").hidden = true;
     start($("key").value);
   });
-  setInterval(() => { if (state.facilities.size) render(); }, 15000);
+  setInterval(() => { if (state.facilities.size) render(); }, 5000);
   const key = takeKeyFromFragment();
   if (key) start(key); else { $("signin").hidden = false; setConnected(false, "sign in with a key"); }
 })();
