@@ -39,7 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if redis_url is None:
         embedded = start_embedded_redis(settings.data_dir)
         redis_url = embedded.url
-    redis = connect(redis_url)
+    redis = connect(redis_url, max_connections=settings.redis_max_connections)
     registry = load_registry(
         facilities_file=settings.facilities_file,
         regions_file=settings.regions_file,

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "CAPACITY_DATABASE_URL"),
         description="Unset: SQLite under data_dir.",
     )
+    redis_max_connections: int = Field(
+        default=200, ge=16, description="Redis connections per worker; a burst beyond it waits for a free one."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("var")

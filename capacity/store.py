@@ -62,6 +62,11 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
     return EmbeddedRedis(server=server, url=url)
 
 
-def connect(url: str) -> aioredis.Redis:
-    """An asyncio client; generous pool because every region reader holds one blocking connection."""
-    return aioredis.from_url(url, decode_responses=True, max_connections=200, health_check_interval=30)
+def connect(url: str, *, max_connections: int = 200, pool_timeout_s: float = 5.0) -> aioredis.Redis:
+    """An asyncio client with a bounded pool that makes a burst wait for a free connection
+    (up to `pool_timeout_s`) instead of failing it: the default pool raises at its limit.
+    Every region reader holds one blocking connection, hence the generous size."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=pool_timeout_s, health_check_interval=30
+    )
+    return aioredis.Redis.from_pool(pool)

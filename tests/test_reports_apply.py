@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from capacity.domain import Role
 from capacity.reports.models import Report
 from capacity.reports.service import Applier, ReportRefused, apply_report
 from capacity.store import facility_key, stream_key
-from tests.conftest import bearer
+from regions.registry import load_registry
+from tests.conftest import ServerThread, bearer
 
 FACILITY = "seh-tno-00"
 REGION = "ROAZ11"
@@ -120,6 +123,28 @@ async def test_fifty_concurrent_pushes_end_in_the_state_of_the_newest(http, rds,
     assert await rds.xlen(stream_key(REGION)) == codes.count(201)
     stored = await rds.hget(facility_key(REGION, FACILITY), "event_id")
     assert stored == (await rds.xrevrange(stream_key(REGION), count=1))[0][0]
+
+
+async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(settings, keys):
+    """More simultaneous pushes than Redis connections: every one is applied, none gets a 5xx."""
+    tokens = {f: await keys.create(facility_id=f) for f in list(load_registry().facilities)[:40]}
+    small_pool = settings.model_copy(update={"redis_max_connections": 16})
+    measured = datetime.now(UTC) - timedelta(minutes=1)
+    with ServerThread(small_pool) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30, limits=httpx.Limits(max_connections=200)) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        f"/api/v1/facilities/{f}/reports",
+                        json={"measured_at": (measured + timedelta(milliseconds=n)).isoformat(), "seh": {"status": "busy"}},
+                        headers=bearer(token),
+                    )
+                    for f, token in tokens.items()
+                    for n in range(5)
+                )
+            )
+    codes = Counter(r.status_code for r in responses)
+    assert set(codes) <= {201, 409} and codes[201] >= len(tokens), codes
 
 
 async def test_the_apply_service_refuses_older_reports_directly(rds, registry):

@@ -78,12 +78,23 @@ class Authenticator:
         self._registry = registry
         self._cache_s = cache_s
         self._cache: dict[bytes, tuple[Principal, float]] = {}
+        self._in_flight: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     async def authenticate(self, token: str) -> Principal | None:
         fingerprint = hashlib.sha256(token.encode()).digest()
         hit = self._cache.get(fingerprint)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        # A burst of requests with one uncached key shares one verification (one scrypt),
+        # run as its own task so that a requester going away does not cancel it for the rest.
+        pending = self._in_flight.get(fingerprint)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(token, fingerprint))
+            self._in_flight[fingerprint] = pending
+            pending.add_done_callback(lambda _: self._in_flight.pop(fingerprint, None))
+        return await asyncio.shield(pending)
+
+    async def _verify(self, token: str, fingerprint: bytes) -> Principal | None:
         parts = split_token(token)
         if parts is None:
             return None
