@@ -1,0 +1,375 @@
+"""The live board page at `/`, in real headless Chromium against the real server, Redis and SQLite.
+
+Reports are pushed the way hospitals push them (HTTP with a facility key); what is checked is what
+a person looking at the page sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from capacity.domain import Role
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+# The server, keys, settings and registry fixtures come from tests/conftest.py. Nothing is imported
+# from it, so this file also runs as `.venv/bin/pytest tests/test_board_page.py` (without the
+# repository root on sys.path); its classes are reached through the fixtures.
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIME_ZONE = "Europe/Amsterdam"
+REGION = "ROAZ11"
+MAASTRICHT, ROERMOND = "seh-tno-00", "seh-tno-39"
+LIVE = 1000  # ms: the product's promise, a change is on every board within a second
+STALE = re.compile(r"\bstale\b")
+LOAD = 10_000  # ms: page load, snapshot, and anything that involves reconnect back-off
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does) for the page tests")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the page tests need it")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh profile per test: nothing in local or session storage."""
+    ctx = await browser.new_context(locale="en-GB", timezone_id=TIME_ZONE)
+    ctx.set_default_timeout(LOAD)
+    yield ctx
+    await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    assert not errors, f"the page threw: {errors}"
+
+
+class Hospitals:
+    """Pushes reports through the public HTTP API, each with its own facility's key."""
+
+    def __init__(self, client: httpx.AsyncClient, keys, base: str) -> None:
+        self.client, self.keys, self.base = client, keys, base
+        self.tokens: dict[str, str] = {}
+        self.last: dict[str, datetime] = {}
+
+    async def report(self, facility_id: str, *, measured_at: datetime | None = None, seh: dict | None = None, units=None) -> str:
+        if facility_id not in self.tokens:
+            self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
+        when = measured_at or datetime.now(UTC)
+        if facility_id in self.last and when <= self.last[facility_id]:
+            when = self.last[facility_id] + timedelta(milliseconds=1)  # reports of one facility must move forward
+        self.last[facility_id] = when
+        body: dict = {"measured_at": when.isoformat()}
+        if seh is not None:
+            body["seh"] = seh
+        if units is not None:
+            body["units"] = units
+        response = await self.client.post(
+            f"{self.base}/api/v1/facilities/{facility_id}/reports",
+            json=body,
+            headers={"Authorization": f"Bearer {self.tokens[facility_id]}"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["event_id"]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def hospitals(server, keys) -> AsyncIterator[Hospitals]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield Hospitals(client, keys, server.url)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def viewer(keys) -> str:
+    return await keys.create(Role.viewer)
+
+
+def row(page: Page, facility_id: str):
+    return page.locator(f'#board tbody tr[data-facility="{facility_id}"]')
+
+
+def unit(page: Page, facility_id: str, unit_type: str):
+    return row(page, facility_id).locator(f'[data-unit="{unit_type}"]')
+
+
+async def open_board(page: Page, server, key: str, region: str | None = REGION) -> None:
+    """Open the board the way the README says (key in the fragment), pick a region, wait until live."""
+    await page.goto(f"{server.url}/#key={key}")
+    if region is not None:
+        await page.select_option("#region", region)
+    await expect(page.locator("#status")).to_have_text("live", timeout=LOAD)
+    if region is not None:
+        await expect(page.locator("#region")).to_have_value(region)
+        await expect(page.locator("#board tbody tr").first).to_be_visible()
+
+
+WATCH_HIGHLIGHTS = """() => {
+    if (window.__highlights) return;
+    window.__highlights = [];
+    new MutationObserver((records) => {
+        for (const record of records)
+            for (const node of record.addedNodes)
+                if (node.nodeType === 1 && node.matches("tr.changed"))
+                    window.__highlights.push({ id: node.dataset.facility, text: node.textContent });
+    }).observe(document.querySelector("#board tbody"), { childList: true });
+}"""
+
+
+async def watch_highlights(page: Page) -> None:
+    """Record every row the page draws as changed, the moment it is drawn.
+
+    The page re-renders all rows every 5 s, which drops the `changed` class; polling the DOM
+    for it could miss a highlight that was shown, so a MutationObserver records it instead.
+    """
+    await page.evaluate(WATCH_HIGHLIGHTS)
+
+
+async def highlighted(page: Page, facility_id: str, text: str, timeout: float = LIVE) -> None:
+    """Wait until the facility's row was drawn as changed, showing `text` (needs watch_highlights first)."""
+    await page.wait_for_function(
+        "([id, text]) => window.__highlights.some((h) => h.id === id && h.text.includes(text))",
+        arg=[facility_id, text],
+        timeout=timeout,
+    )
+
+
+async def test_the_board_lists_the_regions_facilities_and_a_pushed_report_appears_highlighted_within_a_second(
+    page, server, hospitals, viewer, registry
+):
+    await hospitals.report(MAASTRICHT, seh={"status": "open"}, units=[{"type": "ic_adult", "staffed": 40, "available": 3}])
+    await open_board(page, server, viewer)
+
+    facilities = registry.by_region[REGION]
+    await expect(page.locator("#board tbody tr")).to_have_count(len(facilities))
+    for facility in facilities:
+        await expect(row(page, facility.id)).to_contain_text(facility.name)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 3/40")
+    await expect(row(page, MAASTRICHT).locator(".seh")).to_have_text("open")
+    await expect(row(page, ROERMOND)).to_contain_text("no report")
+    await expect(row(page, ROERMOND)).to_contain_text("never")
+    await expect(page.locator("#banner")).to_be_hidden()
+
+    await page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    await watch_highlights(page)
+    started = time.monotonic()
+    await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 40, "available": 7}])
+    await highlighted(page, MAASTRICHT, "ic_adult 7/40")
+    elapsed = time.monotonic() - started
+    assert elapsed < LIVE / 1000, f"the change took {elapsed:.3f} s to show"
+
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 7/40")
+    await expect(row(page, MAASTRICHT).locator(".seh")).to_have_text("open")  # what the report did not carry stays
+    assert await page.evaluate("window.__highlights.every((h) => h.id === 'seh-tno-00')"), "another row was highlighted"
+    assert await page.evaluate("window.__sameDocument === true"), "the page reloaded instead of updating in place"
+
+
+async def test_an_seh_on_stop_shows_red_with_its_reason_and_expected_end(page, server, hospitals, viewer):
+    await hospitals.report(ROERMOND, seh={"status": "open"})
+    await open_board(page, server, viewer)
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    until = now + timedelta(minutes=75)
+    reason = "crowding <no ambulances>"
+    await watch_highlights(page)
+    await hospitals.report(ROERMOND, measured_at=now, seh={"status": "stop", "reason": reason, "expected_until": until.isoformat()})
+    await highlighted(page, ROERMOND, reason)
+
+    expected_end = f"until {until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M:%S}"
+    for view in ("live event", "after reload"):
+        seh = row(page, ROERMOND).locator("td").nth(1)
+        badge = seh.locator(".seh")
+        await expect(badge, view).to_have_text("stop")
+        await expect(badge, view).to_have_class("seh seh-stop")
+        await expect(badge, view).to_have_css("background-color", "rgb(198, 40, 40)")  # red, board.css .seh-stop
+        await expect(seh, view).to_contain_text(reason)  # shown as text, not parsed as markup
+        await expect(seh, view).to_contain_text(expected_end)
+        await expect(seh, view).not_to_have_class(STALE)
+        if view == "live event":
+            await page.reload()
+            await expect(page.locator("#status")).to_have_text("live")
+    assert await row(page, ROERMOND).locator("no").count() == 0
+
+
+async def test_an_unknown_count_shows_a_question_mark_never_zero(page, server, hospitals, viewer):
+    await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 12, "available": 4}])
+    await open_board(page, server, viewer)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 4/12")
+
+    await watch_highlights(page)
+    await hospitals.report(
+        MAASTRICHT,
+        units=[{"type": "ic_adult", "staffed": 12, "occupied": None, "available": None}, {"type": "stroke"}],
+    )
+    await highlighted(page, MAASTRICHT, "ic_adult ?/12")
+
+    for view in ("live event", "after reload"):
+        await expect(unit(page, MAASTRICHT, "ic_adult"), view).to_have_text("ic_adult ?/12")
+        await expect(unit(page, MAASTRICHT, "stroke"), view).to_have_text("stroke ?/?")
+        await expect(row(page, MAASTRICHT).locator("td").nth(2), view).not_to_contain_text("0")
+        if view == "live event":
+            await page.reload()
+            await expect(page.locator("#status")).to_have_text("live")
+
+
+async def test_a_report_older_than_its_interval_is_marked_stale_with_its_age(page, server, hospitals, viewer):
+    half_an_hour_ago = datetime.now(UTC) - timedelta(minutes=30)  # the default interval is 15 min
+    await hospitals.report(
+        MAASTRICHT, measured_at=half_an_hour_ago, seh={"status": "open"}, units=[{"type": "ccu", "staffed": 8, "available": 3}]
+    )
+    await hospitals.report(ROERMOND, seh={"status": "open"}, units=[{"type": "ccu", "staffed": 6, "available": 2}])
+    await open_board(page, server, viewer)
+
+    old, fresh = row(page, MAASTRICHT), row(page, ROERMOND)
+    await expect(old.locator("td").nth(1)).to_have_class("stale")
+    await expect(old.locator("td").nth(1)).to_contain_text("30 min ago")
+    await expect(unit(page, MAASTRICHT, "ccu")).to_have_class("unit stale")
+    await expect(unit(page, MAASTRICHT, "ccu")).to_have_text("ccu 3/8")  # stale is still shown
+    await expect(unit(page, MAASTRICHT, "ccu")).to_have_attribute("title", "measured 30 min ago")
+    last = old.locator("td").nth(3)
+    await expect(last).to_contain_text("30 min ago")
+    await expect(last.locator(".stale-mark")).to_have_text("stale")
+    await expect(last.locator(".stale-mark")).to_be_visible()
+
+    await expect(fresh.locator("td").nth(1)).not_to_have_class(STALE)
+    await expect(unit(page, ROERMOND, "ccu")).to_have_class("unit")
+    await expect(fresh.locator(".stale-mark")).to_have_count(0)
+    await expect(fresh.locator("td").nth(3)).to_contain_text(" s ago")
+
+    # a backdated report arriving live is marked stale just the same
+    await hospitals.report("seh-tno-67", measured_at=half_an_hour_ago, units=[{"type": "ccu", "staffed": 4, "available": 1}])
+    weert = row(page, "seh-tno-67")
+    await expect(weert.locator(".stale-mark")).to_have_text("stale", timeout=LIVE)
+    await expect(weert.locator("td").nth(3)).to_contain_text("30 min ago")
+    await expect(unit(page, "seh-tno-67", "ccu")).to_have_class("unit stale")
+
+
+async def test_the_key_leaves_the_address_bar_and_stays_in_this_tab_only(page, context, server, viewer):
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("websocket", lambda socket: seen.append(socket.url))
+    await open_board(page, server, viewer)
+
+    assert page.url == f"{server.url}/"
+    assert await page.evaluate("location.hash") == ""
+    assert await page.evaluate("sessionStorage.getItem('capacity.key')") == viewer
+    assert viewer not in await page.evaluate("JSON.stringify(localStorage)")
+    assert any("/ws/regions/" in url for url in seen)
+    assert not [url for url in seen if viewer in url], "the key went to the server in a URL"
+
+    other_tab = await context.new_page()
+    await other_tab.goto(f"{server.url}/")
+    await expect(other_tab.locator("#signin")).to_be_visible()
+    await expect(other_tab.locator("#banner")).to_contain_text("sign in with a key")
+    assert await other_tab.evaluate("sessionStorage.getItem('capacity.key')") is None
+    await other_tab.close()
+
+
+async def test_a_wrong_key_shows_the_sign_in_form_with_the_reason_and_the_right_key_shows_the_board(page, server, viewer):
+    await page.goto(f"{server.url}/#key=cap_not_a_real_key")
+    await expect(page.locator("#signin")).to_be_visible()
+    await expect(page.locator("#banner")).to_contain_text("unknown or revoked key")
+    await expect(page.locator("#status")).not_to_have_text("live")
+    await expect(page.locator("#board tbody tr")).to_have_count(0)
+    assert await page.evaluate("sessionStorage.getItem('capacity.key')") is None
+    assert await page.evaluate("location.hash") == ""
+
+    await page.fill("#key", viewer)
+    await page.click("#signin button[type=submit]")
+    await expect(page.locator("#status")).to_have_text("live")
+    await expect(page.locator("#signin")).to_be_hidden()
+    await expect(page.locator("#banner")).to_be_hidden()
+    await expect(page.locator("#board tbody tr").first).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('capacity.key')") == viewer
+
+
+async def test_the_chosen_region_is_still_shown_after_a_reload(page, server, viewer, registry):
+    await open_board(page, server, viewer, region=None)
+    await expect(page.locator("#region")).to_have_value("ROAZ01")
+    await expect(row(page, registry.by_region["ROAZ01"][0].id)).to_be_visible()
+
+    await page.select_option("#region", REGION)
+    await expect(row(page, MAASTRICHT)).to_be_visible()
+    await page.reload()
+
+    await expect(page.locator("#status")).to_have_text("live")
+    await expect(page.locator("#region")).to_have_value(REGION)
+    await expect(page.locator("#board tbody tr")).to_have_count(len(registry.by_region[REGION]))
+    await expect(row(page, MAASTRICHT)).to_be_visible()
+    assert await page.evaluate("localStorage.getItem('capacity.region')") == REGION
+
+
+def another_server(server, settings, port: int | None = None):
+    """Another server like the `server` fixture's, on a free port or a given one (to restart it where the page expects it)."""
+    restarted = type(server)(settings)
+    if port is None:
+        return restarted
+    restarted.server.config.port = restarted.port = port
+    restarted.url, restarted.ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    return restarted
+
+
+async def test_a_dropped_connection_shows_a_banner_and_the_board_catches_up_after_reconnecting(page, server, settings, hospitals, viewer):
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 40, "available": 1}])
+    await open_board(page, server, viewer)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 1/40")
+
+    await watch_highlights(page)
+    # Hospitals keep pushing through another server (worker) while the board's server goes away.
+    with another_server(server, settings) as api:
+        hospitals.base = api.url
+        await asyncio.to_thread(server.__exit__, None, None, None)
+        banner = page.locator("#banner")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("Disconnected from the live feed")
+        await expect(page.locator("#status")).to_contain_text("Reconnecting")
+        await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 40, "available": 9}])  # missed by the board
+
+        restarted = another_server(server, settings, server.port)
+        await asyncio.to_thread(restarted.__enter__)
+        try:
+            # highlighted: replayed to the page as the event it missed, not merely a fresh snapshot
+            await highlighted(page, MAASTRICHT, "ic_adult 9/40", timeout=LOAD)
+            await expect(banner).to_be_hidden()
+            await expect(page.locator("#status")).to_have_text("live")
+            assert "?since=" in sockets[-1], f"the page reconnected without resuming from its last event: {sockets[-1]}"
+
+            await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 40, "available": 5}])  # live again
+            await highlighted(page, MAASTRICHT, "ic_adult 5/40")
+            await page.close()  # now, so that stopping the servers does not wait on its socket
+        finally:
+            await asyncio.to_thread(restarted.__exit__, None, None, None)
