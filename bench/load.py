@@ -18,6 +18,7 @@ from pathlib import Path
 from capacity.auth.service import SCRYPT, create_key
 from capacity.db import Database
 from capacity.domain import Role
+from capacity.migrate import upgrade
 from regions.registry import load_registry
 
 BODY = '{{"measured_at":"{measured_at}","seh":{{"status":"open"}},"units":[{{"type":"ic_adult","staffed":10,"occupied":6,"available":4}}]}}'
@@ -39,8 +40,9 @@ class Credentials:
 async def create_credentials(sqlite_path: Path) -> Credentials:
     """One facility key per facility plus a viewer key, in the SQLite file the server will use."""
     registry = load_registry()
-    db = Database(f"sqlite+aiosqlite:///{sqlite_path}")
-    await db.create_all()
+    url = f"sqlite+aiosqlite:///{sqlite_path}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
     try:
         facilities: dict[str, str] = {}
         ids = list(registry.facilities)

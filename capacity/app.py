@@ -18,9 +18,13 @@ from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.db import Database
 from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
+from capacity.history.log import EventLog
+from capacity.history.recovery import Keeper
+from capacity.history.routes import router as history_router
 from capacity.limits import BodySizeLimit
 from capacity.live.hub import Hub
 from capacity.live.routes import router as live_router
+from capacity.migrate import prepare_schema, schema_problem
 from capacity.reports.routes import router as reports_router
 from capacity.reports.service import Applier
 from capacity.store import connect, start_embedded_redis
@@ -46,17 +50,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         default_interval_s=settings.reporting_interval_s,
     )
     db = Database(settings.sqlalchemy_url())
-    try:
-        await db.create_all()
-    except Exception as exc:
-        log.error("database unavailable at start-up (not ready until it answers): %s", exc)
+    app.state.schema_problem = await prepare_schema(settings=settings, db=db)
     try:
         await index_facilities(redis=redis, registry=registry)
     except (RedisError, OSError) as exc:
         log.error("Redis unavailable at start-up (not ready until it answers): %s", exc)
+    keeper = Keeper(
+        redis=redis,
+        db=db,
+        registry=registry,
+        tail=settings.rebuild_tail,
+        check_s=settings.keeper_check_s,
+        reconcile_s=settings.reconcile_s,
+    )
+    if app.state.schema_problem is None:
+        try:
+            await keeper.ensure_ready()
+        except (RedisError, OSError) as exc:
+            log.error("live state not checked at start-up (not ready until it is): %s", exc)
+        keeper.start()
+    else:
+        keeper.not_ready = set(registry.regions)
     app.state.redis = redis
     app.state.registry = registry
     app.state.db = db
+    app.state.keeper = keeper
+    app.state.record = EventLog(db=db) if settings.durability == "sql" else None
     app.state.applier = Applier.register(redis)
     app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
     app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
@@ -64,10 +83,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.hub.close()
+        await keeper.close()
+        if app.state.record is not None:
+            await app.state.record.close()
         await redis.aclose()
         await db.dispose()
         if embedded is not None:
             embedded.close()
+
+
+async def _recheck_schema(app: FastAPI) -> None:
+    """The database was down or behind at start-up: once it is current, start keeping the live state."""
+    try:
+        app.state.schema_problem = await schema_problem(app.state.db)
+    except Exception as exc:
+        app.state.schema_problem = f"database unavailable: {exc.__class__.__name__}"
+        return
+    if app.state.schema_problem is None and not app.state.keeper.running:
+        app.state.keeper.start()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(board_router)
     app.include_router(live_router)
+    app.include_router(history_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -94,14 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request) -> JSONResponse:
-        """Ready to serve: Redis and the database answer."""
-        checks = {"redis": "ok", "database": "ok"}
+        """Ready to serve: Redis and the database answer, the schema is current, the live state whole."""
+        checks = {"redis": "ok", "database": "ok", "schema": request.app.state.schema_problem or "ok", "live_state": "ok"}
         try:
             await request.app.state.redis.ping()
         except (RedisError, OSError) as exc:
             checks["redis"] = f"unreachable: {exc.__class__.__name__}"
         if not await request.app.state.db.ping():
             checks["database"] = "unreachable"
+        if request.app.state.schema_problem and checks["database"] == "ok":
+            await _recheck_schema(request.app)
+            checks["schema"] = request.app.state.schema_problem or "ok"
+        if missing := request.app.state.keeper.not_ready:
+            checks["live_state"] = "rebuilding from SQL: " + ", ".join(sorted(missing))
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

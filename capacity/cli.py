@@ -1,4 +1,4 @@
-"""`capacity serve | demo | keys create`: the operator's commands."""
+"""`capacity serve | demo | keys create | db upgrade | db prune | rebuild`: the operator's commands."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -17,12 +18,17 @@ from capacity.auth.service import InvalidKeyRequest, create_key
 from capacity.config import Settings, get_settings
 from capacity.db import Database
 from capacity.domain import Role
-from capacity.store import EmbeddedRedis, start_embedded_redis
+from capacity.history.recovery import rebuild_now
+from capacity.history.service import prune_history, record_audit
+from capacity.migrate import head_revision, schema_problem, upgrade
+from capacity.store import EmbeddedRedis, connect, start_embedded_redis
 from regions.registry import load_registry
 
 app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash is stored.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+db_app = typer.Typer(help="The SQL record: schema migrations and retention.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 console = Console()
 
 
@@ -89,13 +95,89 @@ def serve(
 
 async def _create_key(settings: Settings, role: Role, facility: str | None, label: str | None) -> tuple[str, str]:
     registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
-    db = Database(settings.sqlalchemy_url())
+    db = await _schema_ready(settings)
     try:
-        await db.create_all()
         key, token = await create_key(db=db, registry=registry, role=role, facility_id=facility, label=label)
+        await record_audit(
+            db=db, actor="cli", action="key.create", target=key.id, detail={"role": role.value, "facility_id": facility, "label": key.label}
+        )
         return key.id, token
     finally:
         await db.dispose()
+
+
+class SchemaNotCurrent(Exception):
+    pass
+
+
+async def _schema_ready(settings: Settings) -> Database:
+    """The database, migrated first where settings say so; refuses a schema that is behind."""
+    db = Database(settings.sqlalchemy_url())
+    if settings.migrates_on_start():
+        await asyncio.to_thread(upgrade, settings.sqlalchemy_url())
+    if problem := await schema_problem(db):
+        await db.dispose()
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    return db
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Run the schema migrations (DATABASE_URL, else the local SQLite)."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url(), revision)
+    console.print(f"database at revision {revision if revision != 'head' else head_revision()}")
+
+
+@db_app.command("prune")
+def db_prune(
+    days: Annotated[int | None, typer.Option(help="Keep this many days (default CAPACITY_HISTORY_RETENTION_DAYS).")] = None,
+) -> None:
+    """Delete history older than the retention period; every facility's newest event is kept."""
+    settings = get_settings()
+    keep = days or settings.history_retention_days
+
+    async def run() -> int:
+        db = await _schema_ready(settings)
+        try:
+            deleted = await prune_history(db=db, older_than=datetime.now(UTC) - timedelta(days=keep))
+            await record_audit(db=db, actor="cli", action="history.prune", target=None, detail={"days": keep, "deleted": deleted})
+            return deleted
+        finally:
+            await db.dispose()
+
+    console.print(f"deleted {asyncio.run(run())} events older than {keep} days")
+
+
+@app.command()
+def rebuild(
+    region: Annotated[list[str] | None, typer.Option(help="Region id (repeatable); default every region.")] = None,
+) -> None:
+    """Rebuild the live state in Redis from the SQL record (after first recording what the
+    stream holds that SQL does not). Reports for a region are refused while it is rebuilt."""
+    settings = get_settings()
+    if settings.redis_url is None:
+        console.print("[red]set REDIS_URL to the Redis to rebuild (the embedded one rebuilds itself at start-up)[/red]")
+        raise typer.Exit(2)
+
+    async def run() -> list:
+        registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+        db = await _schema_ready(settings)
+        redis = connect(settings.redis_url)
+        try:
+            results = await rebuild_now(
+                redis=redis, db=db, registry=registry, region_ids=region or list(registry.regions), tail=settings.rebuild_tail
+            )
+            await record_audit(db=db, actor="cli", action="live.rebuild", target=",".join(r.region_id for r in results), detail={})
+            return results
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    for result in asyncio.run(run()):
+        console.print(f"{result.region_id}: {result.facilities} facilities, {result.stream_events} stream events restored")
 
 
 @keys_app.command("create")
@@ -144,8 +226,7 @@ async def _demo(settings: Settings, *, host: str | None, port: int | None, inter
     from feeds.simulator import Simulator
 
     registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
-    db = Database(settings.sqlalchemy_url())
-    await db.create_all()
+    db = await _schema_ready(settings)
     tokens = {}
     for facility in registry.facilities.values():
         _, tokens[facility.id] = await create_key(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,22 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
     ws_auth_timeout_s: float = Field(default=5.0, gt=0)
     key_cache_s: float = Field(default=30.0, ge=0, description="How long a verified key is trusted without a database look-up.")
+
+    durability: Literal["sql", "redis"] = Field(
+        default="sql",
+        description="sql: a report is acknowledged once its event is committed to SQL. redis: once applied in Redis; "
+        "the backstop records it within seconds (only as safe as Redis persistence).",
+    )
+    auto_migrate: bool | None = Field(
+        default=None, description="Run schema migrations at start-up. Unset: only for the local SQLite (DATABASE_URL unset)."
+    )
+    rebuild_tail: int = Field(default=10_000, ge=0, description="Events per region restored to the stream by a rebuild.")
+    keeper_check_s: float = Field(default=1.0, gt=0, description="How often each worker checks that the live state is whole.")
+    reconcile_s: float = Field(default=2.0, gt=0, description="How often the backstop checks the stream against SQL.")
+    history_retention_days: int = Field(default=730, gt=0, description="SQL history kept by `capacity db prune`.")
+
+    def migrates_on_start(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else self.database_url is None
 
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: SQLite under data_dir by default, asyncpg for PostgreSQL."""

@@ -23,16 +23,20 @@ class DatabaseUnavailable(Exception):
     """The SQL database did not answer (drivers raise OSError or their own errors)."""
 
 
-UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable)
+class LiveStateRebuilding(Exception):
+    """A region's live state is being rebuilt from the SQL record; nothing was applied."""
+
+
+UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable, LiveStateRebuilding)
 
 
 def is_report_push(method: str, path: str) -> bool:
     return method == "POST" and path.endswith("/reports")
 
 
-def count_refusal(method: str, path: str, status: int) -> None:
+def count_refusal(method: str, path: str, status: int, reason: str | None = None) -> None:
     if is_report_push(method, path) and status in REASONS:
-        metrics.REPORTS_REJECTED.labels(reason=REASONS[status]).inc()
+        metrics.REPORTS_REJECTED.labels(reason=reason or REASONS[status]).inc()
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,11 +54,13 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """Redis or SQL is down: say so, and that nothing was applied, so the sender retries."""
-    count_refusal(request.method, request.url.path, 503)
-    what = "live state (Redis)" if isinstance(exc, RedisError) else "database"
-    return JSONResponse(
-        {"detail": f"{what} unavailable; nothing applied, retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )
+    """Redis or SQL is down, or the region is being rebuilt: say so, so the sender retries."""
+    rebuilding = isinstance(exc, LiveStateRebuilding)
+    count_refusal(request.method, request.url.path, 503, "rebuilding" if rebuilding else None)
+    if rebuilding:
+        detail = str(exc)
+    elif isinstance(exc, RedisError):
+        detail = "live state (Redis) unavailable; nothing applied, retry shortly"
+    else:
+        detail = "database unavailable; not acknowledged, retry the same report shortly"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})

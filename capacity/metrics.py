@@ -15,6 +15,14 @@ APPLY_SECONDS = Histogram(
 )
 EVENTS_FANNED_OUT = Counter("capacity_events_fanned_out_total", "Event messages queued to websocket clients", ["region"])
 WS_CLIENTS = Gauge("capacity_ws_clients", "Connected websocket clients", ["region"], multiprocess_mode="livesum")
+RECORD_SECONDS = Histogram(
+    "capacity_record_seconds",
+    "Time to commit one report's event to the SQL record (group commit included)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+REBUILDS = Counter("capacity_rebuilds_total", "Regions whose live state was rebuilt from SQL", ["region"])
+EVENTS_BACKFILLED = Counter("capacity_events_backfilled_total", "Events the backstop recorded because the ingest had not", ["region"])
+REGIONS_NOT_READY = Gauge("capacity_regions_not_ready", "Regions whose live state is missing or being rebuilt", multiprocess_mode="livemax")
 WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
 
 

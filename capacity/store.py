@@ -10,7 +10,9 @@ import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,43 @@ def region_geo_key(region_id: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:geo"
 
 
+def ready_key(region_id: str) -> str:
+    """Present while the region's live state is whole; absent after Redis lost it, until rebuilt."""
+    return f"{PREFIX}:{{{region_id}}}:ready"
+
+
+def persisted_key(region_id: str) -> str:
+    """The stream id up to which every event is known to be in the SQL record."""
+    return f"{PREFIX}:{{{region_id}}}:persisted"
+
+
+def lock_key(region_id: str, purpose: str) -> str:
+    return f"{PREFIX}:{{{region_id}}}:lock:{purpose}"
+
+
 NATIONAL_GEO_KEY = f"{PREFIX}:geo:nl"
+
+
+def state_from_hash(stored: dict[str, str]) -> dict[str, Any]:
+    """A facility hash (as apply.lua writes it) as plain data, for the SQL record."""
+    units = {name[2:]: orjson.loads(value) for name, value in stored.items() if name.startswith("u:")}
+    return {
+        "ts": int(stored["ts"]),
+        "digest": stored["digest"],
+        "event_id": stored["event_id"],
+        "seh": orjson.loads(stored["seh"]) if "seh" in stored else None,
+        "units": dict(sorted(units.items())),
+    }
+
+
+def hash_from_state(state: dict[str, Any]) -> dict[str, str]:
+    """The inverse of `state_from_hash`: what a rebuild writes back."""
+    stored = {"ts": str(state["ts"]), "digest": state["digest"], "event_id": state["event_id"]}
+    if state.get("seh") is not None:
+        stored["seh"] = orjson.dumps(state["seh"]).decode()
+    for unit_type, figures in state.get("units", {}).items():
+        stored[f"u:{unit_type}"] = orjson.dumps(figures).decode()
+    return stored
 
 
 def load_script(package: str, name: str) -> str:

@@ -23,6 +23,9 @@ from capacity.cli import server_options
 from capacity.config import Settings
 from capacity.db import Database
 from capacity.domain import Role
+from capacity.history.recovery import Keeper
+from capacity.migrate import upgrade
+from capacity.store import stream_key
 from regions.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +88,7 @@ def settings(clean_redis: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         ws_heartbeat_s=1.0,
         ws_auth_timeout_s=2.0,
+        auto_migrate=True,
     )
 
 
@@ -100,18 +104,37 @@ async def rds(clean_redis: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+async def migrated(settings: Settings) -> Database:
+    """The test's database, at the current schema (the same migrations `capacity db upgrade` runs)."""
+    await asyncio.to_thread(upgrade, settings.sqlalchemy_url())
+    return Database(settings.sqlalchemy_url())
+
+
 @dataclass
 class Keys:
     settings: Settings
+    _migrated: bool = False
 
     async def create(self, role: Role = Role.facility, facility_id: str | None = None) -> str:
+        if not self._migrated:
+            await (await migrated(self.settings)).dispose()
+            self._migrated = True
         db = Database(self.settings.sqlalchemy_url())
         try:
-            await db.create_all()
             _, token = await create_key(db=db, registry=load_registry(), role=role, facility_id=facility_id)
             return token
         finally:
             await db.dispose()
+
+
+@pytest.fixture
+async def live(rds: aioredis.Redis, settings: Settings, registry) -> AsyncIterator[Database]:
+    """Redis whose regions are ready (rebuilt, as at start-up, from the test's empty record)
+    for tests that call the apply service directly; yields the record's database."""
+    db = await migrated(settings)
+    await Keeper(redis=rds, db=db, registry=registry).ensure_ready()
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture
@@ -155,6 +178,11 @@ def server(settings: Settings) -> Iterator[ServerThread]:
 async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         yield client
+
+
+async def stream_events(rds: aioredis.Redis, region_id: str) -> list[tuple[str, dict[str, str]]]:
+    """The region stream's events (without the marker a rebuild leaves)."""
+    return [(i, f) for i, f in await rds.xrange(stream_key(region_id)) if "e" in f]
 
 
 def bearer(token: str) -> dict[str, str]:

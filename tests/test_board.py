@@ -53,7 +53,7 @@ async def test_a_figure_older_than_the_reporting_interval_is_stale_but_still_sho
     assert state["stale"] is True
 
 
-async def test_each_facility_can_have_its_own_reporting_interval(rds, tmp_path: Path):
+async def test_each_facility_can_have_its_own_reporting_interval(rds, live, tmp_path: Path):
     source = Path(load_registry.__code__.co_filename).parent / "data" / "nl_emergency_facilities.csv"
     rows = list(csv.DictReader(source.open(encoding="utf-8")))
     for row in rows:

@@ -142,7 +142,7 @@ async def test_unknown_region_and_malformed_since_are_refused_with_reasons(serve
     assert code == 4400 and "event id" in reason
 
 
-async def test_a_slow_client_is_dropped_and_never_holds_up_the_others(rds, registry):
+async def test_a_slow_client_is_dropped_and_never_holds_up_the_others(rds, live, registry):
     """One subscriber never reads; its bounded queue fills, it is dropped, the other gets everything."""
     hub = Hub(redis=rds, queue_size=5, heartbeat_s=60, block_ms=200)
     applier = Applier.register(rds)

@@ -59,7 +59,13 @@ def run_cli(*args: str, tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "capacity", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
+def test_commands_on_a_database_without_the_schema_say_to_run_db_upgrade(tmp_path):
+    done = run_cli("keys", "create", "--facility", "seh-tno-00", tmp_path=tmp_path)
+    assert done.returncode == 2 and "run `capacity db upgrade`" in done.stdout
+
+
 def test_keys_create_prints_the_key_once_and_stores_only_a_hash(tmp_path):
+    assert run_cli("db", "upgrade", tmp_path=tmp_path).returncode == 0
     done = run_cli("keys", "create", "--facility", "seh-tno-00", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip().splitlines()[-1]
@@ -71,12 +77,14 @@ def test_keys_create_prints_the_key_once_and_stores_only_a_hash(tmp_path):
 
 
 def test_keys_create_refuses_an_unknown_facility(tmp_path):
+    assert run_cli("db", "upgrade", tmp_path=tmp_path).returncode == 0
     done = run_cli("keys", "create", "--facility", "seh-tno-999", tmp_path=tmp_path)
     assert done.returncode == 2
     assert "unknown facility" in done.stdout + done.stderr
 
 
 def test_viewer_keys_are_not_bound_to_a_facility(tmp_path):
+    assert run_cli("db", "upgrade", tmp_path=tmp_path).returncode == 0
     assert run_cli("keys", "create", "--role", Role.viewer.value, tmp_path=tmp_path).returncode == 0
     assert run_cli("keys", "create", "--role", "viewer", "--facility", "seh-tno-00", tmp_path=tmp_path).returncode == 2
 

@@ -14,7 +14,7 @@ from capacity.reports.models import Report
 from capacity.reports.service import Applier, ReportRefused, apply_report
 from capacity.store import facility_key, stream_key
 from regions.registry import load_registry
-from tests.conftest import ServerThread, bearer
+from tests.conftest import ServerThread, bearer, stream_events
 
 FACILITY = "seh-tno-00"
 REGION = "ROAZ11"
@@ -43,7 +43,7 @@ async def test_a_report_is_applied_and_answered_with_its_event_id(http, rds, tok
     assert result["seh"]["status"] == "stop" and result["seh"]["reason"] == "crowding"
     assert [u["type"] for u in result["units"]] == ["ic_adult", "stroke"]
     assert result["units"][1]["staffed"] is None, "a count not sent is unknown, not zero"
-    entries = await rds.xrange(stream_key(REGION))
+    entries = await stream_events(rds, REGION)
     assert [e[0] for e in entries] == [result["event_id"]]
     assert entries[0][1]["f"] == FACILITY
 
@@ -57,7 +57,7 @@ async def test_an_older_report_never_overwrites_a_newer_one(http, rds, token):
     assert older.json()["stored_event_id"] == newer.json()["event_id"]
     board = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
     assert board["seh"]["status"] == "stop"
-    assert await rds.xlen(stream_key(REGION)) == 1
+    assert len(await stream_events(rds, REGION)) == 1
 
 
 async def test_sending_the_same_report_twice_applies_it_once(http, rds, token):
@@ -67,7 +67,7 @@ async def test_sending_the_same_report_twice_applies_it_once(http, rds, token):
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["duplicate"] is True
     assert again.json()["event_id"] == first.json()["event_id"]
-    assert await rds.xlen(stream_key(REGION)) == 1
+    assert len(await stream_events(rds, REGION)) == 1
 
 
 async def test_the_same_report_in_another_time_zone_is_still_a_duplicate(http, rds, token):
@@ -90,7 +90,7 @@ async def test_a_different_report_with_the_same_time_is_a_conflict(http, rds, to
     clash = await http.post(URL, json={"measured_at": when, "seh": {"status": "stop"}}, headers=bearer(token))
     assert clash.status_code == 409
     assert "different report" in clash.json()["detail"]
-    assert await rds.xlen(stream_key(REGION)) == 1
+    assert len(await stream_events(rds, REGION)) == 1
 
 
 async def test_fields_not_sent_keep_their_value_and_their_own_age(http, token):
@@ -120,7 +120,7 @@ async def test_fifty_concurrent_pushes_end_in_the_state_of_the_newest(http, rds,
     assert set(codes) <= {201, 409}, codes
     state = (await http.get(f"/api/v1/facilities/{FACILITY}", headers=bearer(token))).json()
     assert state["units"][0]["available"] == 49
-    assert await rds.xlen(stream_key(REGION)) == codes.count(201)
+    assert len(await stream_events(rds, REGION)) == codes.count(201)
     stored = await rds.hget(facility_key(REGION, FACILITY), "event_id")
     assert stored == (await rds.xrevrange(stream_key(REGION), count=1))[0][0]
 
@@ -147,7 +147,7 @@ async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(setti
     assert set(codes) <= {201, 409} and codes[201] >= len(tokens), codes
 
 
-async def test_the_apply_service_refuses_older_reports_directly(rds, registry):
+async def test_the_apply_service_refuses_older_reports_directly(rds, live, registry):
     """The service is a plain keyword-only function: usable without HTTP."""
     applier = Applier.register(rds)
     facility = registry.facilities[FACILITY]
@@ -159,7 +159,7 @@ async def test_the_apply_service_refuses_older_reports_directly(rds, registry):
     assert refused.value.event_id == applied.event_id
 
 
-async def test_the_region_stream_stays_bounded(rds, registry):
+async def test_the_region_stream_stays_bounded(rds, live, registry):
     applier = Applier.register(rds)
     facility = registry.facilities[FACILITY]
     start = datetime.now(UTC) - timedelta(hours=1)
@@ -168,4 +168,4 @@ async def test_the_region_stream_stays_bounded(rds, registry):
             {"measured_at": (start + timedelta(seconds=i)).isoformat(), "units": [{"type": "ccu", "available": i % 5}]}
         )
         await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
-    assert await rds.xlen(stream_key(REGION)) < 300
+    assert len(await stream_events(rds, REGION)) < 300

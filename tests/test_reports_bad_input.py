@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from capacity.domain import Role
-from capacity.store import facility_key, stream_key
-from tests.conftest import bearer
+from capacity.store import facility_key
+from tests.conftest import bearer, stream_events
 
 FACILITY = "seh-tno-00"  # Academisch Ziekenhuis Maastricht, ROAZ11
 REGION = "ROAZ11"
@@ -25,7 +25,7 @@ async def token(keys) -> str:
 
 
 async def nothing_applied(rds) -> bool:
-    return await rds.exists(facility_key(REGION, FACILITY)) == 0 and await rds.xlen(stream_key(REGION)) == 0
+    return await rds.exists(facility_key(REGION, FACILITY)) == 0 and not await stream_events(rds, REGION)
 
 
 def error_text(response) -> str:

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 
 from capacity.auth.models import Principal
+from capacity.domain import Role
 from regions.registry import Facility, Region
 
 FacilityId = Annotated[str, Path(max_length=64)]
@@ -97,3 +98,14 @@ CurrentPrincipal = Annotated[Principal, Depends(principal)]
 FacilityWriter = Annotated[FacilityAccess, Depends(facility_writer)]
 FacilityReader = Annotated[FacilityAccess, Depends(facility_reader)]
 RegionReader = Annotated[RegionAccess, Depends(region_reader)]
+
+
+async def administrator(request: Request) -> Principal:
+    """Admin keys only (audit, keys, facilities)."""
+    who = await _authenticate(request)
+    if who.role is not Role.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this needs an admin key")
+    return who
+
+
+Administrator = Annotated[Principal, Depends(administrator)]

@@ -43,6 +43,7 @@ class Subscriber:
     queue: asyncio.Queue[tuple[EventKey | None, str]]
     done: bool = False
     slow: bool = False
+    rebuilt: bool = False
 
     def offer(self, item: tuple[EventKey | None, str]) -> bool:
         try:
@@ -51,11 +52,11 @@ class Subscriber:
         except asyncio.QueueFull:
             return False
 
-    def end(self, *, slow: bool) -> None:
+    def end(self, *, slow: bool, rebuilt: bool = False) -> None:
         """Stop this client's sender at its next message: empty the queue, leave one wake-up."""
         if self.done:
             return
-        self.done, self.slow = True, slow
+        self.done, self.slow, self.rebuilt = True, slow, rebuilt
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait((None, ""))
@@ -137,9 +138,19 @@ class Hub:
             for _stream, entries in response or ():
                 delivered = 0
                 for event_id, fields in entries:
-                    delivered += self._publish(feed, (event_key(event_id), event_message(event_id, fields["e"])))
                     feed.last_id = event_id
+                    if "e" in fields:
+                        delivered += self._publish(feed, (event_key(event_id), event_message(event_id, fields["e"])))
+                    else:
+                        self._restart_clients(feed)
                 metrics.EVENTS_FANNED_OUT.labels(region=feed.region_id).inc(delivered)
+
+    def _restart_clients(self, feed: RegionFeed) -> None:
+        """The region's live state was rebuilt from SQL: what clients hold may include events
+        that were never recorded, so each must start again from a snapshot."""
+        for subscriber in list(feed.subscribers):
+            self.unsubscribe(feed.region_id, subscriber)
+            subscriber.end(slow=False, rebuilt=True)
 
     async def _heartbeats(self) -> None:
         """Tell every client the server is alive and how far its region's stream has come."""
@@ -168,4 +179,4 @@ async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, lim
     entries = await redis.xrange(key, min=f"({since}", max="+", count=limit + 1)
     if len(entries) > limit:
         return None
-    return [(event_key(i), event_message(i, f["e"])) for i, f in entries]
+    return [(event_key(i), event_message(i, f["e"])) for i, f in entries if "e" in f]

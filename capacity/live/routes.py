@@ -2,7 +2,8 @@
 
 The key travels in the first message, `{"type": "auth", "key": "..."}`, never in the URL.
 Close codes: 4400 bad request, 4401 no valid key, 4403 region not in the key's scope,
-4404 unknown region, 1013 client too slow (reconnect with `since`).
+4404 unknown region, 1013 client too slow, 1012 live state rebuilt (reconnect with `since`:
+the missed events if that id is still known, else a fresh snapshot).
 """
 
 from __future__ import annotations
@@ -87,10 +88,16 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> 
     if since is not None:
         replay = await events_since(redis=state.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
     if replay is not None:
-        last = event_key(since)
+        last, last_id = event_key(since), since
         for key, text in replay:
             await websocket.send_text(text)
             last = key
+        if replay:
+            last_id = "{}-{}".format(*last)
+        # Say at once that the client is caught up (it may have missed nothing at all),
+        # rather than leave its page showing "disconnected" until the next heartbeat.
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        await websocket.send_text(orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": last_id}).decode())
         return last
     board = await region_board(redis=state.redis, registry=state.registry, region_id=region_id)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -106,6 +113,8 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
         if subscriber.done:
             if subscriber.slow:
                 await websocket.close(1013, "too slow: reconnect with since=<last event id>")
+            elif subscriber.rebuilt:
+                await websocket.close(1012, "live state rebuilt from the record: reconnect with since=<last event id>")
             return
         if key is not None:
             if key <= last:

@@ -1,7 +1,12 @@
 -- Apply one report atomically: the only place live state is written.
--- KEYS[1] facility state hash, KEYS[2] region event stream
+-- KEYS[1] facility state hash, KEYS[2] region event stream, KEYS[3] region ready mark
 -- ARGV[1] measured_at (epoch ms), ARGV[2] report digest, ARGV[3] stream max length,
 -- ARGV[4] facility id, ARGV[5] event JSON, ARGV[6..] field/value pairs to write
+-- Answers {outcome, stored or applied ts, event id, state fields...}; the state (the
+-- facility hash after this report) is what the SQL record keeps with the event.
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return {'not_ready', '0', ''}
+end
 local stored = redis.call('HMGET', KEYS[1], 'ts', 'digest', 'event_id')
 local ts = tonumber(ARGV[1])
 if stored[1] then
@@ -11,7 +16,11 @@ if stored[1] then
   end
   if ts == stored_ts then
     if stored[2] == ARGV[2] then
-      return {'duplicate', stored[1], stored[3]}
+      local answer = {'duplicate', stored[1], stored[3]}
+      for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
+        answer[#answer + 1] = v
+      end
+      return answer
     end
     return {'conflict', stored[1], stored[3]}
   end
@@ -22,4 +31,8 @@ for i = 6, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-return {'applied', ARGV[1], id}
+local answer = {'applied', ARGV[1], id}
+for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
+  answer[#answer + 1] = v
+end
+return answer

@@ -36,6 +36,7 @@ async def push_report(
             report=report,
             key_id=writer.principal.key_id,
             stream_maxlen=request.app.state.settings.stream_maxlen,
+            record=request.app.state.record,
         )
     except ReportRefused as refused:
         return JSONResponse(

@@ -11,8 +11,11 @@ import orjson
 import redis.asyncio as aioredis
 
 from capacity import metrics
+from capacity.errors import LiveStateRebuilding
+from capacity.history.log import EventLog
+from capacity.history.models import EventRecord
 from capacity.reports.models import AppliedSeh, AppliedUnit, Report, ReportResult
-from capacity.store import facility_key, load_script, stream_key
+from capacity.store import facility_key, load_script, ready_key, state_from_hash, stream_key
 from regions.registry import Facility
 
 APPLY_LUA = load_script("capacity.reports", "apply.lua")
@@ -67,14 +70,27 @@ def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
     }
 
 
-def _digest(event: dict) -> str:
+def digest_of(event: dict) -> str:
     """Identifies the report's content (not who sent it), to tell a retry from a conflicting report."""
     content = {k: event[k] for k in ("measured_at", "seh", "units")}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def apply_report(*, applier: Applier, facility: Facility, report: Report, key_id: str, stream_maxlen: int) -> ReportResult:
-    """Apply `report` for `facility` atomically, or raise ReportRefused when it is not the newest."""
+async def apply_report(
+    *,
+    applier: Applier,
+    facility: Facility,
+    report: Report,
+    key_id: str,
+    stream_maxlen: int,
+    record: EventLog | None = None,
+) -> ReportResult:
+    """Apply `report` for `facility` atomically, or raise ReportRefused when it is not the newest.
+
+    With `record`, return only once the event is committed to SQL as well (acknowledged
+    means durable); a failure there raises DatabaseUnavailable, and the sender's retry of
+    the same report is answered as a duplicate once it is recorded.
+    """
     event = canonical_event(facility=facility, report=report, key_id=key_id)
     ts_ms = int(report.measured_at.timestamp() * 1000)
     fields: list[str | bytes] = []
@@ -84,11 +100,14 @@ async def apply_report(*, applier: Applier, facility: Facility, report: Report, 
         figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
         fields += [f"u:{unit['type']}", orjson.dumps(figures)]
     started = time.perf_counter()
-    outcome, stored_ts, event_id = await applier.script(
-        keys=[facility_key(facility.region_id, facility.id), stream_key(facility.region_id)],
-        args=[ts_ms, _digest(event), stream_maxlen, facility.id, orjson.dumps(event), *fields],
+    digest = digest_of(event)
+    outcome, stored_ts, event_id, *state = await applier.script(
+        keys=[facility_key(facility.region_id, facility.id), stream_key(facility.region_id), ready_key(facility.region_id)],
+        args=[ts_ms, digest, stream_maxlen, facility.id, orjson.dumps(event), *fields],
     )
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
+    if outcome == "not_ready":
+        raise LiveStateRebuilding(f"the live state of region {facility.region_id} is being rebuilt; nothing applied, retry shortly")
     if outcome in ("older", "conflict"):
         metrics.REPORTS_REJECTED.labels(reason=outcome).inc()
         stored = datetime.fromtimestamp(int(stored_ts) / 1000, UTC)
@@ -97,6 +116,23 @@ async def apply_report(*, applier: Applier, facility: Facility, report: Report, 
         else:
             message = f"a different report measured at {event['measured_at']} was already applied; nothing applied"
         raise ReportRefused(message, stored_measured_at=stored, event_id=event_id)
+    if record is not None:
+        stored = dict(zip(state[::2], state[1::2], strict=True))
+        started = time.perf_counter()
+        await record.write(
+            EventRecord(
+                region_id=facility.region_id,
+                event_id=event_id,
+                facility_id=facility.id,
+                measured_at=report.measured_at,
+                key_id=key_id,
+                seh_status=event["seh"]["status"] if event["seh"] else None,
+                digest=digest,
+                body=event,
+                state=state_from_hash(stored),
+            )
+        )
+        metrics.RECORD_SECONDS.observe(time.perf_counter() - started)
     if outcome == "applied":
         metrics.REPORTS_ACCEPTED.labels(region=facility.region_id).inc()
     return ReportResult(

@@ -1,0 +1,1 @@
+"""The SQL record: event log, history, audit, and keeping Redis and SQL in step."""

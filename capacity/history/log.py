@@ -1,0 +1,91 @@
+"""Writing the SQL record: idempotent on event id, committed in groups.
+
+`EventLog.write` returns once the event is committed. Concurrent writes from one worker
+share a transaction (group commit): one commit, one fsync, for everything that arrived
+while the previous commit ran, so durability costs a round trip rather than a commit per
+report. Writing the same event twice (a retried report, the backstop) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from capacity.db import Database
+from capacity.errors import DatabaseUnavailable
+from capacity.history.models import Event, EventRecord
+
+log = logging.getLogger(__name__)
+
+
+async def insert_events(*, db: Database, records: Sequence[EventRecord]) -> None:
+    """Insert the records that are not there yet, in one transaction."""
+    if not records:
+        return
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    statement = insert(Event).on_conflict_do_nothing(index_elements=["region_id", "event_id"])
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(statement, [r.row() for r in records])
+    except (SQLAlchemyError, OSError) as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+
+
+async def recorded_ids(*, db: Database, region_id: str, event_ids: Iterable[str]) -> set[str]:
+    """Which of these events of a region the record already holds."""
+    wanted = list(event_ids)
+    found: set[str] = set()
+    async with db.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = await conn.execute(
+                select(Event.event_id).where(tuple_(Event.region_id, Event.event_id).in_([(region_id, e) for e in chunk]))
+            )
+            found.update(rows.scalars())
+    return found
+
+
+class EventLog:
+    """Commits events for one worker, grouping whatever arrives during a commit."""
+
+    def __init__(self, *, db: Database, max_batch: int = 500) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[EventRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, record: EventRecord) -> None:
+        """Return once `record` is committed; raise DatabaseUnavailable if it could not be."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run(), name="event-log-writer")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((record, done))
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await insert_events(db=self._db, records=[record for record, _ in batch])
+            except Exception as exc:  # every waiter learns of the failure; the writer goes on
+                log.warning("recording %d events failed: %s", len(batch), exc)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(str(exc)))
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)

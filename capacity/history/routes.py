@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from capacity.auth.deps import Administrator, FacilityReader, RegionReader
+from capacity.history.schemas import AuditItem, FacilityHistory, RegionStops, TimeRange
+from capacity.history.service import audit_trail, facility_history, region_stops
+
+router = APIRouter(prefix="/api/v1", tags=["history"])
+
+CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}}
+
+
+def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return Response(
+        buffer.getvalue(), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    )
+
+
+@router.get("/facilities/{facility_id}/history", response_model=FacilityHistory, responses=CSV_RESPONSE)
+async def get_history(request: Request, access: FacilityReader, period: Annotated[TimeRange, Query()]) -> FacilityHistory | Response:
+    """Every report of the facility in the range, with the state after each (CSV: one row per figure set)."""
+    history = await facility_history(db=request.app.state.db, facility=access.facility, start=period.start, end=period.end)
+    if period.format == "json":
+        return history
+    rows = []
+    for e in history.events:
+        if e.seh:
+            rows.append(
+                [
+                    e.event_id,
+                    e.measured_at.isoformat(),
+                    e.applied_at.isoformat(),
+                    e.key_id,
+                    "seh",
+                    e.seh.get("status"),
+                    e.seh.get("reason"),
+                    e.seh.get("expected_until"),
+                    None,
+                    None,
+                    None,
+                ]
+            )
+        for u in e.units:
+            rows.append(
+                [
+                    e.event_id,
+                    e.measured_at.isoformat(),
+                    e.applied_at.isoformat(),
+                    e.key_id,
+                    u["type"],
+                    None,
+                    None,
+                    None,
+                    u.get("staffed"),
+                    u.get("occupied"),
+                    u.get("available"),
+                ]
+            )
+    header = [
+        "event_id",
+        "measured_at",
+        "applied_at",
+        "key_id",
+        "figure",
+        "seh_status",
+        "seh_reason",
+        "seh_expected_until",
+        "staffed",
+        "occupied",
+        "available",
+    ]
+    return _csv(f"history-{access.facility.id}", header, rows)
+
+
+@router.get("/regions/{region_id}/stops", response_model=RegionStops, responses=CSV_RESPONSE)
+async def get_stops(
+    request: Request,
+    access: RegionReader,
+    period: Annotated[TimeRange, Query()],
+    table: Annotated[
+        str, Query(pattern="^(stops|days)$", description="With format=csv: the stops, or totals per facility and day.")
+    ] = "stops",
+) -> RegionStops | Response:
+    """Every SEH stop in the region with start, end, duration and reason; per facility and local day: count and minutes."""
+    registry = request.app.state.registry
+    stops = await region_stops(
+        db=request.app.state.db,
+        facilities=registry.by_region.get(access.region.id, []),
+        region_id=access.region.id,
+        start=period.start,
+        end=period.end,
+    )
+    if period.format == "json":
+        return stops
+    if table == "days":
+        return _csv(
+            f"stops-per-day-{access.region.id}",
+            ["facility_id", "date", "stops", "minutes"],
+            ([d.facility_id, d.date.isoformat(), d.stops, d.minutes] for d in stops.per_day),
+        )
+    header = ["facility_id", "start", "end", "minutes", "reason", "ongoing", "started_before_range"]
+    return _csv(
+        f"stops-{access.region.id}",
+        header,
+        (
+            [
+                s.facility_id,
+                s.start.isoformat(),
+                s.end.isoformat() if s.end else None,
+                s.minutes,
+                s.reason,
+                s.ongoing,
+                s.started_before_range,
+            ]
+            for s in stops.stops
+        ),
+    )
+
+
+@router.get("/audit")
+async def get_audit(
+    request: Request,
+    _admin: Administrator,
+    period: Annotated[TimeRange, Query()],
+    key_id: Annotated[str | None, Query(max_length=24)] = None,
+    facility_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[AuditItem]:
+    """Who (key id and label, never the secret) changed what and when: reports and every other write."""
+    return await audit_trail(db=request.app.state.db, start=period.start, end=period.end, key_id=key_id, facility_id=facility_id)

@@ -1,0 +1,98 @@
+"""What the history, stops and audit routes answer, and the time range they take."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+MAX_RANGE = timedelta(days=366)
+
+
+class TimeRange(BaseModel):
+    """`from` and `to` (timezone-aware); `to` defaults to now, `from` to a day before `to`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: AwareDatetime | None = Field(default=None, alias="from")
+    end: AwareDatetime | None = Field(default=None, alias="to")
+    format: Literal["json", "csv"] = "json"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TimeRange:
+        end = self.end or datetime.now(UTC)
+        start = self.start or end - timedelta(days=1)
+        if start >= end:
+            raise ValueError("'from' must be before 'to'")
+        if end - start > MAX_RANGE:
+            raise ValueError("at most 366 days at once: narrow 'from' and 'to'")
+        self.start, self.end = start.astimezone(UTC), end.astimezone(UTC)
+        return self
+
+
+class HistoryEvent(BaseModel):
+    event_id: str
+    measured_at: datetime
+    applied_at: datetime
+    key_id: str
+    key_label: str | None
+    seh: dict[str, Any] | None = Field(description="The SEH status this report set, if it set one.")
+    units: list[dict[str, Any]] = Field(description="The units this report set.")
+    state: dict[str, Any] = Field(description="The facility's whole state after this report.")
+
+
+class FacilityHistory(BaseModel):
+    facility_id: str
+    region_id: str
+    start: datetime
+    end: datetime
+    initial_state: dict[str, Any] | None = Field(description="The state at `start` (after the last earlier report).")
+    events: list[HistoryEvent]
+    truncated: bool
+
+
+class StopPeriod(BaseModel):
+    facility_id: str
+    start: datetime
+    end: datetime | None = Field(description="None while the stop is still going.")
+    minutes: float
+    reason: str | None
+    ongoing: bool
+    started_before_range: bool = Field(description="The stop began before `from`; counted from `from`.")
+
+
+class DayTotal(BaseModel):
+    facility_id: str
+    date: dt.date = Field(description="Local date (Europe/Amsterdam).")
+    stops: int
+    minutes: float
+
+
+class FacilityStopTotal(BaseModel):
+    facility_id: str
+    name: str
+    stops: int
+    minutes: float
+    minutes_per_day: float
+
+
+class RegionStops(BaseModel):
+    region_id: str
+    start: datetime
+    end: datetime
+    timezone: str
+    stops: list[StopPeriod]
+    per_day: list[DayTotal]
+    per_facility: list[FacilityStopTotal]
+
+
+class AuditItem(BaseModel):
+    at: datetime
+    key_id: str | None
+    actor: str = Field(description="The key's label (never its secret), or the operator's tool.")
+    action: str
+    target: str | None
+    event_id: str | None = None
+    detail: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL record (run with `capacity db upgrade`)."""
