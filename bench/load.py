@@ -37,10 +37,10 @@ class Credentials:
         return path
 
 
-async def create_credentials(sqlite_path: Path) -> Credentials:
-    """One facility key per facility plus a viewer key, in the SQLite file the server will use."""
+async def create_credentials(url: str) -> Credentials:
+    """One facility key per facility plus a viewer key, in the database (async SQLAlchemy URL,
+    migrated here) the server will use."""
     registry = load_registry()
-    url = f"sqlite+aiosqlite:///{sqlite_path}"
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     try:

@@ -31,7 +31,8 @@ from bench.fanout import FanoutPlan, run_fanout
 from bench.load import create_credentials, scrypt_ms
 from bench.procs import ROOT, Processes, server_env
 from bench.stats import ratio
-from bench.throughput import PushPlan, run_push
+from bench.throughput import Contender, PushPlan, run_push
+from capacity.config import Settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -56,7 +57,7 @@ class Check:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks vs the bare stack, measured in the same run.")
     parser.add_argument("--quick", action="store_true", help="about one minute: shorter rounds, fewer pushes")
-    parser.add_argument("--only", choices=("push", "fanout"), action="append", help="run only this part (repeatable)")
+    parser.add_argument("--only", choices=("push", "fanout", "durability"), action="append", help="run only this part (repeatable)")
     parser.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000)")
     parser.add_argument("--pushes", type=int, help="measured pushes per fan-out run")
     parser.add_argument("--spacing-ms", type=float, help="time between fan-out pushes")
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.only = tuple(args.only or ("push", "fanout"))
+    args.only = tuple(args.only or ("push", "fanout", "durability"))
     args.clients = args.clients or (100, 1000)
     args.pushes = args.pushes or (20 if quick else 40)
     args.spacing_ms = args.spacing_ms or (150.0 if quick else 200.0)
@@ -143,6 +144,25 @@ def figures_table(results: dict) -> Table:
             "",
             end_section=True,
         )
+    for kind, pair in results.get("durability", {}).items():
+        o, b = pair["ours"], pair["bare"]
+        table.add_row(
+            f"durable push (SQL commit before 201), reports/s, {kind}; bare = ack after Redis",
+            fmt(o["reports_per_s"], 0),
+            fmt(b["reports_per_s"], 0),
+            fmt(pair["ratio"], 2),
+            "",
+            "",
+        )
+        table.add_row(
+            f"durable push p99, ms, {kind}",
+            fmt(o["p99_ms"]),
+            fmt(b["p99_ms"]),
+            fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
+            "",
+            "",
+            end_section=True,
+        )
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -184,6 +204,13 @@ def sanity_checks(results: dict) -> list[Check]:
                 )
             )
         checks.append(Check("push warm-up: every answer 201", f"{push['warmup_not_201']} not 201 or failed", push["warmup_not_201"] == 0))
+    for kind, pair in results.get("durability", {}).items():
+        for target, label in (("ours", "durable"), ("bare", "redis-ack")):
+            s = pair[target]
+            bad = s["not_201"] + s["socket_errors"]
+            checks.append(
+                Check(f"durability {kind} {label}: every answer 201", f"{s['requests']:,} answers, statuses {s['statuses']}", bad == 0)
+            )
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -267,7 +294,7 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
         redis_url, redis_description = prepare_redis(args, workdir, stack, console)
         sqlite = workdir / "capacity.db"
         console.print(f"[dim]creating 89 facility keys and a viewer key in {sqlite}[/dim]")
-        credentials = asyncio.run(create_credentials(sqlite))
+        credentials = asyncio.run(create_credentials(f"sqlite+aiosqlite:///{sqlite}"))
         ours_env = server_env(
             {
                 "REDIS_URL": redis_url,
@@ -299,11 +326,78 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
                 python_generator=args.python_generator,
             )
             results["push"] = run_push(procs=procs, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=plan, console=console)
+        if "durability" in args.only:
+            plan = PushPlan(
+                warmup_s=args.warmup,
+                duration_s=args.duration,
+                rounds=max(1, args.rounds // 2),
+                connections=args.connections,
+                threads=args.threads,
+                python_generator=args.python_generator,
+            )
+            results["durability"] = run_durability(
+                procs=procs, redis_url=redis_url, workdir=workdir, plan=plan, console=console, stack=stack
+            )
         if "fanout" in args.only:
             fan = FanoutPlan(clients=args.clients, pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000)
             results["fanout"] = run_fanout(
                 procs=procs, ours_env=ours_env, redis_url=redis_url, credentials=credentials, plan=fan, console=console
             )
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_database(stack: ExitStack, console: Console) -> str | None:
+    """A throw-away PostgreSQL database on loopback (dropped at the end), or None if there is none."""
+    import asyncpg
+
+    name = f"capacity_bench_{secrets.token_hex(6)}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[yellow]no PostgreSQL at 127.0.0.1:5432 ({exc.__class__.__name__}): durability measured on SQLite only[/yellow]")
+        return None
+    stack.callback(lambda: asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def run_durability(*, procs: Processes, redis_url: str, workdir: Path, plan: PushPlan, console: Console, stack: ExitStack) -> dict:
+    """The push path with the SQL commit before the answer vs the same path without it, per database."""
+    databases = {"sqlite": f"sqlite:///{workdir / 'durable.db'}"}
+    if url := postgres_database(stack, console):
+        databases["postgresql"] = url
+    measured = {}
+    for kind, url in databases.items():
+        redis.Redis.from_url(redis_url).flushdb()
+        console.print(f"[bold]durability on {kind}[/bold]: SQL commit before the answer vs acknowledged after Redis")
+        credentials = asyncio.run(create_credentials(Settings(database_url=url).sqlalchemy_url()))
+        env = {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": url,
+            "CAPACITY_DATA_DIR": str(workdir),
+            "CAPACITY_KEY_CACHE_S": str(KEY_CACHE_S),
+            "CAPACITY_RECONCILE_S": "3600",
+        }
+        measured[kind] = run_push(
+            procs=procs,
+            ours_env={},
+            credentials=credentials,
+            workdir=workdir,
+            plan=plan,
+            console=console,
+            subject=Contender("durable", "ours", server_env({**env, "CAPACITY_DURABILITY": "sql"})),
+            baseline=Contender("redis-ack", "ours", server_env({**env, "CAPACITY_DURABILITY": "redis"})),
+        )
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:

