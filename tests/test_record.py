@@ -401,3 +401,34 @@ async def test_the_record_counts_match_the_stream(http, record, rds, tokens):
     async with record.session() as session:
         count = await session.scalar(select(func.count()).select_from(Event))
     assert count == 5
+
+
+def test_a_stop_across_local_midnight_counts_on_both_days_and_an_open_stop_runs_to_the_end():
+    from capacity.history.service import LOCAL, day_totals, stop_periods
+
+    start = datetime(2026, 3, 1, 0, 0, tzinfo=LOCAL).astimezone(UTC)
+    changes = [
+        (datetime(2026, 3, 1, 23, 30, tzinfo=LOCAL).astimezone(UTC), {"status": "stop", "reason": "staffing"}),
+        (datetime(2026, 3, 2, 0, 45, tzinfo=LOCAL).astimezone(UTC), {"status": "open"}),
+        (datetime(2026, 3, 2, 22, 0, tzinfo=LOCAL).astimezone(UTC), {"status": "stop", "reason": "no_ic_bed"}),
+    ]
+    end = datetime(2026, 3, 3, 1, 0, tzinfo=LOCAL).astimezone(UTC)
+    periods = stop_periods(facility_id="f", status_at_start=None, changes=changes, start=start, end=end)
+    assert [(p.minutes, p.ongoing, p.end is None) for p in periods] == [(75.0, False, False), (180.0, True, True)]
+    days = {d.date.isoformat(): (d.stops, d.minutes) for d in day_totals(periods, end=end)}
+    assert days == {"2026-03-01": (1, 30.0), "2026-03-02": (2, 165.0), "2026-03-03": (1, 60.0)}
+
+
+def test_a_stop_already_going_when_the_range_starts_is_counted_from_the_start():
+    from capacity.history.service import stop_periods
+
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    changes = [(start + timedelta(minutes=20), {"status": "open"})]
+    periods = stop_periods(
+        facility_id="f",
+        status_at_start={"status": "stop", "reason": "calamity"},
+        changes=changes,
+        start=start,
+        end=start + timedelta(hours=1),
+    )
+    assert [(p.minutes, p.reason, p.started_before_range) for p in periods] == [(20.0, "calamity", True)]

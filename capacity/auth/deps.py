@@ -69,21 +69,24 @@ async def principal(request: Request) -> Principal:
     return await _authenticate(request)
 
 
-async def facility_writer(request: Request, facility_id: FacilityId) -> FacilityAccess:
-    """Only the facility's own key may write its reports (404, 401, then 403)."""
+async def _facility_access(request: Request, facility_id: str, *, write: bool) -> FacilityAccess:
+    """404 for an unknown facility, then 401 without a valid key, then 403 out of scope."""
     facility = _facility(request, facility_id)
     who = await _authenticate(request)
-    if not who.may_write(facility.id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not write facility {facility.id!r}")
+    allowed = who.may_write(facility.id) if write else who.may_read(facility.region_id)
+    if not allowed:
+        verb = "write" if write else "read"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not {verb} facility {facility.id!r}")
     return FacilityAccess(facility, who)
+
+
+async def facility_writer(request: Request, facility_id: FacilityId) -> FacilityAccess:
+    """Only the facility's own key may write its reports."""
+    return await _facility_access(request, facility_id, write=True)
 
 
 async def facility_reader(request: Request, facility_id: FacilityId) -> FacilityAccess:
-    facility = _facility(request, facility_id)
-    who = await _authenticate(request)
-    if not who.may_read(facility.region_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read facility {facility.id!r}")
-    return FacilityAccess(facility, who)
+    return await _facility_access(request, facility_id, write=False)
 
 
 async def region_reader(request: Request, region_id: RegionId) -> RegionAccess:

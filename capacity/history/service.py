@@ -110,6 +110,22 @@ def stop_periods(
     still going at `end` is cut there and marked ongoing."""
     periods: list[StopPeriod] = []
     current: tuple[datetime, str | None, bool] | None = None
+
+    def close(until: datetime, *, ongoing: bool) -> None:
+        assert current is not None
+        began, reason, clipped = current
+        periods.append(
+            StopPeriod(
+                facility_id=facility_id,
+                start=began,
+                end=None if ongoing else until,
+                minutes=round((until - began).total_seconds() / 60, 1),
+                reason=reason,
+                ongoing=ongoing,
+                started_before_range=clipped,
+            )
+        )
+
     if status_at_start and status_at_start.get("status") in STOP_STATUSES:
         current = (start, status_at_start.get("reason"), True)
     for measured_at, seh in changes:
@@ -117,32 +133,10 @@ def stop_periods(
         if on_stop and current is None:
             current = (measured_at, seh.get("reason"), False)
         elif not on_stop and current is not None:
-            began, reason, clipped = current
-            periods.append(
-                StopPeriod(
-                    facility_id=facility_id,
-                    start=began,
-                    end=measured_at,
-                    minutes=round((measured_at - began).total_seconds() / 60, 1),
-                    reason=reason,
-                    ongoing=False,
-                    started_before_range=clipped,
-                )
-            )
+            close(measured_at, ongoing=False)
             current = None
     if current is not None:
-        began, reason, clipped = current
-        periods.append(
-            StopPeriod(
-                facility_id=facility_id,
-                start=began,
-                end=None,
-                minutes=round((end - began).total_seconds() / 60, 1),
-                reason=reason,
-                ongoing=True,
-                started_before_range=clipped,
-            )
-        )
+        close(end, ongoing=True)
     return periods
 
 
