@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -432,3 +433,32 @@ def test_a_stop_already_going_when_the_range_starts_is_counted_from_the_start():
         end=start + timedelta(hours=1),
     )
     assert [(p.minutes, p.reason, p.started_before_range) for p in periods] == [(20.0, "calamity", True)]
+
+
+@pytest.mark.slow
+async def test_capacity_rebuild_by_hand_restores_the_live_state_and_is_audited(http, settings, record, rds, tokens, tmp_path):
+    answer = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(2), "seh": {"status": "stop", "reason": "crowding"}})
+    event_id = answer.json()["event_id"]
+    await rds.delete(f"cap:{{{REGION}}}:fac:{FACILITIES[0]}")
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database_url or "",
+        "CAPACITY_DATA_DIR": str(tmp_path),
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "capacity", "rebuild", "--region", REGION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{REGION}: 1 facilities" in done.stdout
+    assert await rds.hget(f"cap:{{{REGION}}}:fac:{FACILITIES[0]}", "event_id") == event_id
+    async with record.session() as session:
+        from capacity.history.models import AuditEntry
+
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert "live.rebuild" in actions
