@@ -110,7 +110,8 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
         await redis.geoadd(NATIONAL_GEO_KEY, [v for f in facilities for v in (f.lon, f.lat, f.id)])
     reset_id = results[1 + len(states) + len(events)]
     metrics.REBUILDS.labels(region=region_id).inc()
-    log.warning("rebuilt live state of %s from SQL: %d facilities, %d stream events", region_id, len(states), len(events))
+    level = logging.WARNING if states or events else logging.INFO  # an empty record: a first start, nothing was lost
+    log.log(level, "rebuilt live state of %s from SQL: %d facilities, %d stream events", region_id, len(states), len(events))
     return RebuildResult(region_id=region_id, facilities=len(states), stream_events=len(events), reset_id=reset_id)
 
 
