@@ -17,6 +17,8 @@ from capacity.auth.service import Authenticator
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.db import Database
+from capacity.dispatch.capabilities import CapabilityBook
+from capacity.dispatch.routes import router as dispatch_router
 from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
 from capacity.history.log import EventLog
 from capacity.history.recovery import Keeper
@@ -29,7 +31,8 @@ from capacity.reports.routes import router as reports_router
 from capacity.reports.service import Applier
 from capacity.store import connect, start_embedded_redis
 from frontend import STATIC_DIR
-from regions.registry import index_facilities, load_registry, outlines_geojson
+from regions.registry import index_facilities, outlines_geojson
+from regions.travel import GeodesicTravel, OsrmTravel
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedded = start_embedded_redis(settings.data_dir)
         redis_url = embedded.url
     redis = connect(redis_url, max_connections=settings.redis_max_connections)
-    registry = load_registry(
-        facilities_file=settings.facilities_file,
-        regions_file=settings.regions_file,
-        default_interval_s=settings.reporting_interval_s,
-    )
+    registry = settings.load_registry()
     db = Database(settings.sqlalchemy_url())
     app.state.schema_problem = await prepare_schema(settings=settings, db=db)
     try:
@@ -78,6 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.record = EventLog(db=db) if settings.durability == "sql" else None
     app.state.applier = Applier.register(redis)
     app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
+    app.state.travel = OsrmTravel(settings.router_url) if settings.router_url else GeodesicTravel()
+    app.state.capabilities = CapabilityBook(db=db, registry=registry)
     app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
     try:
         yield
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(board_router)
     app.include_router(live_router)
     app.include_router(history_router)
+    app.include_router(dispatch_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -17,12 +17,12 @@ from rich.console import Console
 from capacity.auth.service import InvalidKeyRequest, create_key
 from capacity.config import Settings, get_settings
 from capacity.db import Database
-from capacity.domain import Role
+from capacity.dispatch.capabilities import CapabilityBook, declare_capabilities
+from capacity.domain import Capability, Role
 from capacity.history.recovery import rebuild_now
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
 from capacity.store import EmbeddedRedis, connect, start_embedded_redis
-from regions.registry import load_registry
 
 app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash is stored.", no_args_is_help=True)
@@ -93,21 +93,18 @@ def serve(
             embedded.close()
 
 
-async def _create_key(settings: Settings, role: Role, facility: str | None, label: str | None) -> tuple[str, str]:
-    registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+async def _create_key(
+    settings: Settings, role: Role, facility: str | None, label: str | None, regions: list[str] | None
+) -> tuple[str, str]:
+    registry = settings.load_registry()
     db = await _schema_ready(settings)
     try:
-        key, token = await create_key(db=db, registry=registry, role=role, facility_id=facility, label=label)
-        await record_audit(
-            db=db, actor="cli", action="key.create", target=key.id, detail={"role": role.value, "facility_id": facility, "label": key.label}
-        )
+        key, token = await create_key(db=db, registry=registry, role=role, facility_id=facility, label=label, regions=regions)
+        detail = {"role": role.value, "facility_id": facility, "label": key.label, "regions": regions}
+        await record_audit(db=db, actor="cli", action="key.create", target=key.id, detail=detail)
         return key.id, token
     finally:
         await db.dispose()
-
-
-class SchemaNotCurrent(Exception):
-    pass
 
 
 async def _schema_ready(settings: Settings) -> Database:
@@ -163,7 +160,7 @@ def rebuild(
         raise typer.Exit(2)
 
     async def run() -> list:
-        registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+        registry = settings.load_registry()
         db = await _schema_ready(settings)
         redis = connect(settings.redis_url)
         try:
@@ -180,22 +177,53 @@ def rebuild(
         console.print(f"{result.region_id}: {result.facilities} facilities, {result.stream_events} stream events restored")
 
 
+@app.command("capabilities")
+def capabilities_declare(
+    facility: Annotated[str, typer.Option(help="Facility id, e.g. seh-tno-16.")],
+    capability: Annotated[list[Capability] | None, typer.Option(help="A capability it has (repeatable); none clears.")] = None,
+) -> None:
+    """Declare a facility's capabilities (replacing earlier declarations; shipped ones stay)."""
+    settings = get_settings()
+
+    async def run() -> dict[str, str]:
+        registry = settings.load_registry()
+        if facility not in registry.facilities:
+            console.print(f"[red]unknown facility {facility!r}[/red]")
+            raise typer.Exit(2)
+        db = await _schema_ready(settings)
+        try:
+            wanted = {c.value for c in capability or []}
+            await declare_capabilities(db=db, facility_id=facility, capabilities=wanted, declared_by="cli")
+            detail = {"capabilities": sorted(wanted)}
+            await record_audit(db=db, actor="cli", action="capabilities.declare", target=facility, detail=detail)
+            book = CapabilityBook(db=db, registry=registry)
+            return await book.sources(facility)
+        finally:
+            await db.dispose()
+
+    for name, source in asyncio.run(run()).items():
+        console.print(f"{facility}: {name} ({source})")
+
+
 @keys_app.command("create")
 def keys_create(
     facility: Annotated[str | None, typer.Option(help="Facility id the key may write, e.g. seh-tno-00.")] = None,
     role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.facility,
     label: Annotated[str | None, typer.Option(help="Who holds the key (shown in audit, never the secret).")] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Viewer/coordinator keys: a region it may read (repeatable).")] = None,
 ) -> None:
     """Create a key and print it once."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        key_id, token = asyncio.run(_create_key(settings, role, facility, label))
+        key_id, token = asyncio.run(_create_key(settings, role, facility, label, region))
     except InvalidKeyRequest as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(
-        f"key id {key_id} ({role.value}{' for ' + facility if facility else ''}); store it now, it is not shown again:", style="dim"
+        f"key id {key_id} ({role.value}{' for ' + facility if facility else ''}{' in ' + ', '.join(region) if region else ''}); "
+        "store it now, it is not shown again:",
+        style="dim",
     )
     print(token)
 
@@ -225,7 +253,7 @@ async def _demo(settings: Settings, *, host: str | None, port: int | None, inter
     from capacity.app import create_app
     from feeds.simulator import Simulator
 
-    registry = load_registry(facilities_file=settings.facilities_file, regions_file=settings.regions_file)
+    registry = settings.load_registry()
     db = await _schema_ready(settings)
     tokens = {}
     for facility in registry.facilities.values():

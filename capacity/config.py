@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from regions.registry import Registry
 
 
 class Settings(BaseSettings):
@@ -35,6 +38,22 @@ class Settings(BaseSettings):
     facilities_file: Path | None = None
     regions_file: Path | None = None
     outlines_file: Path | None = None
+    capabilities_file: Path | None = None
+    router_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROUTER_URL", "CAPACITY_ROUTER_URL"),
+        description="An OSRM-compatible routing service for travel times; unset: the geodesic model in regions/travel.py.",
+    )
+
+    def load_registry(self) -> Registry:
+        from regions.registry import load_registry
+
+        return load_registry(
+            facilities_file=self.facilities_file,
+            regions_file=self.regions_file,
+            capabilities_file=self.capabilities_file,
+            default_interval_s=self.reporting_interval_s,
+        )
 
     reporting_interval_s: int = Field(default=900, gt=0, description="Default age after which a figure is stale.")
     stream_maxlen: int = Field(default=100_000, gt=0, description="Approximate events kept per region stream.")

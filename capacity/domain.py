@@ -42,3 +42,14 @@ class Role(StrEnum):
     viewer = "viewer"
     coordinator = "coordinator"
     admin = "admin"
+
+
+class Capability(StrEnum):
+    """What a facility can treat; dispatch may require one or more."""
+
+    trauma_centre = "trauma_centre"
+    pci = "pci"
+    stroke_thrombectomy = "stroke_thrombectomy"
+    acute_obstetrics = "acute_obstetrics"
+    paediatric_seh = "paediatric_seh"
+    burns = "burns"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from capacity.domain import Capability
 from capacity.store import NATIONAL_GEO_KEY, region_geo_key
 
 DATA = resources.files("regions").joinpath("data")
@@ -43,9 +44,12 @@ class Registry:
     regions: dict[str, Region]
     facilities: dict[str, Facility]
     by_region: dict[str, tuple[Facility, ...]] = field(default_factory=dict)
+    capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, regions: list[Region], facilities: list[Facility]) -> Registry:
+    def build(
+        cls, regions: list[Region], facilities: list[Facility], capabilities: dict[str, frozenset[str]] | None = None
+    ) -> Registry:
         region_map = {r.id: r for r in regions}
         by_region: dict[str, list[Facility]] = {r.id: [] for r in regions}
         seen: set[str] = set()
@@ -58,10 +62,14 @@ class Registry:
                 raise ValueError(f"facility {f.id} has unknown kind {f.kind!r}")
             seen.add(f.id)
             by_region[f.region_id].append(f)
+        for facility_id in capabilities or {}:
+            if facility_id not in seen:
+                raise ValueError(f"capabilities name unknown facility {facility_id}")
         return cls(
             regions=region_map,
             facilities={f.id: f for f in facilities},
             by_region={r: tuple(sorted(fs, key=lambda f: f.name)) for r, fs in by_region.items()},
+            capabilities=dict(capabilities or {}),
         )
 
 
@@ -73,6 +81,7 @@ def load_registry(
     *,
     facilities_file: Path | None = None,
     regions_file: Path | None = None,
+    capabilities_file: Path | None = None,
     default_interval_s: int = 900,
 ) -> Registry:
     """Read regions and facilities; a facility row may carry its own `reporting_interval_s`."""
@@ -94,7 +103,14 @@ def load_registry(
             )
             for row in csv.DictReader(fh)
         ]
-    return Registry.build(regions, facilities)
+    known = {c.value for c in Capability}
+    capabilities: dict[str, set[str]] = {}
+    with _open(capabilities_file, "capabilities.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["capability"] not in known:
+                raise ValueError(f"unknown capability {row['capability']!r} for {row['facility_id']}")
+            capabilities.setdefault(row["facility_id"], set()).add(row["capability"])
+    return Registry.build(regions, facilities, {f: frozenset(c) for f, c in capabilities.items()})
 
 
 def outlines_geojson(path: Path | None = None) -> bytes:

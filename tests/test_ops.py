@@ -116,3 +116,14 @@ async def test_when_the_database_is_down_keys_cannot_be_checked_so_503_not_500(s
             response = await http.get("/api/v1/regions", headers=bearer("cap_abc_def"))
     assert ready.status_code == 503 and ready.json()["database"] != "ok"
     assert response.status_code == 503 and "database unavailable" in response.json()["detail"]
+
+
+def test_viewer_keys_can_be_limited_to_regions_and_capabilities_declared_from_the_cli(tmp_path):
+    assert run_cli("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    assert run_cli("keys", "create", "--role", "viewer", "--region", "ROAZ06", "--region", "ROAZ99", tmp_path=tmp_path).returncode == 2
+    assert run_cli("keys", "create", "--role", "viewer", "--region", "ROAZ06", tmp_path=tmp_path).returncode == 0
+    stored = sqlite3.connect(tmp_path / "keys.db").execute("select role, regions from api_keys").fetchall()
+    assert stored == [("viewer", "ROAZ06")]
+    done = run_cli("capabilities", "--facility", "seh-tno-16", "--capability", "pci", tmp_path=tmp_path)
+    assert done.returncode == 0 and "pci (declared)" in done.stdout
+    assert "trauma_centre (data)" in run_cli("capabilities", "--facility", "seh-tno-76", tmp_path=tmp_path).stdout

@@ -112,3 +112,12 @@ async def administrator(request: Request) -> Principal:
 
 
 Administrator = Annotated[Principal, Depends(administrator)]
+
+
+async def facility_admin(request: Request, facility_id: FacilityId) -> FacilityAccess:
+    """Admin keys, on an existing facility (404 first)."""
+    facility = _facility(request, facility_id)
+    return FacilityAccess(facility, await administrator(request))
+
+
+FacilityAdmin = Annotated[FacilityAccess, Depends(facility_admin)]

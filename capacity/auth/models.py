@@ -23,6 +23,7 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    regions: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,26 @@ def split_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+REGION_SCOPED_ROLES = (Role.viewer, Role.coordinator)
+
+
 async def create_key(
-    *, db: Database, registry: Registry, role: Role, facility_id: str | None = None, label: str | None = None
+    *,
+    db: Database,
+    registry: Registry,
+    role: Role,
+    facility_id: str | None = None,
+    label: str | None = None,
+    regions: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Store a new key and return it with its token; the token is shown once and never again."""
+    """Store a new key and return it with its token; the token is shown once and never again.
+
+    A viewer or coordinator key may be limited to regions (default: every region)."""
+    if regions:
+        if role not in REGION_SCOPED_ROLES:
+            raise InvalidKeyRequest("only viewer and coordinator keys are limited to regions")
+        if unknown := [r for r in regions if r not in registry.regions]:
+            raise InvalidKeyRequest(f"unknown region {unknown[0]!r}")
     if role is Role.facility:
         if facility_id is None:
             raise InvalidKeyRequest("a facility key needs --facility")
@@ -63,6 +79,7 @@ async def create_key(
         salt=salt.hex(),
         secret_hash=await asyncio.to_thread(_hash, secret, salt),
         created_at=datetime.now(UTC),
+        regions=",".join(sorted(set(regions))) if regions else None,
     )
     async with db.session() as session:
         session.add(key)
@@ -122,4 +139,6 @@ class Authenticator:
         if role is Role.facility:
             facility = self._registry.facilities.get(key.facility_id or "")
             regions = frozenset({facility.region_id}) if facility else frozenset()
+        elif key.regions:
+            regions = frozenset(key.regions.split(","))
         return Principal(key_id=key.id, label=key.label, role=role, facility_id=key.facility_id, region_ids=regions)

@@ -1,0 +1,51 @@
+"""What dispatch asks and what it gets back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from capacity.board.models import SehView, UnitView
+from capacity.domain import UnitType
+
+Need = StrEnum("Need", {"seh": "seh", **{t.value: t.value for t in UnitType}})  # type: ignore[misc]
+Need.__doc__ = "`seh` (an SEH that takes ambulances) or a unit type."
+
+# The Netherlands with a margin (Cadzand to Rottumeroog, Vaals to Bad Nieuweschans).
+NL_LAT = (50.60, 53.75)
+NL_LON = (3.20, 7.30)
+
+
+class Candidate(BaseModel):
+    facility_id: str
+    name: str
+    city: str
+    region_id: str
+    kind: str
+    lat: float
+    lon: float
+    distance_km: float = Field(description="Straight-line (geodesic) distance.")
+    travel_min: float = Field(description="Estimated ambulance travel time (see travel_model).")
+    within_norm: bool = Field(description="Travel time within the 45-minute norm.")
+    suitable: bool = Field(description="Can take this patient now, by the figures.")
+    stale: bool = Field(description="The figures it is judged on are older than the facility's reporting interval.")
+    why: list[str] = Field(description="Short reasons: why not suitable, or what to know (stale, busy, beyond 45 min).")
+    seh: SehView | None
+    unit: UnitView | None = Field(description="The needed unit's figures, when the need is a unit type.")
+    free: int | None = Field(description="Free places of the needed unit (null = unknown, never 0).")
+    capabilities: list[str]
+
+
+class NearestAnswer(BaseModel):
+    lat: float
+    lon: float
+    need: str
+    capabilities: list[str]
+    region: str | None
+    travel_model: str
+    norm_min: float
+    generated_at: datetime
+    suitable_within_norm: bool = Field(description="At least one suitable candidate within the norm.")
+    candidates: list[Candidate]
