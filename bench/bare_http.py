@@ -1,4 +1,5 @@
-"""The bare HTTP baseline: FastAPI, one POST route, a body model of the same shape, a small JSON answer.
+"""The bare HTTP baseline: FastAPI, a POST route with a body model of the same shape as a report, a GET
+route with the nearest lookup's query parameters; small JSON answers.
 
 No auth, no Redis, no middleware: what any FastAPI endpoint taking this body costs.
 """
@@ -48,5 +49,9 @@ def create_app() -> FastAPI:
     @app.post("/api/v1/facilities/{facility_id}/reports", status_code=status.HTTP_201_CREATED)
     async def push(facility_id: str, report: BareReport) -> BareAck:
         return BareAck(facility_id=facility_id, measured_at=report.measured_at, accepted=True)
+
+    @app.get("/api/v1/nearest")
+    async def nearest(lat: float, lon: float, need: str) -> dict:
+        return {"lat": lat, "lon": lon, "need": need, "candidates": []}
 
     return app

@@ -30,6 +30,7 @@ class Credentials:
 
     facilities: dict[str, str]
     viewer: str
+    dispatch: str
 
     def write_spec(self, path: Path) -> Path:
         """One `facility_id token` per line, for the wrk script."""
@@ -53,7 +54,8 @@ async def create_credentials(url: str) -> Credentials:
             )
             facilities.update({f: token for f, (_, token) in zip(batch, made, strict=True)})
         _, viewer = await create_key(db=db, registry=registry, role=Role.viewer, label="bench viewer")
-        return Credentials(facilities=facilities, viewer=viewer)
+        _, dispatch = await create_key(db=db, registry=registry, role=Role.dispatch, label="bench dispatch")
+        return Credentials(facilities=facilities, viewer=viewer, dispatch=dispatch)
     finally:
         await db.dispose()
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from bench.fanout import FanoutPlan, run_fanout
 from bench.load import create_credentials, scrypt_ms
+from bench.nearest import NearestPlan, run_nearest
 from bench.procs import ROOT, Processes, server_env
 from bench.stats import ratio
 from bench.throughput import Contender, PushPlan, run_push
@@ -39,6 +40,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEY_CACHE_S = 3600
 PUSH_GOAL = 0.5
 P99_GOAL = 2.0
+NEAREST_P99_MS = 5.0
+NEAREST_HTTP_RATIO = 1.5
 
 
 class TimeLimitReached(Exception):
@@ -57,7 +60,9 @@ class Check:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks vs the bare stack, measured in the same run.")
     parser.add_argument("--quick", action="store_true", help="about one minute: shorter rounds, fewer pushes")
-    parser.add_argument("--only", choices=("push", "fanout", "durability"), action="append", help="run only this part (repeatable)")
+    parser.add_argument(
+        "--only", choices=("push", "fanout", "durability", "nearest"), action="append", help="run only this part (repeatable)"
+    )
     parser.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000)")
     parser.add_argument("--pushes", type=int, help="measured pushes per fan-out run")
     parser.add_argument("--spacing-ms", type=float, help="time between fan-out pushes")
@@ -71,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.only = tuple(args.only or ("push", "fanout", "durability"))
+    args.only = tuple(args.only or ("push", "fanout", "durability", "nearest"))
     args.clients = args.clients or (100, 1000)
     args.pushes = args.pushes or (20 if quick else 40)
     args.spacing_ms = args.spacing_ms or (150.0 if quick else 200.0)
@@ -163,6 +168,29 @@ def figures_table(results: dict) -> Table:
             "",
             end_section=True,
         )
+    near = results.get("nearest")
+    if near:
+        inproc, http = near["in_process"], near["http"]
+        table.add_row("nearest lookup in process, p50 ms (all 89, every need)", fmt(inproc["p50_ms"], 2), "—", "—", "", "")
+        table.add_row(
+            "nearest lookup in process, p99 ms",
+            fmt(inproc["p99_ms"], 2),
+            "—",
+            "—",
+            f"≤ {NEAREST_P99_MS:g} ms",
+            met(inproc["p99_ms"], NEAREST_P99_MS, at_least=False),
+        )
+        o, b = http["ours"], http["bare"]
+        table.add_row("nearest over HTTP, p50 ms (16 conns)", fmt(o["p50_ms"], 2), fmt(b["p50_ms"], 2), fmt(http["p50_ratio"], 2), "", "")
+        table.add_row(
+            "nearest over HTTP, p99 ms (16 conns)",
+            fmt(o["p99_ms"], 2),
+            fmt(b["p99_ms"], 2),
+            fmt(http["p99_ratio"], 2),
+            f"≤ {NEAREST_HTTP_RATIO:g}×",
+            met(http["p99_ratio"], NEAREST_HTTP_RATIO, at_least=False),
+            end_section=True,
+        )
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -211,6 +239,8 @@ def sanity_checks(results: dict) -> list[Check]:
             checks.append(
                 Check(f"durability {kind} {label}: every answer 201", f"{s['requests']:,} answers, statuses {s['statuses']}", bad == 0)
             )
+    if near := results.get("nearest"):
+        checks.append(Check("nearest over HTTP: every answer 200", f"{near['http']['not_200']} not 200", near["http"]["not_200"] == 0))
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -337,6 +367,12 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             )
             results["durability"] = run_durability(
                 procs=procs, redis_url=redis_url, workdir=workdir, plan=plan, console=console, stack=stack
+            )
+        if "nearest" in args.only:
+            redis.Redis.from_url(redis_url).flushdb()
+            near = NearestPlan(lookups=1000 if args.quick else 5000, http_seconds=args.duration, connections=16)
+            results["nearest"] = run_nearest(
+                procs=procs, redis_url=redis_url, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=near, console=console
             )
         if "fanout" in args.only:
             fan = FanoutPlan(clients=args.clients, pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000)

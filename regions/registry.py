@@ -47,9 +47,7 @@ class Registry:
     capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, regions: list[Region], facilities: list[Facility], capabilities: dict[str, frozenset[str]] | None = None
-    ) -> Registry:
+    def build(cls, regions: list[Region], facilities: list[Facility], capabilities: dict[str, frozenset[str]] | None = None) -> Registry:
         region_map = {r.id: r for r in regions}
         by_region: dict[str, list[Facility]] = {r.id: [] for r in regions}
         seen: set[str] = set()

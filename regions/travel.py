@@ -47,6 +47,7 @@ class RouterUnavailable(Exception):
 
 class TravelModel(Protocol):
     name: str
+    road_aware: bool  # True: its times can reorder places against the straight line (ask it for every option)
 
     async def minutes(self, origin: Point, destinations: list[Point]) -> list[float]:
         """Estimated ambulance minutes from `origin` to each destination, in order."""
@@ -72,6 +73,7 @@ def banded_minutes(road_km: float) -> float:
 @dataclass(frozen=True)
 class GeodesicTravel:
     name: str = "geodesic"
+    road_aware: bool = False
 
     async def minutes(self, origin: Point, destinations: list[Point]) -> list[float]:
         return [banded_minutes(straight_km(origin, d) * DETOUR_FACTOR) for d in destinations]
@@ -85,6 +87,7 @@ class OsrmTravel:
     timeout_s: float = 2.0
     profile: str = "driving"
     name: str = "osrm"
+    road_aware: bool = True
     client: httpx.AsyncClient | None = None
 
     async def minutes(self, origin: Point, destinations: list[Point]) -> list[float]:

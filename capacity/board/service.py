@@ -19,45 +19,53 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _aged(facility: Facility, measured_at: datetime, now: datetime) -> tuple[int, bool]:
+    age = max(0, int((now - measured_at).total_seconds()))
+    return age, age > facility.reporting_interval_s
+
+
+def seh_view(facility: Facility, stored: dict[str, str], now: datetime) -> SehView | None:
+    """The stored SEH status with its age, or None if the facility never reported one."""
+    raw = stored.get("seh")
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    measured = datetime.fromisoformat(data["measured_at"])
+    age, stale = _aged(facility, measured, now)
+    return SehView(
+        status=data["status"],
+        reason=data.get("reason"),
+        expected_until=_parse_time(data.get("expected_until")),
+        measured_at=measured,
+        age_s=age,
+        stale=stale,
+    )
+
+
+def unit_view(facility: Facility, stored: dict[str, str], unit_type: str, now: datetime) -> UnitView | None:
+    """One unit's stored figures with their age, or None if the facility never reported it."""
+    raw = stored.get(f"u:{unit_type}")
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    measured = datetime.fromisoformat(data["measured_at"])
+    age, stale = _aged(facility, measured, now)
+    return UnitView(
+        type=unit_type,
+        staffed=data["staffed"],
+        occupied=data["occupied"],
+        available=data["available"],
+        measured_at=measured,
+        age_s=age,
+        stale=stale,
+    )
+
+
 def facility_view(facility: Facility, stored: dict[str, str], now: datetime) -> FacilityState:
     """Turn a stored facility hash into the reader's view, ageing every figure against `now`."""
     interval = facility.reporting_interval_s
-
-    def aged(measured_at: datetime) -> tuple[int, bool]:
-        age = max(0, int((now - measured_at).total_seconds()))
-        return age, age > interval
-
-    seh = None
-    if raw := stored.get("seh"):
-        data = orjson.loads(raw)
-        measured = _parse_time(data["measured_at"])
-        age, stale = aged(measured)
-        seh = SehView(
-            status=data["status"],
-            reason=data.get("reason"),
-            expected_until=_parse_time(data.get("expected_until")),
-            measured_at=measured,
-            age_s=age,
-            stale=stale,
-        )
-    units = []
-    for field, raw in stored.items():
-        if not field.startswith("u:"):
-            continue
-        data = orjson.loads(raw)
-        measured = _parse_time(data["measured_at"])
-        age, stale = aged(measured)
-        units.append(
-            UnitView(
-                type=field[2:],
-                staffed=data["staffed"],
-                occupied=data["occupied"],
-                available=data["available"],
-                measured_at=measured,
-                age_s=age,
-                stale=stale,
-            )
-        )
+    seh = seh_view(facility, stored, now)
+    units = [view for name in stored if name.startswith("u:") and (view := unit_view(facility, stored, name[2:], now))]
     units.sort(key=lambda u: UNIT_ORDER[u.type.value])
     last = datetime.fromtimestamp(int(stored["ts"]) / 1000, UTC) if "ts" in stored else None
     figures_stale = [f.stale for f in ([seh] if seh else []) + units]

@@ -26,7 +26,7 @@ class Candidate(BaseModel):
     kind: str
     lat: float
     lon: float
-    distance_km: float = Field(description="Straight-line (geodesic) distance.")
+    distance_km: float = Field(description="Straight-line (great-circle) distance, from the GEO index.")
     travel_min: float = Field(description="Estimated ambulance travel time (see travel_model).")
     within_norm: bool = Field(description="Travel time within the 45-minute norm.")
     suitable: bool = Field(description="Can take this patient now, by the figures.")

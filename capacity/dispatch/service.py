@@ -13,12 +13,12 @@ from functools import partial
 
 import redis.asyncio as aioredis
 
-from capacity.board.models import FacilityState, UnitView
-from capacity.board.service import facility_view
+from capacity.board.models import SehView, UnitView
+from capacity.board.service import seh_view, unit_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.store import NATIONAL_GEO_KEY, facility_key, region_geo_key
 from regions.registry import Facility, Registry
-from regions.travel import NORM_MIN, GeodesicTravel, RouterUnavailable, TravelModel, straight_km
+from regions.travel import DETOUR_FACTOR, NORM_MIN, GeodesicTravel, RouterUnavailable, TravelModel, banded_minutes
 
 NOT_TAKING = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SEH stop expired, unconfirmed"}
 FALLBACK = GeodesicTravel()
@@ -33,21 +33,26 @@ class Judgement:
     suitable: bool
     stale: bool
     why: list[str]
-    view: FacilityState
+    seh: SehView | None
     unit: UnitView | None
     free: int | None
+
+    @property
+    def tier(self) -> int:
+        """0 suitable with fresh figures, 1 suitable but stale, 2 not suitable."""
+        return 0 if self.suitable and not self.stale else 1 if self.suitable else 2
 
 
 def judge(
     *, facility: Facility, stored: dict[str, str], need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
 ) -> Judgement:
     """Whether the facility can take the patient now by its figures, and why not."""
-    view = facility_view(facility, stored, now)
     why: list[str] = []
     suitable = True
     if missing := sorted(required - capabilities):
         why.append("lacks " + ", ".join(missing))
         suitable = False
+    seh = seh_view(facility, stored, now)
     unit = None
     free = None
     if need == "seh":
@@ -56,11 +61,9 @@ def judge(
             suitable = False
         elif facility.kind == "seh_limited":
             why.append("SEH with limited hours")
-        seh = view.seh
         if seh is None:
             why.append("SEH status never reported")
-            suitable = False
-            stale = True
+            suitable, stale = False, True
         else:
             stale = seh.stale
             if seh.status in NOT_TAKING:
@@ -74,7 +77,7 @@ def judge(
             if stale:
                 why.append(f"SEH status {seh.age_s // 60} min old (stale)")
     else:
-        unit = next((u for u in view.units if u.type.value == need), None)
+        unit = unit_view(facility, stored, need, now)
         if unit is None:
             why.append(f"no {need} figures reported")
             suitable, stale = False, True
@@ -89,7 +92,18 @@ def judge(
                 suitable = False
             if stale:
                 why.append(f"{need} figures {unit.age_s // 60} min old (stale)")
-    return Judgement(suitable=suitable, stale=stale, why=why, view=view, unit=unit, free=free)
+    return Judgement(suitable=suitable, stale=stale, why=why, seh=seh, unit=unit, free=free)
+
+
+@dataclass
+class Option:
+    """A facility while it is being ranked: its judgement and travel time (estimated, then exact)."""
+
+    facility: Facility
+    verdict: Judgement
+    capabilities: frozenset[str]
+    km: float
+    minutes: float
 
 
 async def nearest(
@@ -109,29 +123,27 @@ async def nearest(
 ) -> NearestAnswer:
     """Rank the facilities near (lat, lon) for `need`; never an empty answer while any facility exists.
 
-    `regions` limits the answer to the regions a scoped key may read."""
+    `regions` limits the answer to the regions a scoped key may read. Pre-selection and a
+    first ranking use the GEO index's own distances; the travel model then gives the exact
+    minutes (for every option when it knows roads, else for the chosen few, whose order a
+    straight-line model cannot change)."""
     now = now or datetime.now(UTC)
+    point = (lat, lon)
     key = region_geo_key(region_id) if region_id else NATIONAL_GEO_KEY
     pool = max(3 * limit, 15)
-    found = await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", count=pool)
-    assess = partial(
-        _assess,
-        redis=redis,
-        registry=registry,
-        travel=travel,
-        capabilities=capabilities,
-        point=(lat, lon),
-        need=need,
-        required=required,
-        regions=regions,
-        now=now,
+    judged = partial(
+        _judged, redis=redis, registry=registry, capabilities=capabilities, need=need, required=required, regions=regions, now=now
     )
-    candidates, model = await assess(ids=found)
-    if sum(c.suitable for c in candidates) < limit and len(found) == pool:
+    found = await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", count=pool, withdist=True)
+    options = await judged(found=found)
+    if sum(o.verdict.suitable for o in options) < limit and len(found) == pool:
         # Too few suitable ones among the nearest by straight line: judge every facility.
-        candidates, model = await assess(ids=await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC"))
-    candidates.sort(key=lambda c: (0 if c.suitable and not c.stale else 1 if c.suitable else 2, c.travel_min))
-    chosen = candidates[:limit]
+        options = await judged(
+            found=await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", withdist=True)
+        )
+    ranking = options if travel.road_aware else sorted(options, key=lambda o: (o.verdict.tier, o.minutes))[:limit]
+    model = await _exact_minutes(travel, point, ranking)
+    chosen = sorted(ranking, key=lambda o: (o.verdict.tier, o.minutes))[:limit]
     return NearestAnswer(
         lat=lat,
         lon=lon,
@@ -141,63 +153,70 @@ async def nearest(
         travel_model=model,
         norm_min=NORM_MIN,
         generated_at=now,
-        suitable_within_norm=any(c.suitable and c.within_norm for c in candidates),
-        candidates=chosen,
+        suitable_within_norm=any(o.verdict.suitable and o.minutes <= NORM_MIN for o in options),
+        candidates=[_candidate(o) for o in chosen],
     )
 
 
-async def _assess(
+async def _judged(
     *,
     redis: aioredis.Redis,
     registry: Registry,
-    travel: TravelModel,
     capabilities: dict[str, frozenset[str]],
-    ids: list[str],
-    point: tuple[float, float],
+    found: list[tuple[str, float]],
     need: str,
     required: frozenset[str],
     regions: frozenset[str] | None,
     now: datetime,
-) -> tuple[list[Candidate], str]:
-    facilities = [registry.facilities[i] for i in ids if i in registry.facilities]
+) -> list[Option]:
+    near = [(registry.facilities[i], km) for i, km in found if i in registry.facilities]
     if regions is not None:
-        facilities = [f for f in facilities if f.region_id in regions]
+        near = [(f, km) for f, km in near if f.region_id in regions]
     pipe = redis.pipeline(transaction=False)
-    for f in facilities:
-        pipe.hgetall(facility_key(f.region_id, f.id))
+    for facility, _ in near:
+        pipe.hgetall(facility_key(facility.region_id, facility.id))
     hashes = await pipe.execute()
-    destinations = [(f.lat, f.lon) for f in facilities]
+    options = []
+    for (facility, km), stored in zip(near, hashes, strict=True):
+        caps = capabilities.get(facility.id, frozenset())
+        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now)
+        options.append(Option(facility=facility, verdict=verdict, capabilities=caps, km=km, minutes=banded_minutes(km * DETOUR_FACTOR)))
+    return options
+
+
+async def _exact_minutes(travel: TravelModel, point: tuple[float, float], options: list[Option]) -> str:
+    """Replace the estimates with the travel model's minutes; say which model answered."""
+    destinations = [(o.facility.lat, o.facility.lon) for o in options]
     try:
         minutes = await travel.minutes(point, destinations)
         model = travel.name
     except RouterUnavailable as exc:
         minutes = await FALLBACK.minutes(point, destinations)
         model = f"{FALLBACK.name} (router unavailable: {exc})"
-    candidates = []
-    for facility, stored, travel_min in zip(facilities, hashes, minutes, strict=True):
-        caps = capabilities.get(facility.id, frozenset())
-        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now)
-        within = travel_min <= NORM_MIN
-        why = verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"])
-        candidates.append(
-            Candidate(
-                facility_id=facility.id,
-                name=facility.name,
-                city=facility.city,
-                region_id=facility.region_id,
-                kind=facility.kind,
-                lat=facility.lat,
-                lon=facility.lon,
-                distance_km=round(straight_km(point, (facility.lat, facility.lon)), 1),
-                travel_min=round(travel_min, 1),
-                within_norm=within,
-                suitable=verdict.suitable,
-                stale=verdict.stale,
-                why=why,
-                seh=verdict.view.seh,
-                unit=verdict.unit,
-                free=verdict.free,
-                capabilities=sorted(caps),
-            )
-        )
-    return candidates, model
+    for option, value in zip(options, minutes, strict=True):
+        option.minutes = value
+    return model
+
+
+def _candidate(option: Option) -> Candidate:
+    facility, verdict = option.facility, option.verdict
+    within = option.minutes <= NORM_MIN
+    return Candidate(
+        facility_id=facility.id,
+        name=facility.name,
+        city=facility.city,
+        region_id=facility.region_id,
+        kind=facility.kind,
+        lat=facility.lat,
+        lon=facility.lon,
+        distance_km=round(option.km, 1),
+        travel_min=round(option.minutes, 1),
+        within_norm=within,
+        suitable=verdict.suitable,
+        stale=verdict.stale,
+        why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
+        seh=verdict.seh,
+        unit=verdict.unit,
+        free=verdict.free,
+        capabilities=sorted(option.capabilities),
+    )

@@ -1,0 +1,180 @@
+"""Benchmark 5: the nearest lookup, in process and over HTTP vs a bare FastAPI GET.
+
+In process: `capacity.dispatch.service.nearest` on real Redis with all 89 locations
+reporting their SEH and all 13 unit types, for points spread over the Netherlands and
+every need (seh and each unit type). Over HTTP: `GET /api/v1/nearest` with a dispatch key
+against `bench/bare_http.py`'s GET on the same path (same server options), both driven by
+the same closed-loop Python client; latency ratio p50/p99 ours/bare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import uvloop
+from rich.console import Console
+
+from bench.load import Credentials, Http1
+from bench.procs import Processes, free_port, server_env
+from bench.stats import percentile, ratio
+from capacity.db import Database
+from capacity.dispatch.service import nearest
+from capacity.domain import UnitType
+from capacity.history.recovery import Keeper
+from capacity.migrate import upgrade
+from capacity.reports.models import Report
+from capacity.reports.service import Applier, apply_report
+from regions.registry import load_registry
+from regions.travel import GeodesicTravel
+
+NEEDS = ["seh", *(t.value for t in UnitType)]
+
+
+@dataclass(frozen=True)
+class NearestPlan:
+    lookups: int
+    http_seconds: int
+    connections: int
+
+
+def points(count: int, seed: int = 7) -> list[tuple[float, float]]:
+    """Points near the 89 locations (within ~25 km), so every part of the country is asked about."""
+    registry = load_registry()
+    rng = random.Random(seed)
+    facilities = list(registry.facilities.values())
+    return [(f.lat + rng.uniform(-0.2, 0.2), f.lon + rng.uniform(-0.3, 0.3)) for f in (rng.choice(facilities) for _ in range(count))]
+
+
+async def fill(redis_url: str, sqlite: Path) -> None:
+    """Every location reports its SEH and all 13 units (through the real apply script)."""
+    registry = load_registry()
+    redis = aioredis.from_url(redis_url, decode_responses=True)
+    url = f"sqlite+aiosqlite:///{sqlite}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    await Keeper(redis=redis, db=db, registry=registry).ensure_ready()
+    applier = Applier.register(redis)
+    rng = random.Random(3)
+    measured = datetime.now(UTC) - timedelta(minutes=2)
+    for facility in registry.facilities.values():
+        units = [{"type": t.value, "staffed": 20, "available": rng.randint(0, 4)} for t in UnitType]
+        status = rng.choice(["open", "open", "open", "busy", "stop"])
+        report = Report.model_validate({"measured_at": measured.isoformat(), "seh": {"status": status}, "units": units})
+        await apply_report(applier=applier, facility=facility, report=report, key_id="bench", stream_maxlen=1000)
+    await db.dispose()
+    await redis.aclose()
+
+
+async def in_process(redis_url: str, lookups: int) -> dict:
+    registry = load_registry()
+    redis = aioredis.from_url(redis_url, decode_responses=True)
+    travel = GeodesicTravel()
+    capabilities = dict(registry.capabilities)
+    spots = points(lookups)
+    for lat, lon in spots[:50]:
+        await nearest(redis=redis, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need="seh")
+    timings = []
+    for i, (lat, lon) in enumerate(spots):
+        started = time.perf_counter()
+        await nearest(
+            redis=redis, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need=NEEDS[i % len(NEEDS)]
+        )
+        timings.append((time.perf_counter() - started) * 1000)
+    await redis.aclose()
+    return {"lookups": lookups, "p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99)}
+
+
+async def http_load(port: int, token: str | None, seconds: int, connections: int) -> dict:
+    spots = points(2000, seed=11)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    requests = [
+        (f"GET /api/v1/nearest?lat={lat:.5f}&lon={lon:.5f}&need={NEEDS[i % len(NEEDS)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n").encode()
+        for i, (lat, lon) in enumerate(spots)
+    ]
+    timings: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + seconds
+
+    async def client(offset: int) -> None:
+        http = await Http1.open(port)
+        i = offset
+        try:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                status, _ = await http.send(requests[i % len(requests)])
+                timings.append((time.perf_counter() - started) * 1000)
+                statuses[status] = statuses.get(status, 0) + 1
+                i += connections
+        finally:
+            await http.close()
+
+    await asyncio.gather(*(client(c) for c in range(connections)))
+    return {
+        "requests": len(timings),
+        "per_s": len(timings) / seconds,
+        "p50_ms": percentile(timings, 50),
+        "p99_ms": percentile(timings, 99),
+        "statuses": statuses,
+    }
+
+
+def run_nearest(
+    *,
+    procs: Processes,
+    redis_url: str,
+    ours_env: dict[str, str],
+    credentials: Credentials,
+    workdir: Path,
+    plan: NearestPlan,
+    console: Console,
+) -> dict:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(fill(redis_url, workdir / "capacity.db"))
+        console.print(
+            f"[bold]nearest[/bold]: {plan.lookups} lookups in process, then {plan.http_seconds} s × 2 rounds per server over HTTP"
+        )
+        inproc = runner.run(in_process(redis_url, plan.lookups))
+    ours_port, bare_port = free_port(), free_port()
+    ours = procs.start("ours-nearest", ["bench.serve", "ours", str(ours_port)], ours_env, ours_port)
+    bare = procs.start("bare-nearest", ["bench.serve", "bare", str(bare_port)], server_env({}), bare_port)
+    rounds: list[dict[str, dict]] = []
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(http_load(ours_port, credentials.dispatch, 2, plan.connections))
+            runner.run(http_load(bare_port, None, 2, plan.connections))
+            for number in range(2):
+                order = [("bare", bare_port, None), ("ours", ours_port, credentials.dispatch)]
+                if number % 2:
+                    order.reverse()
+                rounds.append(
+                    {name: runner.run(http_load(port, token, plan.http_seconds, plan.connections)) for name, port, token in order}
+                )
+                for name, result in rounds[-1].items():
+                    console.print(
+                        f"[dim]  {name:5} {result['per_s']:7.0f} lookups/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
+                        f"  statuses {result['statuses']}[/dim]"
+                    )
+    finally:
+        procs.stop(ours)
+        procs.stop(bare)
+
+    def pick(name: str, key: str) -> float:
+        return sorted(r[name][key] for r in rounds)[len(rounds) // 2]
+
+    return {
+        "in_process": inproc,
+        "http": {
+            "ours": {"p50_ms": pick("ours", "p50_ms"), "p99_ms": pick("ours", "p99_ms"), "per_s": pick("ours", "per_s")},
+            "bare": {"p50_ms": pick("bare", "p50_ms"), "p99_ms": pick("bare", "p99_ms"), "per_s": pick("bare", "per_s")},
+            "p50_ratio": ratio(pick("ours", "p50_ms"), pick("bare", "p50_ms")),
+            "p99_ratio": ratio(pick("ours", "p99_ms"), pick("bare", "p99_ms")),
+            "not_200": sum(n for r in rounds for name in r for status, n in r[name]["statuses"].items() if status != 200),
+        },
+        "plan": {"lookups": plan.lookups, "http_seconds": plan.http_seconds, "connections": plan.connections},
+    }
