@@ -61,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tail=settings.rebuild_tail,
         check_s=settings.keeper_check_s,
         reconcile_s=settings.reconcile_s,
+        stream_maxlen=settings.stream_maxlen,
     )
     if app.state.schema_problem is None:
         try:

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     rebuild_tail: int = Field(default=10_000, ge=0, description="Events per region restored to the stream by a rebuild.")
     keeper_check_s: float = Field(default=1.0, gt=0, description="How often each worker checks that the live state is whole.")
     reconcile_s: float = Field(default=2.0, gt=0, description="How often the backstop checks the stream against SQL.")
+    announcement_grace_s: int = Field(default=1800, gt=0, description="A hold lapses this long after the announced ETA.")
     history_retention_days: int = Field(default=730, gt=0, description="SQL history kept by `capacity db prune`.")
 
     def migrates_on_start(self) -> bool:

@@ -42,6 +42,20 @@ def persisted_key(region_id: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:persisted"
 
 
+def holds_key(region_id: str, facility_id: str) -> str:
+    """Places held by announcements, per need: the shown free count is available minus these."""
+    return f"{PREFIX}:{{{region_id}}}:holds:{facility_id}"
+
+
+def announcement_key(region_id: str, announcement_id: str) -> str:
+    return f"{PREFIX}:{{{region_id}}}:ann:{announcement_id}"
+
+
+def expiry_key(region_id: str) -> str:
+    """Active announcements of the region by the time their hold lapses (epoch ms)."""
+    return f"{PREFIX}:{{{region_id}}}:ann-expiry"
+
+
 def lock_key(region_id: str, purpose: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:lock:{purpose}"
 

@@ -153,8 +153,8 @@ async def test_a_slow_client_is_dropped_and_never_holds_up_the_others(rds, live,
 
         async def drain() -> None:
             while len(received) < 30:
-                _, text = await fast.queue.get()
-                received.append(orjson.loads(text)["id"])
+                message = await fast.queue.get()
+                received.append(orjson.loads(message.for_(fast))["id"])
 
         reader = asyncio.create_task(drain())
         start = datetime.now(UTC) - timedelta(minutes=5)

@@ -17,7 +17,7 @@ from capacity.migrate import current_revision, head_revision, schema_problem, up
 from regions.registry import load_registry
 from tests.conftest import ServerThread
 
-PREVIOUS = "0002"
+PREVIOUS = "0003"
 
 
 def async_url(database_url: str) -> str:

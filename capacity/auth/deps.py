@@ -103,12 +103,23 @@ FacilityReader = Annotated[FacilityAccess, Depends(facility_reader)]
 RegionReader = Annotated[RegionAccess, Depends(region_reader)]
 
 
+def _role_in(who: Principal, roles: tuple[Role, ...], what: str) -> Principal:
+    if who.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs {what}")
+    return who
+
+
+async def dispatcher(request: Request) -> Principal:
+    """Dispatch (meldkamer) keys, and admin keys."""
+    return _role_in(await _authenticate(request), (Role.dispatch, Role.admin), "a dispatch key")
+
+
+Dispatcher = Annotated[Principal, Depends(dispatcher)]
+
+
 async def administrator(request: Request) -> Principal:
     """Admin keys only (audit, keys, facilities)."""
-    who = await _authenticate(request)
-    if who.role is not Role.admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this needs an admin key")
-    return who
+    return _role_in(await _authenticate(request), (Role.admin,), "an admin key")
 
 
 Administrator = Annotated[Principal, Depends(administrator)]

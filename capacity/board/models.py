@@ -16,6 +16,7 @@ class SehView(BaseModel):
     measured_at: datetime
     age_s: int
     stale: bool
+    incoming: int = Field(default=0, description="Ambulance patients announced to this SEH (places held).")
 
 
 class UnitView(BaseModel):
@@ -26,6 +27,19 @@ class UnitView(BaseModel):
     measured_at: datetime
     age_s: int
     stale: bool
+    held: int = Field(default=0, description="Places held by announced patients.")
+    free: int | None = Field(default=None, description="available minus held (null = unknown, never zero)")
+
+
+class Incoming(BaseModel):
+    """An announced patient, as the receiving facility sees it (no personal data exists)."""
+
+    id: str
+    need: str
+    eta: datetime
+    urgency: str
+    category: str | None
+    expires_at: datetime
 
 
 class FacilityState(BaseModel):
@@ -42,6 +56,7 @@ class FacilityState(BaseModel):
     last_measured_at: datetime | None
     last_event_id: str | None
     stale: bool = Field(description="True when any figure is stale or nothing was ever reported")
+    incoming: list[Incoming] | None = Field(default=None, description="Only on the receiving facility's own board.")
 
 
 class RegionSummary(BaseModel):

@@ -18,11 +18,15 @@ async def list_regions(request: Request, who: CurrentPrincipal) -> list[RegionSu
 
 @router.get("/regions/{region_id}/board")
 async def get_board(request: Request, access: RegionReader) -> RegionBoard:
-    """Every facility of the region with its figures, their age and stale flags."""
-    return await region_board(redis=request.app.state.redis, registry=request.app.state.registry, region_id=access.region.id)
+    """Every facility of the region with its figures, their age and stale flags (and, on a
+    facility's own row, its announced patients)."""
+    state = request.app.state
+    own = access.principal.facility_id
+    return await region_board(redis=state.redis, registry=state.registry, region_id=access.region.id, incoming_for_facility=own)
 
 
 @router.get("/facilities/{facility_id}")
 async def get_facility(request: Request, access: FacilityReader) -> FacilityState:
     """One facility's figures, their age and stale flags."""
-    return await facility_state(redis=request.app.state.redis, facility=access.facility)
+    own = access.principal.facility_id == access.facility.id
+    return await facility_state(redis=request.app.state.redis, facility=access.facility, own=own)

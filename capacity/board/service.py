@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from capacity.board.models import FacilityState, RegionBoard, RegionSummary, SehView, UnitView
+from capacity.board.models import FacilityState, Incoming, RegionBoard, RegionSummary, SehView, UnitView
 from capacity.domain import UnitType
-from capacity.store import facility_key, stream_key
+from capacity.store import announcement_key, expiry_key, facility_key, holds_key, stream_key
 from regions.registry import Facility, Region, Registry
 
 UNIT_ORDER = {t.value: i for i, t in enumerate(UnitType)}
@@ -24,7 +24,7 @@ def _aged(facility: Facility, measured_at: datetime, now: datetime) -> tuple[int
     return age, age > facility.reporting_interval_s
 
 
-def seh_view(facility: Facility, stored: dict[str, str], now: datetime) -> SehView | None:
+def seh_view(facility: Facility, stored: dict[str, str], now: datetime, holds: dict[str, str] | None = None) -> SehView | None:
     """The stored SEH status with its age, or None if the facility never reported one."""
     raw = stored.get("seh")
     if not raw:
@@ -39,10 +39,13 @@ def seh_view(facility: Facility, stored: dict[str, str], now: datetime) -> SehVi
         measured_at=measured,
         age_s=age,
         stale=stale,
+        incoming=int((holds or {}).get("seh", 0)),
     )
 
 
-def unit_view(facility: Facility, stored: dict[str, str], unit_type: str, now: datetime) -> UnitView | None:
+def unit_view(
+    facility: Facility, stored: dict[str, str], unit_type: str, now: datetime, holds: dict[str, str] | None = None
+) -> UnitView | None:
     """One unit's stored figures with their age, or None if the facility never reported it."""
     raw = stored.get(f"u:{unit_type}")
     if not raw:
@@ -50,22 +53,34 @@ def unit_view(facility: Facility, stored: dict[str, str], unit_type: str, now: d
     data = orjson.loads(raw)
     measured = datetime.fromisoformat(data["measured_at"])
     age, stale = _aged(facility, measured, now)
+    held = int((holds or {}).get(unit_type, 0))
+    if unit_type == "seh_places":
+        held += int((holds or {}).get("seh", 0))
+    available = data["available"]
     return UnitView(
         type=unit_type,
         staffed=data["staffed"],
         occupied=data["occupied"],
-        available=data["available"],
+        available=available,
         measured_at=measured,
         age_s=age,
         stale=stale,
+        held=held,
+        free=None if available is None else max(0, available - held),
     )
 
 
-def facility_view(facility: Facility, stored: dict[str, str], now: datetime) -> FacilityState:
+def facility_view(
+    facility: Facility,
+    stored: dict[str, str],
+    now: datetime,
+    holds: dict[str, str] | None = None,
+    incoming: list[Incoming] | None = None,
+) -> FacilityState:
     """Turn a stored facility hash into the reader's view, ageing every figure against `now`."""
     interval = facility.reporting_interval_s
-    seh = seh_view(facility, stored, now)
-    units = [view for name in stored if name.startswith("u:") and (view := unit_view(facility, stored, name[2:], now))]
+    seh = seh_view(facility, stored, now, holds)
+    units = [view for name in stored if name.startswith("u:") and (view := unit_view(facility, stored, name[2:], now, holds))]
     units.sort(key=lambda u: UNIT_ORDER[u.type.value])
     last = datetime.fromtimestamp(int(stored["ts"]) / 1000, UTC) if "ts" in stored else None
     figures_stale = [f.stale for f in ([seh] if seh else []) + units]
@@ -83,6 +98,7 @@ def facility_view(facility: Facility, stored: dict[str, str], now: datetime) -> 
         last_measured_at=last,
         last_event_id=stored.get("event_id"),
         stale=not figures_stale or any(figures_stale),
+        incoming=incoming,
     )
 
 
@@ -92,23 +108,56 @@ def region_summary(region: Region, registry: Registry) -> RegionSummary:
     )
 
 
-async def region_board(*, redis: aioredis.Redis, registry: Registry, region_id: str, now: datetime | None = None) -> RegionBoard:
-    """Every facility of the region and the id of the last event included in that state."""
+async def incoming_for(*, redis: aioredis.Redis, facility: Facility) -> list[Incoming]:
+    """The facility's announced patients whose hold is active, soonest first."""
+    found = []
+    for announcement_id in await redis.zrange(expiry_key(facility.region_id), 0, -1):
+        fields = await redis.hgetall(announcement_key(facility.region_id, announcement_id))
+        if fields.get("facility_id") == facility.id and fields.get("state") == "active":
+            found.append(
+                Incoming(
+                    id=announcement_id,
+                    need=fields["need"],
+                    eta=datetime.fromisoformat(fields["eta"]),
+                    urgency=fields["urgency"],
+                    category=fields.get("category") or None,
+                    expires_at=datetime.fromisoformat(fields["expires_at"]),
+                )
+            )
+    return sorted(found, key=lambda i: i.eta)
+
+
+async def region_board(
+    *, redis: aioredis.Redis, registry: Registry, region_id: str, now: datetime | None = None, incoming_for_facility: str | None = None
+) -> RegionBoard:
+    """Every facility of the region and the id of the last event included in that state.
+
+    `incoming_for_facility`: the reader's own facility, whose announced patients are shown in full."""
     facilities = registry.by_region[region_id]
     pipe = redis.pipeline(transaction=True)
     for f in facilities:
         pipe.hgetall(facility_key(region_id, f.id))
+        pipe.hgetall(holds_key(region_id, f.id))
     pipe.xrevrange(stream_key(region_id), count=1)
-    *hashes, last = await pipe.execute()
+    *found, last = await pipe.execute()
     now = now or datetime.now(UTC)
+    own = registry.facilities.get(incoming_for_facility or "")
+    incoming = await incoming_for(redis=redis, facility=own) if own and own.region_id == region_id else None
     return RegionBoard(
         region=region_summary(registry.regions[region_id], registry),
         generated_at=now,
         last_event_id=last[0][0] if last else None,
-        facilities=[facility_view(f, h, now) for f, h in zip(facilities, hashes, strict=True)],
+        facilities=[
+            facility_view(f, stored, now, holds, incoming if own and f.id == own.id else None)
+            for f, stored, holds in zip(facilities, found[::2], found[1::2], strict=True)
+        ],
     )
 
 
-async def facility_state(*, redis: aioredis.Redis, facility: Facility, now: datetime | None = None) -> FacilityState:
-    stored = await redis.hgetall(facility_key(facility.region_id, facility.id))
-    return facility_view(facility, stored, now or datetime.now(UTC))
+async def facility_state(*, redis: aioredis.Redis, facility: Facility, now: datetime | None = None, own: bool = False) -> FacilityState:
+    pipe = redis.pipeline(transaction=True)
+    pipe.hgetall(facility_key(facility.region_id, facility.id))
+    pipe.hgetall(holds_key(facility.region_id, facility.id))
+    stored, holds = await pipe.execute()
+    incoming = await incoming_for(redis=redis, facility=facility) if own else None
+    return facility_view(facility, stored, now or datetime.now(UTC), holds, incoming)

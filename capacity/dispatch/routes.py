@@ -1,18 +1,32 @@
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from capacity.auth.deps import CurrentPrincipal, FacilityAdmin, FacilityReader
+from capacity.auth.deps import CurrentPrincipal, Dispatcher, FacilityAdmin, FacilityReader
+from capacity.dispatch.announcements import (
+    Announcement,
+    AnnouncementRefused,
+    AnnouncementRequest,
+    active_announcements,
+    announce,
+    end_announcement,
+    get_announcement,
+    region_of,
+)
 from capacity.dispatch.capabilities import declare_capabilities
 from capacity.dispatch.models import NL_LAT, NL_LON, NearestAnswer, Need
 from capacity.dispatch.service import nearest
-from capacity.domain import Capability
+from capacity.domain import Capability, Role
 from capacity.history.service import record_audit
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+ANNOUNCEMENT_ID = re.compile(r"^ROAZ\d{2}\.[0-9a-f]{16}$")
 
 
 class NearestQuery(BaseModel):
@@ -90,3 +104,71 @@ async def put_capabilities(request: Request, access: FacilityAdmin, body: Declar
     )
     await state.capabilities.reload()
     return FacilityCapabilities(facility_id=access.facility.id, capabilities=await state.capabilities.sources(access.facility.id))
+
+
+ANNOUNCEMENT_ERRORS = {409: {"description": "No place can be held (reason given); nothing held"}}
+
+
+@router.post("/announcements", status_code=status.HTTP_201_CREATED, response_model=Announcement, responses=ANNOUNCEMENT_ERRORS)
+async def post_announcement(request: Request, who: Dispatcher, body: AnnouncementRequest) -> Announcement | JSONResponse:
+    """Announce a patient and hold one place (no personal data: unknown fields are refused)."""
+    state = request.app.state
+    facility = state.registry.facilities.get(body.facility_id)
+    if facility is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown facility {body.facility_id!r}")
+    try:
+        return await announce(
+            redis=state.redis,
+            db=state.db,
+            facility=facility,
+            request=body,
+            key_id=who.key_id,
+            grace=timedelta(seconds=state.settings.announcement_grace_s),
+            stream_maxlen=state.settings.stream_maxlen,
+        )
+    except AnnouncementRefused as refused:
+        return JSONResponse({"detail": str(refused), "reason": refused.reason}, status_code=status.HTTP_409_CONFLICT)
+
+
+async def _announcement(request: Request, announcement_id: str) -> Announcement:
+    state = request.app.state
+    if not ANNOUNCEMENT_ID.match(announcement_id) or region_of(announcement_id) not in state.registry.regions:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown announcement")
+    found = await get_announcement(redis=state.redis, announcement_id=announcement_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown announcement")
+    return found
+
+
+async def _end(request: Request, announcement: Announcement, how: str) -> Announcement:
+    state = request.app.state
+    ended = await end_announcement(
+        redis=state.redis, db=state.db, announcement=announcement, how=how, stream_maxlen=state.settings.stream_maxlen
+    )
+    if not ended:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"announcement already ended ({announcement.state})")
+    return (await get_announcement(redis=state.redis, announcement_id=announcement.id)) or announcement
+
+
+@router.post("/announcements/{announcement_id}/arrived")
+async def post_arrived(request: Request, who: CurrentPrincipal, announcement_id: Annotated[str, Path(max_length=48)]) -> Announcement:
+    """The patient arrived: the place is no longer held (it is now occupied, as the next report will say)."""
+    announcement = await _announcement(request, announcement_id)
+    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != announcement.facility_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only dispatch or the receiving facility may say the patient arrived")
+    return await _end(request, announcement, "arrived")
+
+
+@router.post("/announcements/{announcement_id}/cancel")
+async def post_cancel(request: Request, _who: Dispatcher, announcement_id: Annotated[str, Path(max_length=48)]) -> Announcement:
+    """Dispatch takes the announcement back: the place is free again."""
+    return await _end(request, await _announcement(request, announcement_id), "cancelled")
+
+
+@router.get("/facilities/{facility_id}/announcements")
+async def get_incoming(request: Request, access: FacilityReader) -> list[Announcement]:
+    """The facility's announced patients with an active hold: for the facility itself and dispatch."""
+    who = access.principal
+    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != access.facility.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the receiving facility and dispatch see announcements")
+    return await active_announcements(redis=request.app.state.redis, facility=access.facility)

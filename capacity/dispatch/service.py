@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from capacity.board.models import SehView, UnitView
 from capacity.board.service import seh_view, unit_view
 from capacity.dispatch.models import Candidate, NearestAnswer
-from capacity.store import NATIONAL_GEO_KEY, facility_key, region_geo_key
+from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_key, region_geo_key
 from regions.registry import Facility, Registry
 from regions.travel import DETOUR_FACTOR, NORM_MIN, GeodesicTravel, RouterUnavailable, TravelModel, banded_minutes
 
@@ -44,7 +44,14 @@ class Judgement:
 
 
 def judge(
-    *, facility: Facility, stored: dict[str, str], need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
+    *,
+    facility: Facility,
+    stored: dict[str, str],
+    need: str,
+    required: frozenset[str],
+    capabilities: frozenset[str],
+    now: datetime,
+    holds: dict[str, str] | None = None,
 ) -> Judgement:
     """Whether the facility can take the patient now by its figures, and why not."""
     why: list[str] = []
@@ -52,7 +59,7 @@ def judge(
     if missing := sorted(required - capabilities):
         why.append("lacks " + ", ".join(missing))
         suitable = False
-    seh = seh_view(facility, stored, now)
+    seh = seh_view(facility, stored, now, holds)
     unit = None
     free = None
     if need == "seh":
@@ -77,13 +84,13 @@ def judge(
             if stale:
                 why.append(f"SEH status {seh.age_s // 60} min old (stale)")
     else:
-        unit = unit_view(facility, stored, need, now)
+        unit = unit_view(facility, stored, need, now, holds)
         if unit is None:
             why.append(f"no {need} figures reported")
             suitable, stale = False, True
         else:
             stale = unit.stale
-            free = unit.available
+            free = unit.free
             if free is None:
                 why.append(f"free {need} places unknown")
                 suitable = False
@@ -175,11 +182,12 @@ async def _judged(
     pipe = redis.pipeline(transaction=False)
     for facility, _ in near:
         pipe.hgetall(facility_key(facility.region_id, facility.id))
-    hashes = await pipe.execute()
+        pipe.hgetall(holds_key(facility.region_id, facility.id))
+    found_hashes = await pipe.execute()
     options = []
-    for (facility, km), stored in zip(near, hashes, strict=True):
+    for (facility, km), stored, holds in zip(near, found_hashes[::2], found_hashes[1::2], strict=True):
         caps = capabilities.get(facility.id, frozenset())
-        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now)
+        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now, holds=holds)
         options.append(Option(facility=facility, verdict=verdict, capabilities=caps, km=km, minutes=banded_minutes(km * DETOUR_FACTOR)))
     return options
 

@@ -7,7 +7,7 @@
 - `reconcile_region` is the backstop behind "acknowledged means durable": it walks the
   stream from the last checked id and records any event SQL does not hold (an ingest that
   died between Redis and its commit, or `durability=redis`). Idempotent.
-- `Keeper` runs both in every worker: it notices a region whose ready mark is gone (Redis
+- `Keeper` runs both in every worker, and ends announcement holds whose time has passed: it notices a region whose ready mark is gone (Redis
   restarted empty, a failover, `capacity rebuild`) and rebuilds it under a lock, so any
   number of workers rebuild each region once.
 """
@@ -28,14 +28,18 @@ from sqlalchemy import select
 
 from capacity import metrics
 from capacity.db import Database
+from capacity.dispatch.announcements import expire_due, restorable
 from capacity.errors import DatabaseUnavailable
 from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.reports.service import digest_of
 from capacity.store import (
     NATIONAL_GEO_KEY,
+    announcement_key,
+    expiry_key,
     facility_key,
     hash_from_state,
+    holds_key,
     lock_key,
     persisted_key,
     ready_key,
@@ -88,15 +92,22 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     try:
         states = await latest_states(db=db, facility_ids=[f.id for f in facilities])
         events = await stream_tail(db=db, region_id=region_id, count=tail)
+        holds = await restorable(db=db, region_id=region_id, now=datetime.now(UTC))
     except DatabaseUnavailable:
         raise
     except Exception as exc:
         raise DatabaseUnavailable(str(exc)) from exc
     stream = stream_key(region_id)
     pipe = redis.pipeline(transaction=True)
-    pipe.delete(stream, region_geo_key(region_id), persisted_key(region_id), *(facility_key(region_id, f.id) for f in facilities))
+    pipe.delete(stream, region_geo_key(region_id), persisted_key(region_id), expiry_key(region_id))
+    if facilities:
+        pipe.delete(*(facility_key(region_id, f.id) for f in facilities), *(holds_key(region_id, f.id) for f in facilities))
     for facility_id, state in states.items():
         pipe.hset(facility_key(region_id, facility_id), mapping=hash_from_state(state))
+    for hold in holds:
+        pipe.hincrby(holds_key(region_id, hold["facility_id"]), hold["need"], 1)
+        pipe.hset(announcement_key(region_id, hold["id"]), mapping=hold["fields"])
+        pipe.zadd(expiry_key(region_id), {hold["id"]: hold["expires_ms"]})
     for event_id, facility_id, body in events:
         pipe.xadd(stream, {"f": facility_id, "e": orjson.dumps(body).decode()}, id=event_id)
     pipe.xadd(stream, {RESET_FIELD: "rebuilt"})
@@ -108,7 +119,7 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     results = await pipe.execute()
     if facilities:
         await redis.geoadd(NATIONAL_GEO_KEY, [v for f in facilities for v in (f.lon, f.lat, f.id)])
-    reset_id = results[1 + len(states) + len(events)]
+    reset_id = results[(2 if facilities else 1) + len(states) + 3 * len(holds) + len(events)]
     metrics.REBUILDS.labels(region=region_id).inc()
     level = logging.WARNING if states or events else logging.INFO  # an empty record: a first start, nothing was lost
     log.log(level, "rebuilt live state of %s from SQL: %d facilities, %d stream events", region_id, len(states), len(events))
@@ -208,6 +219,7 @@ class Keeper:
     check_s: float = 1.0
     reconcile_s: float = 2.0
     settle_ms: int = 1000
+    stream_maxlen: int = 100_000
     not_ready: set[str] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
 
@@ -263,6 +275,8 @@ class Keeper:
         while True:
             try:
                 await self.ensure_ready()
+                if self.ready:
+                    await expire_due(redis=self.redis, db=self.db, registry=self.registry, stream_maxlen=self.stream_maxlen)
                 if time.monotonic() - last_reconcile >= self.reconcile_s and self.ready:
                     last_reconcile = time.monotonic()
                     await self.reconcile()

@@ -36,16 +36,48 @@ def event_message(event_id: str, payload: str) -> str:
     return '{"type":"event","id":"' + event_id + '",' + payload[1:]
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stream entry as websocket text. An announcement's details go only to those who may
+    see them (`private_to`: the receiving facility; dispatch and admin); everyone else gets
+    `redacted`: which facility holds one place more or less for which need."""
+
+    key: EventKey | None
+    text: str
+    private_to: str | None = None
+    redacted: str = ""
+
+    def for_(self, subscriber: Subscriber) -> str:
+        if self.private_to is None or subscriber.sees_all or subscriber.facility_id == self.private_to:
+            return self.text
+        return self.redacted
+
+
+def entry_message(event_id: str, fields: dict[str, str]) -> Message | None:
+    """The message for a stream entry; None for a rebuild marker."""
+    if "e" in fields:
+        return Message(event_key(event_id), event_message(event_id, fields["e"]))
+    if "a" in fields:
+        announcement = orjson.loads(fields["a"])
+        change = 1 if announcement["state"] == "active" else -1
+        hold = {"type": "hold", "id": event_id, "facility_id": announcement["facility_id"], "need": announcement["need"], "change": change}
+        text = orjson.dumps({"type": "announcement", "id": event_id, "announcement": announcement}).decode()
+        return Message(event_key(event_id), text, private_to=announcement["facility_id"], redacted=orjson.dumps(hold).decode())
+    return None
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One websocket client's bounded queue of (event key or None, message text)."""
+    """One websocket client's bounded queue of messages, and what it may see of announcements."""
 
-    queue: asyncio.Queue[tuple[EventKey | None, str]]
+    queue: asyncio.Queue[Message]
+    facility_id: str | None = None
+    sees_all: bool = False
     done: bool = False
     slow: bool = False
     rebuilt: bool = False
 
-    def offer(self, item: tuple[EventKey | None, str]) -> bool:
+    def offer(self, item: Message) -> bool:
         try:
             self.queue.put_nowait(item)
             return True
@@ -59,7 +91,7 @@ class Subscriber:
         self.done, self.slow, self.rebuilt = True, slow, rebuilt
         while not self.queue.empty():
             self.queue.get_nowait()
-        self.queue.put_nowait((None, ""))
+        self.queue.put_nowait(Message(None, ""))
 
 
 @dataclass(eq=False)
@@ -81,7 +113,7 @@ class Hub:
         self._lock = asyncio.Lock()
         self._heartbeat_task: asyncio.Task | None = None
 
-    async def subscribe(self, region_id: str) -> Subscriber:
+    async def subscribe(self, region_id: str, *, facility_id: str | None = None, sees_all: bool = False) -> Subscriber:
         """Register a client. Its reader is running (from a known position) before this returns,
         so a snapshot taken afterwards is always followed by every later event."""
         feed = self._feeds.get(region_id)
@@ -95,7 +127,7 @@ class Hub:
                     self._feeds[region_id] = feed
                     if self._heartbeat_task is None:
                         self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="heartbeats")
-        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size))
+        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all)
         feed.subscribers.add(subscriber)
         metrics.WS_CLIENTS.labels(region=region_id).inc()
         return subscriber
@@ -110,7 +142,7 @@ class Hub:
         feed = self._feeds.get(region_id)
         return len(feed.subscribers) if feed else 0
 
-    def _publish(self, feed: RegionFeed, item: tuple[EventKey | None, str]) -> int:
+    def _publish(self, feed: RegionFeed, item: Message) -> int:
         delivered = 0
         for subscriber in list(feed.subscribers):
             if subscriber.offer(item):
@@ -139,10 +171,11 @@ class Hub:
                 delivered = 0
                 for event_id, fields in entries:
                     feed.last_id = event_id
-                    if "e" in fields:
-                        delivered += self._publish(feed, (event_key(event_id), event_message(event_id, fields["e"])))
-                    else:
+                    message = entry_message(event_id, fields)
+                    if message is None:
                         self._restart_clients(feed)
+                    else:
+                        delivered += self._publish(feed, message)
                 metrics.EVENTS_FANNED_OUT.labels(region=feed.region_id).inc(delivered)
 
     def _restart_clients(self, feed: RegionFeed) -> None:
@@ -160,7 +193,7 @@ class Hub:
             for feed in list(self._feeds.values()):
                 if feed.subscribers:
                     text = orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": feed.last_id}).decode()
-                    self._publish(feed, (None, text))
+                    self._publish(feed, Message(None, text))
 
     async def close(self) -> None:
         tasks = [f.task for f in self._feeds.values() if f.task] + ([self._heartbeat_task] if self._heartbeat_task else [])
@@ -170,7 +203,7 @@ class Hub:
         self._feeds.clear()
 
 
-async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, limit: int) -> list[tuple[EventKey, str]] | None:
+async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, limit: int) -> list[Message] | None:
     """The events after `since`, or None when they can no longer be replayed exactly
     (the id was trimmed from the stream, never existed, or too much was missed)."""
     key = stream_key(region_id)
@@ -179,4 +212,4 @@ async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, lim
     entries = await redis.xrange(key, min=f"({since}", max="+", count=limit + 1)
     if len(entries) > limit:
         return None
-    return [(event_key(i), event_message(i, f["e"])) for i, f in entries if "e" in f]
+    return [m for i, f in entries if (m := entry_message(i, f)) is not None]

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from capacity.auth.models import Principal
 from capacity.board.service import region_board
+from capacity.domain import Role
 from capacity.errors import DatabaseUnavailable
 from capacity.live.hub import EventKey, Subscriber, event_key, events_since
 
@@ -28,6 +29,7 @@ router = APIRouter(tags=["live"])
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 REPLAY_LIMIT = 10_000
 WORKER_ID = secrets.token_hex(4)
+SEES_ANNOUNCEMENTS = (Role.dispatch, Role.admin)
 
 
 async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
@@ -57,7 +59,7 @@ async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
 async def region_socket(
     websocket: WebSocket,
     region_id: str,
-    _reader: Annotated[Principal, Depends(socket_reader)],
+    reader: Annotated[Principal, Depends(socket_reader)],
     since: Annotated[str | None, Query(max_length=41)] = None,
 ) -> None:
     state = websocket.app.state
@@ -65,12 +67,12 @@ async def region_socket(
         raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
     hub = state.hub
     try:
-        subscriber = await hub.subscribe(region_id)
+        subscriber = await hub.subscribe(region_id, facility_id=reader.facility_id, sees_all=reader.role in SEES_ANNOUNCEMENTS)
     except RedisError as exc:
         raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
     receiver = asyncio.create_task(_until_disconnect(websocket, subscriber))
     try:
-        last = await _catch_up(websocket, region_id, since)
+        last = await _catch_up(websocket, region_id, since, subscriber)
         await _pump(websocket, subscriber, last)
     except WebSocketDisconnect:
         pass
@@ -81,7 +83,7 @@ async def region_socket(
         receiver.cancel()
 
 
-async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> EventKey:
+async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, subscriber: Subscriber) -> EventKey:
     """Send exactly the missed events when they can be replayed, else a fresh snapshot."""
     state = websocket.app.state
     replay = None
@@ -89,9 +91,9 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> 
         replay = await events_since(redis=state.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
     if replay is not None:
         last, last_id = event_key(since), since
-        for key, text in replay:
-            await websocket.send_text(text)
-            last = key
+        for message in replay:
+            await websocket.send_text(message.for_(subscriber))
+            last = message.key or last
         if replay:
             last_id = "{}-{}".format(*last)
         # Say at once that the client is caught up (it may have missed nothing at all),
@@ -99,7 +101,9 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> 
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         await websocket.send_text(orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": last_id}).decode())
         return last
-    board = await region_board(redis=state.redis, registry=state.registry, region_id=region_id)
+    board = await region_board(
+        redis=state.redis, registry=state.registry, region_id=region_id, incoming_for_facility=subscriber.facility_id
+    )
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + now + '",'
     await websocket.send_text(head + board.model_dump_json()[1:])
@@ -109,7 +113,8 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None) -> 
 async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) -> None:
     """Forward queued messages in order, skipping any the catch-up already covered."""
     while True:
-        key, text = await subscriber.queue.get()
+        message = await subscriber.queue.get()
+        key = message.key
         if subscriber.done:
             if subscriber.slow:
                 await websocket.close(1013, "too slow: reconnect with since=<last event id>")
@@ -120,7 +125,7 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
             if key <= last:
                 continue
             last = key
-        await websocket.send_text(text)
+        await websocket.send_text(message.for_(subscriber))
 
 
 async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber) -> None:

@@ -1,0 +1,287 @@
+"""Announcing a patient: dispatch holds a place at the receiving facility until the patient
+arrives, the announcement is cancelled, or its hold lapses at ETA plus a grace period.
+
+Checking that a place is free and holding it happen in one Lua script, so 50 dispatchers
+announcing at once for 3 free places get exactly 3 holds. No personal data: the request
+model forbids every field it does not name. The record (SQL) keeps each announcement, so a
+rebuild restores the holds that are still active.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from capacity.db import Base, Database, UtcDateTime
+from capacity.dispatch.models import Need
+from capacity.errors import LiveStateRebuilding
+from capacity.store import announcement_key, expiry_key, facility_key, holds_key, load_script, ready_key, stream_key
+from regions.registry import Facility, Registry
+
+ANNOUNCE_LUA = load_script("capacity.dispatch", "announce.lua")
+RELEASE_LUA = load_script("capacity.dispatch", "release.lua")
+CATEGORIES = ("trauma", "cardiac", "stroke", "respiratory", "sepsis", "obstetric", "paediatric", "psychiatric", "other")
+REFUSALS = {
+    "seh_unknown": "the SEH has not reported its status",
+    "seh_not_taking": "the SEH does not take ambulances now ({detail})",
+    "no_free_place": "no free place to hold ({detail} free after the holds already made)",
+    "unknown": "the free count of this unit is unknown, so no place can be held",
+}
+
+
+class AnnouncementRequest(BaseModel):
+    """What dispatch may say about an incoming patient: nothing that identifies them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility_id: str = Field(max_length=64)
+    need: Need
+    eta: AwareDatetime
+    urgency: Literal["A1", "A2", "B"]
+    category: Literal[CATEGORIES] | None = None  # type: ignore[valid-type]
+
+    @field_validator("eta")
+    @classmethod
+    def _soon(cls, eta: datetime) -> datetime:
+        now = datetime.now(UTC)
+        if eta < now - timedelta(minutes=15):
+            raise ValueError("eta lies more than 15 minutes in the past")
+        if eta > now + timedelta(hours=6):
+            raise ValueError("eta lies more than 6 hours ahead")
+        return eta.astimezone(UTC)
+
+
+class Announcement(BaseModel):
+    id: str
+    facility_id: str
+    region_id: str
+    need: str
+    eta: datetime
+    urgency: str
+    category: str | None
+    state: str = Field(description="active, arrived, cancelled or expired")
+    created_at: datetime
+    expires_at: datetime = Field(description="The hold lapses here (ETA plus the grace period) unless ended before.")
+    event_id: str | None = None
+    free_after: int | None = Field(default=None, description="Free places left after this hold (null = not counted).")
+
+
+class AnnouncementRecord(Base):
+    __tablename__ = "announcements"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    facility_id: Mapped[str] = mapped_column(String(64), index=True)
+    need: Mapped[str] = mapped_column(String(20))
+    eta: Mapped[datetime] = mapped_column(UtcDateTime())
+    urgency: Mapped[str] = mapped_column(String(4))
+    category: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="active")
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class AnnouncementRefused(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def region_of(announcement_id: str) -> str:
+    return announcement_id.partition(".")[0]
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _as_model(fields: dict[str, str], *, announcement_id: str) -> Announcement:
+    return Announcement(
+        id=announcement_id,
+        facility_id=fields["facility_id"],
+        region_id=region_of(announcement_id),
+        need=fields["need"],
+        eta=datetime.fromisoformat(fields["eta"]),
+        urgency=fields["urgency"],
+        category=fields.get("category") or None,
+        state=fields.get("state", "active"),
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        expires_at=datetime.fromisoformat(fields["expires_at"]),
+    )
+
+
+async def announce(
+    *,
+    redis: aioredis.Redis,
+    db: Database,
+    facility: Facility,
+    request: AnnouncementRequest,
+    key_id: str,
+    grace: timedelta,
+    stream_maxlen: int,
+) -> Announcement:
+    """Hold one place for the announced patient, or raise AnnouncementRefused (nothing held)."""
+    now = datetime.now(UTC)
+    region = facility.region_id
+    announcement_id = f"{region}.{secrets.token_hex(8)}"
+    expires = request.eta + grace
+    fields = {
+        "facility_id": facility.id,
+        "need": request.need.value,
+        "eta": _iso(request.eta),
+        "urgency": request.urgency,
+        "category": request.category or "",
+        "created_at": _iso(now),
+        "expires_at": _iso(expires),
+        "created_by": key_id,
+    }
+    event = {"kind": "announcement", "id": announcement_id, "state": "active", **{k: v for k, v in fields.items() if k != "created_by"}}
+    outcome, *answer = await redis.eval(
+        ANNOUNCE_LUA,
+        6,
+        facility_key(region, facility.id),
+        holds_key(region, facility.id),
+        announcement_key(region, announcement_id),
+        expiry_key(region),
+        stream_key(region),
+        ready_key(region),
+        request.need.value,
+        announcement_id,
+        int(expires.timestamp() * 1000),
+        stream_maxlen,
+        facility.id,
+        orjson.dumps(event),
+        *[v for pair in fields.items() for v in pair],
+    )
+    if outcome == "not_ready":
+        raise LiveStateRebuilding(f"the live state of region {region} is being rebuilt; nothing held, retry shortly")
+    if outcome != "held":
+        raise AnnouncementRefused(outcome, REFUSALS[outcome].format(detail=answer[0]))
+    event_id, free_after = answer
+    async with db.session() as session:
+        session.add(
+            AnnouncementRecord(
+                id=announcement_id,
+                region_id=region,
+                facility_id=facility.id,
+                need=request.need.value,
+                eta=request.eta,
+                urgency=request.urgency,
+                category=request.category,
+                created_at=now,
+                created_by=key_id,
+                expires_at=expires,
+            )
+        )
+        await session.commit()
+    made = _as_model(fields, announcement_id=announcement_id)
+    made.event_id = event_id
+    made.free_after = int(free_after) if free_after else None
+    return made
+
+
+async def get_announcement(*, redis: aioredis.Redis, announcement_id: str) -> Announcement | None:
+    fields = await redis.hgetall(announcement_key(region_of(announcement_id), announcement_id))
+    return _as_model(fields, announcement_id=announcement_id) if fields else None
+
+
+async def end_announcement(
+    *, redis: aioredis.Redis, db: Database, announcement: Announcement, how: Literal["arrived", "cancelled", "expired"], stream_maxlen: int
+) -> bool:
+    """End the hold; True if this call ended it, False if it had already ended (idempotent)."""
+    region, now = announcement.region_id, datetime.now(UTC)
+    event = {
+        "kind": "announcement",
+        "id": announcement.id,
+        "facility_id": announcement.facility_id,
+        "need": announcement.need,
+        "state": how,
+    }
+    outcome, _ = await redis.eval(
+        RELEASE_LUA,
+        4,
+        holds_key(region, announcement.facility_id),
+        announcement_key(region, announcement.id),
+        expiry_key(region),
+        stream_key(region),
+        announcement.id,
+        how,
+        _iso(now),
+        stream_maxlen,
+        announcement.facility_id,
+        orjson.dumps(event),
+    )
+    if outcome != "ended":
+        return False
+    async with db.session() as session:
+        await session.execute(
+            update(AnnouncementRecord)
+            .where(AnnouncementRecord.id == announcement.id, AnnouncementRecord.ended_at.is_(None))
+            .values(state=how, ended_at=now)
+        )
+        await session.commit()
+    return True
+
+
+async def expire_due(*, redis: aioredis.Redis, db: Database, registry: Registry, stream_maxlen: int, now: datetime | None = None) -> int:
+    """End every hold whose time has passed; safe to run in every worker at once."""
+    cutoff = int((now or datetime.now(UTC)).timestamp() * 1000)
+    ended = 0
+    for region_id in registry.regions:
+        for announcement_id in await redis.zrangebyscore(expiry_key(region_id), "-inf", cutoff):
+            announcement = await get_announcement(redis=redis, announcement_id=announcement_id)
+            if announcement is None:
+                await redis.zrem(expiry_key(region_id), announcement_id)
+                continue
+            ended += await end_announcement(redis=redis, db=db, announcement=announcement, how="expired", stream_maxlen=stream_maxlen)
+    return ended
+
+
+async def active_announcements(*, redis: aioredis.Redis, facility: Facility) -> list[Announcement]:
+    """The facility's incoming patients whose hold is still active."""
+    ids = await redis.zrange(expiry_key(facility.region_id), 0, -1)
+    found = []
+    for announcement_id in ids:
+        announcement = await get_announcement(redis=redis, announcement_id=announcement_id)
+        if announcement is not None and announcement.facility_id == facility.id and announcement.state == "active":
+            found.append(announcement)
+    return sorted(found, key=lambda a: a.eta)
+
+
+async def restorable(*, db: Database, region_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Active announcements of the region as the record holds them, for a rebuild."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(AnnouncementRecord).where(
+                AnnouncementRecord.region_id == region_id, AnnouncementRecord.ended_at.is_(None), AnnouncementRecord.expires_at > now
+            )
+        )
+        return [
+            {
+                "id": r.id,
+                "facility_id": r.facility_id,
+                "need": r.need,
+                "expires_ms": int(r.expires_at.timestamp() * 1000),
+                "fields": {
+                    "facility_id": r.facility_id,
+                    "need": r.need,
+                    "eta": _iso(r.eta),
+                    "urgency": r.urgency,
+                    "category": r.category or "",
+                    "created_at": _iso(r.created_at),
+                    "expires_at": _iso(r.expires_at),
+                    "created_by": r.created_by,
+                    "state": "active",
+                },
+            }
+            for r in rows
+        ]
