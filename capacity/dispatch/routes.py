@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,15 +46,17 @@ class NearestQuery(BaseModel):
         return self
 
 
-@router.get("/nearest")
-async def get_nearest(request: Request, who: CurrentPrincipal, query: Annotated[NearestQuery, Query()]) -> NearestAnswer:
-    """The nearest places that can take the patient now, ranked by estimated ambulance travel time, with reasons."""
+@router.get("/nearest", response_model=NearestAnswer)
+async def get_nearest(request: Request, who: CurrentPrincipal, query: Annotated[NearestQuery, Query()]) -> Response:
+    """The nearest places that can take the patient now, ranked by estimated ambulance travel time, with reasons.
+
+    Serialised here in one step (the model is declared for the docs): dispatch asks this often."""
     state = request.app.state
     if query.region is not None and query.region not in state.registry.regions:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown region {query.region!r}")
     if query.region is not None and not who.may_read(query.region):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read region {query.region!r}")
-    return await nearest(
+    answer = await nearest(
         redis=state.redis,
         registry=state.registry,
         travel=state.travel,
@@ -67,6 +69,7 @@ async def get_nearest(request: Request, who: CurrentPrincipal, query: Annotated[
         region_id=query.region,
         regions=who.region_ids,
     )
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 class FacilityCapabilities(BaseModel):
