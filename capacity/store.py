@@ -42,9 +42,12 @@ def persisted_key(region_id: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:persisted"
 
 
-def holds_key(region_id: str, facility_id: str) -> str:
-    """Places held by announcements, per need: the shown free count is available minus these."""
-    return f"{PREFIX}:{{{region_id}}}:holds:{facility_id}"
+HOLD_PREFIX = "h:"  # facility hash fields h:<need>: places held by announcements
+
+
+def holds_in(stored: dict[str, str]) -> dict[str, str]:
+    """The places held per need, from a facility hash: the shown free count is available minus these."""
+    return {name[len(HOLD_PREFIX) :]: value for name, value in stored.items() if name.startswith(HOLD_PREFIX)}
 
 
 def announcement_key(region_id: str, announcement_id: str) -> str:

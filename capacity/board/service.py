@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from capacity.board.models import FacilityState, Incoming, RegionBoard, RegionSummary, SehView, UnitView
 from capacity.domain import UnitType
-from capacity.store import announcement_key, expiry_key, facility_key, holds_key, stream_key
+from capacity.store import announcement_key, expiry_key, facility_key, holds_in, stream_key
 from regions.registry import Facility, Region, Registry
 
 UNIT_ORDER = {t.value: i for i, t in enumerate(UnitType)}
@@ -137,7 +137,6 @@ async def region_board(
     pipe = redis.pipeline(transaction=True)
     for f in facilities:
         pipe.hgetall(facility_key(region_id, f.id))
-        pipe.hgetall(holds_key(region_id, f.id))
     pipe.xrevrange(stream_key(region_id), count=1)
     *found, last = await pipe.execute()
     now = now or datetime.now(UTC)
@@ -148,16 +147,13 @@ async def region_board(
         generated_at=now,
         last_event_id=last[0][0] if last else None,
         facilities=[
-            facility_view(f, stored, now, holds, incoming if own and f.id == own.id else None)
-            for f, stored, holds in zip(facilities, found[::2], found[1::2], strict=True)
+            facility_view(f, stored, now, holds_in(stored), incoming if own and f.id == own.id else None)
+            for f, stored in zip(facilities, found, strict=True)
         ],
     )
 
 
 async def facility_state(*, redis: aioredis.Redis, facility: Facility, now: datetime | None = None, own: bool = False) -> FacilityState:
-    pipe = redis.pipeline(transaction=True)
-    pipe.hgetall(facility_key(facility.region_id, facility.id))
-    pipe.hgetall(holds_key(facility.region_id, facility.id))
-    stored, holds = await pipe.execute()
+    stored = await redis.hgetall(facility_key(facility.region_id, facility.id))
     incoming = await incoming_for(redis=redis, facility=facility) if own else None
-    return facility_view(facility, stored, now or datetime.now(UTC), holds, incoming)
+    return facility_view(facility, stored, now or datetime.now(UTC), holds_in(stored), incoming)

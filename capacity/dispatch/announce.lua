@@ -1,15 +1,15 @@
 -- Announce a patient: check that a place is free and hold it, in one step.
--- KEYS[1] facility state hash, KEYS[2] facility holds hash, KEYS[3] announcement hash,
--- KEYS[4] region expiry zset, KEYS[5] region stream, KEYS[6] region ready mark
+-- KEYS[1] facility state hash (holds are its fields h:<need>), KEYS[2] announcement hash,
+-- KEYS[3] region expiry zset, KEYS[4] region stream, KEYS[5] region ready mark
 -- ARGV[1] need ('seh' or a unit type), ARGV[2] announcement id, ARGV[3] expires (epoch ms),
 -- ARGV[4] stream max length, ARGV[5] facility id, ARGV[6] announcement JSON (for the stream),
 -- ARGV[7..] field/value pairs of the announcement hash
 -- Answers {'held', event id, free after or ''} or {reason, detail}.
-if redis.call('EXISTS', KEYS[6]) == 0 then
+if redis.call('EXISTS', KEYS[5]) == 0 then
   return {'not_ready', ''}
 end
 local need = ARGV[1]
-local held = tonumber(redis.call('HGET', KEYS[2], need) or '0')
+local held = tonumber(redis.call('HGET', KEYS[1], 'h:' .. need) or '0')
 local unit_field = need
 if need == 'seh' then
   local raw = redis.call('HGET', KEYS[1], 'seh')
@@ -39,12 +39,12 @@ if raw_unit then
 elseif need ~= 'seh' then
   return {'unknown', ''}
 end
-redis.call('HINCRBY', KEYS[2], need, 1)
+redis.call('HINCRBY', KEYS[1], 'h:' .. need, 1)
 local fields = {}
 for i = 7, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
-redis.call('HSET', KEYS[3], 'state', 'active', unpack(fields))
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'f', ARGV[5], 'a', ARGV[6])
+redis.call('HSET', KEYS[2], 'state', 'active', unpack(fields))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'f', ARGV[5], 'a', ARGV[6])
 return {'held', id, free}

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from capacity.db import Base, Database, UtcDateTime
 from capacity.dispatch.models import Need
 from capacity.errors import LiveStateRebuilding
-from capacity.store import announcement_key, expiry_key, facility_key, holds_key, load_script, ready_key, stream_key
+from capacity.store import announcement_key, expiry_key, facility_key, load_script, ready_key, stream_key
 from regions.registry import Facility, Registry
 
 ANNOUNCE_LUA = load_script("capacity.dispatch", "announce.lua")
@@ -147,9 +147,8 @@ async def announce(
     event = {"kind": "announcement", "id": announcement_id, "state": "active", **{k: v for k, v in fields.items() if k != "created_by"}}
     outcome, *answer = await redis.eval(
         ANNOUNCE_LUA,
-        6,
+        5,
         facility_key(region, facility.id),
-        holds_key(region, facility.id),
         announcement_key(region, announcement_id),
         expiry_key(region),
         stream_key(region),
@@ -209,7 +208,7 @@ async def end_announcement(
     outcome, _ = await redis.eval(
         RELEASE_LUA,
         4,
-        holds_key(region, announcement.facility_id),
+        facility_key(region, announcement.facility_id),
         announcement_key(region, announcement.id),
         expiry_key(region),
         stream_key(region),

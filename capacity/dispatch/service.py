@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from capacity.board.models import SehView, UnitView
 from capacity.board.service import seh_view, unit_view
 from capacity.dispatch.models import Candidate, NearestAnswer
-from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_key, region_geo_key
+from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_in, region_geo_key
 from regions.registry import Facility, Registry
 from regions.travel import DETOUR_FACTOR, NORM_MIN, GeodesicTravel, RouterUnavailable, TravelModel, banded_minutes
 
@@ -182,12 +182,11 @@ async def _judged(
     pipe = redis.pipeline(transaction=False)
     for facility, _ in near:
         pipe.hgetall(facility_key(facility.region_id, facility.id))
-        pipe.hgetall(holds_key(facility.region_id, facility.id))
-    found_hashes = await pipe.execute()
+    hashes = await pipe.execute()
     options = []
-    for (facility, km), stored, holds in zip(near, found_hashes[::2], found_hashes[1::2], strict=True):
+    for (facility, km), stored in zip(near, hashes, strict=True):
         caps = capabilities.get(facility.id, frozenset())
-        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now, holds=holds)
+        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now, holds=holds_in(stored))
         options.append(Option(facility=facility, verdict=verdict, capabilities=caps, km=km, minutes=banded_minutes(km * DETOUR_FACTOR)))
     return options
 

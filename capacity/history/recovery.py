@@ -34,12 +34,12 @@ from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.reports.service import digest_of
 from capacity.store import (
+    HOLD_PREFIX,
     NATIONAL_GEO_KEY,
     announcement_key,
     expiry_key,
     facility_key,
     hash_from_state,
-    holds_key,
     lock_key,
     persisted_key,
     ready_key,
@@ -101,11 +101,11 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     pipe = redis.pipeline(transaction=True)
     pipe.delete(stream, region_geo_key(region_id), persisted_key(region_id), expiry_key(region_id))
     if facilities:
-        pipe.delete(*(facility_key(region_id, f.id) for f in facilities), *(holds_key(region_id, f.id) for f in facilities))
+        pipe.delete(*(facility_key(region_id, f.id) for f in facilities))
     for facility_id, state in states.items():
         pipe.hset(facility_key(region_id, facility_id), mapping=hash_from_state(state))
     for hold in holds:
-        pipe.hincrby(holds_key(region_id, hold["facility_id"]), hold["need"], 1)
+        pipe.hincrby(facility_key(region_id, hold["facility_id"]), HOLD_PREFIX + hold["need"], 1)
         pipe.hset(announcement_key(region_id, hold["id"]), mapping=hold["fields"])
         pipe.zadd(expiry_key(region_id), {hold["id"]: hold["expires_ms"]})
     for event_id, facility_id, body in events:
