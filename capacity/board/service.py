@@ -8,8 +8,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from capacity.board.models import FacilityState, Incoming, RegionBoard, RegionSummary, SehView, UnitView
+from capacity.dispatch.announcements import active_announcements
 from capacity.domain import UnitType
-from capacity.store import announcement_key, expiry_key, facility_key, holds_in, stream_key
+from capacity.store import facility_key, holds_in, stream_key
 from regions.registry import Facility, Region, Registry
 
 UNIT_ORDER = {t.value: i for i, t in enumerate(UnitType)}
@@ -110,21 +111,10 @@ def region_summary(region: Region, registry: Registry) -> RegionSummary:
 
 async def incoming_for(*, redis: aioredis.Redis, facility: Facility) -> list[Incoming]:
     """The facility's announced patients whose hold is active, soonest first."""
-    found = []
-    for announcement_id in await redis.zrange(expiry_key(facility.region_id), 0, -1):
-        fields = await redis.hgetall(announcement_key(facility.region_id, announcement_id))
-        if fields.get("facility_id") == facility.id and fields.get("state") == "active":
-            found.append(
-                Incoming(
-                    id=announcement_id,
-                    need=fields["need"],
-                    eta=datetime.fromisoformat(fields["eta"]),
-                    urgency=fields["urgency"],
-                    category=fields.get("category") or None,
-                    expires_at=datetime.fromisoformat(fields["expires_at"]),
-                )
-            )
-    return sorted(found, key=lambda i: i.eta)
+    return [
+        Incoming(id=a.id, need=a.need, eta=a.eta, urgency=a.urgency, category=a.category, expires_at=a.expires_at)
+        for a in await active_announcements(redis=redis, facility=facility)
+    ]
 
 
 async def region_board(
