@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 
 from capacity import metrics
+from capacity.auth.routes import router as keys_router
 from capacity.auth.service import Authenticator
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, store_unavailable)
+    app.include_router(keys_router)
     app.include_router(reports_router)
     app.include_router(board_router)
     app.include_router(live_router)
@@ -160,6 +162,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def board_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/report", include_in_schema=False)
+    async def report_page() -> FileResponse:
+        """The hospital entry form, for facilities without an integration."""
+        return FileResponse(STATIC_DIR / "report.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
