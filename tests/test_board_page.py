@@ -7,6 +7,7 @@ a person looking at the page sees.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -373,3 +374,184 @@ async def test_a_dropped_connection_shows_a_banner_and_the_board_catches_up_afte
             await page.close()  # now, so that stopping the servers does not wait on its socket
         finally:
             await asyncio.to_thread(restarted.__exit__, None, None, None)
+
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+RED, GREEN = "rgb(198, 40, 40)", "rgb(46, 125, 50)"  # board.css .seh-stop, .seh-open
+
+
+def marker(page: Page, facility_id: str):
+    return page.locator(f'#map path[data-facility="{facility_id}"]')
+
+
+async def wait_for_fill(page: Page, facility_id: str, colour: str, timeout: float = LIVE) -> None:
+    await page.wait_for_function(
+        "([id, colour]) => document.querySelector(`#map path[data-facility='${id}']`)?.getAttribute('fill') === colour",
+        arg=[facility_id, colour],
+        timeout=timeout,
+    )
+
+
+async def in_view(page: Page, *shapes) -> None:
+    """Every shape lies wholly inside the map (the view was fitted to them)."""
+    area = await page.locator("#map").bounding_box()
+    assert area
+    for shape in shapes:
+        box = await shape.bounding_box()
+        assert box, f"{shape} is not drawn"
+        inside_x = area["x"] - 1 <= box["x"] and box["x"] + box["width"] <= area["x"] + area["width"] + 1
+        inside_y = area["y"] - 1 <= box["y"] and box["y"] + box["height"] <= area["y"] + area["height"] + 1
+        assert inside_x and inside_y, f"{shape} at {box} lies outside the map at {area}"
+
+
+async def test_the_map_outlines_the_region_with_a_marker_per_facility_coloured_live_by_seh_status(
+    page, server, hospitals, viewer, registry
+):
+    await hospitals.report(MAASTRICHT, seh={"status": "open"})
+    await open_board(page, server, viewer)
+
+    facilities = registry.by_region[REGION]
+    selected = page.locator("#map path[data-region].selected")
+    await expect(selected).to_have_count(1)
+    await expect(selected).to_have_attribute("data-region", REGION)
+    await expect(page.locator("#map path[data-facility]")).to_have_count(len(facilities))
+    for facility in facilities:
+        await expect(marker(page, facility.id)).to_have_count(1)
+    await expect(marker(page, MAASTRICHT)).to_have_attribute("fill", GREEN)
+    await expect(marker(page, MAASTRICHT)).to_have_attribute("data-status", "open")
+    await expect(marker(page, ROERMOND)).to_have_attribute("data-status", "none")  # never reported: unknown
+
+    # the region is fitted to the view: its outline and every marker lie inside the map
+    await in_view(page, selected, *(marker(page, f.id) for f in facilities))
+
+    started = time.monotonic()
+    await hospitals.report(MAASTRICHT, seh={"status": "stop", "reason": "crowding <no ambulances>"})
+    await wait_for_fill(page, MAASTRICHT, RED)
+    elapsed = time.monotonic() - started
+    assert elapsed < LIVE / 1000, f"the marker took {elapsed:.3f} s to turn red"
+    # the table and the map agree on the colour
+    await expect(row(page, MAASTRICHT).locator(".seh")).to_have_css("background-color", RED)
+
+    await marker(page, MAASTRICHT).hover(force=True)
+    tooltip = page.locator(".leaflet-tooltip")
+    await expect(tooltip).to_contain_text("Academisch Ziekenhuis Maastricht")
+    await expect(tooltip).to_contain_text("SEH: stop")
+    await expect(tooltip).to_contain_text("Reason: crowding <no ambulances>")  # as text, not markup
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "board.png", full_page=True)
+
+    # another region: its outline, its facilities
+    other = "ROAZ01"
+    await page.select_option("#region", other)
+    await expect(selected).to_have_attribute("data-region", other)
+    await expect(page.locator("#map path[data-facility]")).to_have_count(len(registry.by_region[other]))
+    await expect(marker(page, registry.by_region[other][0].id)).to_have_count(1)
+    await expect(marker(page, MAASTRICHT)).to_have_count(0)
+
+    # ROAZ02 has no outline of its own (the ROAZ05 outline covers both): the map fits its facilities
+    await page.select_option("#region", "ROAZ02")
+    await expect(page.locator("#map path[data-facility]")).to_have_count(len(registry.by_region["ROAZ02"]))
+    await expect(selected).to_have_count(0)
+    await in_view(page, *(marker(page, f.id) for f in registry.by_region["ROAZ02"]))
+
+
+async def test_the_page_requests_nothing_from_any_other_host(page, server, hospitals, viewer):
+    requests: list[str] = []
+    sockets: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    await hospitals.report(MAASTRICHT, seh={"status": "busy", "reason": "crowding"})
+    await open_board(page, server, viewer)
+    await expect(page.locator("#map path[data-region].selected")).to_have_count(1)
+    await expect(page.locator("#map path[data-facility]").first).to_be_visible()
+    await marker(page, MAASTRICHT).hover(force=True)
+    await expect(page.locator(".leaflet-tooltip")).to_be_visible()
+
+    assert any(url.endswith("/static/vendor/leaflet/leaflet.js") for url in requests)
+    assert any(url.endswith("/api/v1/outlines.geojson") for url in requests)
+    elsewhere = [url for url in requests if not url.startswith(f"{server.url}/")]
+    assert not elsewhere, f"the page went to other hosts: {elsewhere}"
+    assert sockets and all(url.startswith(f"{server.ws_url}/ws/regions/") for url in sockets), sockets
+
+
+async def test_a_hold_lowers_the_free_count_live_and_its_end_restores_it(page, server, hospitals, viewer, keys):
+    await hospitals.report(MAASTRICHT, seh={"status": "open"}, units=[{"type": "ic_adult", "staffed": 40, "available": 3}])
+    frames: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))))
+    await open_board(page, server, viewer)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 3/40")
+
+    dispatch = await keys.create(Role.dispatch)
+    auth = {"Authorization": f"Bearer {dispatch}"}
+    eta = (datetime.now(UTC) + timedelta(minutes=20)).isoformat()
+    body = {"facility_id": MAASTRICHT, "need": "ic_adult", "eta": eta, "urgency": "A1"}
+    made = await hospitals.client.post(f"{server.url}/api/v1/announcements", json=body, headers=auth)
+    assert made.status_code == 201, made.text
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 2/40", timeout=LIVE)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_attribute("title", re.compile("1 held"))
+    assert any('"type":"hold"' in frame for frame in frames), "the viewer got no hold message"
+
+    # a report while the hold lasts: the hold still counts against what the hospital reports
+    await hospitals.report(MAASTRICHT, units=[{"type": "ic_adult", "staffed": 40, "available": 5}])
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 4/40", timeout=LIVE)
+    await page.reload()
+    await expect(page.locator("#status")).to_have_text("live")
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 4/40")  # the snapshot agrees
+
+    cancelled = await hospitals.client.post(f"{server.url}/api/v1/announcements/{made.json()['id']}/cancel", headers=auth)
+    assert cancelled.status_code == 200, cancelled.text
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 5/40", timeout=LIVE)
+
+    # an ambulance patient for the SEH: shown as incoming, and held against the reported SEH places
+    await hospitals.report(MAASTRICHT, units=[{"type": "seh_places", "staffed": 20, "available": 6}])
+    await expect(unit(page, MAASTRICHT, "seh_places")).to_have_text("seh_places 6/20", timeout=LIVE)
+    made = await hospitals.client.post(f"{server.url}/api/v1/announcements", json={**body, "need": "seh"}, headers=auth)
+    assert made.status_code == 201, made.text
+    await expect(unit(page, MAASTRICHT, "seh_places")).to_have_text("seh_places 5/20", timeout=LIVE)
+    await expect(row(page, MAASTRICHT).locator(".incoming")).to_have_text("1 announced ambulance patient")
+    await page.reload()
+    await expect(page.locator("#status")).to_have_text("live")
+    await expect(unit(page, MAASTRICHT, "seh_places")).to_have_text("seh_places 5/20")
+    await expect(row(page, MAASTRICHT).locator(".incoming")).to_have_text("1 announced ambulance patient")
+
+
+async def test_after_a_hold_the_page_resumes_from_the_hold_when_it_reconnects(page, server, hospitals, viewer, keys):
+    """A hold is a stream entry like any event: a reconnect must resume after it, not replay it."""
+    await hospitals.report(MAASTRICHT, seh={"status": "open"}, units=[{"type": "ic_adult", "staffed": 40, "available": 3}])
+    routes, frames = [], []
+
+    def through(socket) -> None:  # the page's websocket, passed through to the server, every frame seen
+        upstream = socket.connect_to_server()
+
+        def relay(message) -> None:
+            frames.append(message)
+            socket.send(message)
+
+        upstream.on_message(relay)
+        routes.append(socket)
+
+    await page.route_web_socket(re.compile(r"/ws/regions/"), through)
+    await open_board(page, server, viewer)
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 3/40")
+
+    dispatch = await keys.create(Role.dispatch)
+    auth = {"Authorization": f"Bearer {dispatch}"}
+    eta = (datetime.now(UTC) + timedelta(minutes=20)).isoformat()
+    made = await hospitals.client.post(
+        f"{server.url}/api/v1/announcements",
+        json={"facility_id": MAASTRICHT, "need": "ic_adult", "eta": eta, "urgency": "A2"},
+        headers=auth,
+    )
+    assert made.status_code == 201, made.text
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 2/40", timeout=LIVE)
+    hold = next(json.loads(frame) for frame in frames if '"type":"hold"' in frame)
+
+    await routes[-1].close(code=4000, reason="test: connection dropped")
+    await expect(page.locator("#banner")).to_be_visible()
+    cancelled = await hospitals.client.post(f"{server.url}/api/v1/announcements/{made.json()['id']}/cancel", headers=auth)
+    assert cancelled.status_code == 200, cancelled.text
+
+    await expect(page.locator("#status")).to_have_text("live", timeout=LOAD)
+    assert routes[-1].url.endswith(f"?since={hold['id']}"), routes[-1].url
+    await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ic_adult 3/40")  # the missed hold end, replayed
