@@ -7,14 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const state = { facilities: new Map(), lastEventId: null, offsetMs: 0, socket: null, retry: 500, region: null };
 
-  function takeKeyFromFragment() {
-    const match = location.hash.match(/key=([^&]+)/);
-    if (match) {
-      sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
-      history.replaceState(null, "", location.pathname + location.search);
-    }
-    return sessionStorage.getItem(KEY);
-  }
+  const takeKeyFromFragment = () => window.capacitySession.takeKey(KEY);
 
   function age(iso) {
     const seconds = Math.max(0, Math.round((Date.now() + state.offsetMs - Date.parse(iso)) / 1000));

@@ -8,14 +8,7 @@
   const $ = (id) => document.getElementById(id);
   let me = null;
 
-  function takeKeyFromFragment() {
-    const match = location.hash.match(/key=([^&]+)/);
-    if (match) {
-      sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
-      history.replaceState(null, "", location.pathname + location.search);
-    }
-    return sessionStorage.getItem(KEY);
-  }
+  const takeKeyFromFragment = () => window.capacitySession.takeKey(KEY);
 
   async function api(path, options = {}) {
     const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, ...(options.headers || {}) };
