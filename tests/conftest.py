@@ -186,7 +186,9 @@ class ServerThread:
         self.port = free_port()
         options = server_options(settings, host="127.0.0.1", port=self.port)
         options.pop("workers")
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+        # Open websockets (a browser's) must not hold shutdown up: a server left running would
+        # rebuild the next test's flushed Redis from its own SQL record.
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), timeout_graceful_shutdown=2, **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -202,7 +204,12 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(10)
+        self.thread.join(8)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(5)
+        if self.thread.is_alive():
+            raise RuntimeError(f"test server on port {self.port} did not stop")
 
 
 @pytest.fixture
