@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -85,14 +87,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await app.state.hub.close()
-        await keeper.close()
+        steps = [("websocket hub", app.state.hub.close()), ("keeper", keeper.close())]
         if app.state.record is not None:
-            await app.state.record.close()
-        await redis.aclose()
-        await db.dispose()
+            steps.append(("event log", app.state.record.close()))
+        steps += [("redis", redis.aclose()), ("database", db.dispose())]
+        for name, step in steps:
+            await _bounded(name, step)
         if embedded is not None:
             embedded.close()
+
+
+async def _bounded(name: str, step: Coroutine[Any, Any, None], timeout_s: float = 5.0) -> None:
+    """One shutdown step, never allowed to hold the process up (a hung socket must not keep a
+    worker alive, with its keeper still writing to Redis)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await step
+    except TimeoutError:
+        log.error("shutdown: %s did not close within %.0f s; going on", name, timeout_s)
+    except Exception as exc:
+        log.warning("shutdown: closing %s failed: %s", name, exc)
 
 
 async def _recheck_schema(app: FastAPI) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -207,9 +209,10 @@ class ServerThread:
         self.thread.join(8)
         if self.thread.is_alive():
             self.server.force_exit = True
-            self.thread.join(5)
+            self.thread.join(30)  # the app's shutdown steps are bounded at 5 s each
         if self.thread.is_alive():
-            raise RuntimeError(f"test server on port {self.port} did not stop")
+            stack = "".join(traceback.format_stack(sys._current_frames()[self.thread.ident]))
+            raise RuntimeError(f"test server on port {self.port} did not stop; its thread is at:\n{stack}")
 
 
 @pytest.fixture
