@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
+
+
+def utc_iso(value: datetime) -> str:
+    """The one way times are written in events and messages: UTC, ISO 8601, with Z."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class UnitType(StrEnum):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import Base, Database, UtcDateTime
 from capacity.dispatch.models import Need
+from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.store import announcement_key, expiry_key, facility_key, load_script, ready_key, stream_key
 from regions.registry import Facility, Registry
@@ -100,10 +101,6 @@ def region_of(announcement_id: str) -> str:
     return announcement_id.partition(".")[0]
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _as_model(fields: dict[str, str], *, announcement_id: str) -> Announcement:
     return Announcement(
         id=announcement_id,
@@ -137,11 +134,11 @@ async def announce(
     fields = {
         "facility_id": facility.id,
         "need": request.need.value,
-        "eta": _iso(request.eta),
+        "eta": utc_iso(request.eta),
         "urgency": request.urgency,
         "category": request.category or "",
-        "created_at": _iso(now),
-        "expires_at": _iso(expires),
+        "created_at": utc_iso(now),
+        "expires_at": utc_iso(expires),
         "created_by": key_id,
     }
     event = {"kind": "announcement", "id": announcement_id, "state": "active", **{k: v for k, v in fields.items() if k != "created_by"}}
@@ -214,7 +211,7 @@ async def end_announcement(
         stream_key(region),
         announcement.id,
         how,
-        _iso(now),
+        utc_iso(now),
         stream_maxlen,
         announcement.facility_id,
         orjson.dumps(event),
@@ -273,11 +270,11 @@ async def restorable(*, db: Database, region_id: str, now: datetime) -> list[dic
                 "fields": {
                     "facility_id": r.facility_id,
                     "need": r.need,
-                    "eta": _iso(r.eta),
+                    "eta": utc_iso(r.eta),
                     "urgency": r.urgency,
                     "category": r.category or "",
-                    "created_at": _iso(r.created_at),
-                    "expires_at": _iso(r.expires_at),
+                    "created_at": utc_iso(r.created_at),
+                    "expires_at": utc_iso(r.expires_at),
                     "created_by": r.created_by,
                     "state": "active",
                 },

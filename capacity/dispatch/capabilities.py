@@ -46,6 +46,7 @@ class CapabilityBook:
         self._registry = registry
         self._ttl_s = ttl_s
         self._declared: dict[str, frozenset[str]] = {}
+        self._effective: dict[str, frozenset[str]] = dict(registry.capabilities)
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -62,12 +63,14 @@ class CapabilityBook:
             for row in await session.execute(select(DeclaredCapability.facility_id, DeclaredCapability.capability)):
                 found.setdefault(row.facility_id, set()).add(row.capability)
         self._declared = {f: frozenset(c) for f, c in found.items()}
+        shipped = self._registry.capabilities
+        self._effective = {f: shipped.get(f, frozenset()) | self._declared.get(f, frozenset()) for f in self._registry.facilities}
         self._loaded_at = time.monotonic()
 
     async def effective(self) -> dict[str, frozenset[str]]:
-        declared = await self.declared()
-        shipped = self._registry.capabilities
-        return {f: shipped.get(f, frozenset()) | declared.get(f, frozenset()) for f in self._registry.facilities}
+        """Built once per reload, not per lookup: dispatch asks this on every nearest query."""
+        await self.declared()
+        return self._effective
 
     async def sources(self, facility_id: str) -> dict[str, str]:
         """Each capability of the facility with where it comes from: `data` or `declared`."""

@@ -32,6 +32,7 @@ from capacity.dispatch.announcements import expire_due, restorable
 from capacity.errors import DatabaseUnavailable
 from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
+from capacity.history.service import state_before
 from capacity.reports.service import digest_of
 from capacity.store import (
     HOLD_PREFIX,
@@ -66,10 +67,7 @@ async def latest_states(*, db: Database, facility_ids: list[str]) -> dict[str, d
     states: dict[str, dict[str, Any]] = {}
     async with db.engine.connect() as conn:
         for facility_id in facility_ids:
-            state = await conn.scalar(
-                select(Event.state).where(Event.facility_id == facility_id).order_by(Event.measured_at.desc()).limit(1)
-            )
-            if state is not None:
+            if (state := await state_before(conn, facility_id)) is not None:
                 states[facility_id] = state
     return states
 
@@ -140,16 +138,6 @@ def fold_state(previous: dict[str, Any] | None, *, event_id: str, digest: str, b
     return state
 
 
-async def _state_before(*, db: Database, facility_id: str, measured_at: datetime) -> dict[str, Any] | None:
-    async with db.engine.connect() as conn:
-        return await conn.scalar(
-            select(Event.state)
-            .where(Event.facility_id == facility_id, Event.measured_at < measured_at)
-            .order_by(Event.measured_at.desc())
-            .limit(1)
-        )
-
-
 async def reconcile_region(*, redis: aioredis.Redis, db: Database, region_id: str, settle_ms: int = 1000, batch: int = 1000) -> int:
     """Record every stream event SQL does not hold yet, up to `settle_ms` ago; returns how many."""
     stream = stream_key(region_id)
@@ -169,7 +157,9 @@ async def reconcile_region(*, redis: aioredis.Redis, db: Database, region_id: st
                 continue
             measured_at = datetime.fromisoformat(body["measured_at"])
             facility_id = body["facility_id"]
-            previous = folded.get(facility_id) or await _state_before(db=db, facility_id=facility_id, measured_at=measured_at)
+            if (previous := folded.get(facility_id)) is None:
+                async with db.engine.connect() as conn:
+                    previous = await state_before(conn, facility_id, measured_at)
             digest = digest_of(body)
             state = fold_state(previous, event_id=event_id, digest=digest, body=body, ts=int(measured_at.timestamp() * 1000))
             folded[facility_id] = state

@@ -40,17 +40,20 @@ async def record_audit(
         await session.commit()
 
 
-async def _state_before(conn: Any, facility_id: str, moment: datetime) -> dict[str, Any] | None:
-    return await conn.scalar(
-        select(Event.state).where(Event.facility_id == facility_id, Event.measured_at < moment).order_by(Event.measured_at.desc()).limit(1)
-    )
+async def state_before(conn: Any, facility_id: str, moment: datetime | None = None) -> dict[str, Any] | None:
+    """The facility's state after its newest event measured before `moment` (default: its newest);
+    `conn` is a connection or session."""
+    query = select(Event.state).where(Event.facility_id == facility_id)
+    if moment is not None:
+        query = query.where(Event.measured_at < moment)
+    return await conn.scalar(query.order_by(Event.measured_at.desc()).limit(1))
 
 
 async def facility_history(*, db: Database, facility: Facility, start: datetime, end: datetime) -> FacilityHistory:
     """Every event of the facility measured in [start, end), each with the state after it,
     and the state the range starts from."""
     async with db.session() as session:
-        initial = await _state_before(session, facility.id, start)
+        initial = await state_before(session, facility.id, start)
         rows = await session.execute(
             select(Event, ApiKey.label)
             .join(ApiKey, ApiKey.id == Event.key_id, isouter=True)
@@ -155,7 +158,7 @@ async def region_stops(*, db: Database, facilities: list[Facility], region_id: s
     periods: list[StopPeriod] = []
     async with db.engine.connect() as conn:
         for facility in facilities:
-            before = await _state_before(conn, facility.id, start)
+            before = await state_before(conn, facility.id, start)
             rows = await conn.execute(
                 select(Event.measured_at, Event.body)
                 .where(

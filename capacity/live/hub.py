@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from capacity import metrics
+from capacity.domain import utc_iso
 from capacity.store import stream_key
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class Hub:
         """Tell every client the server is alive and how far its region's stream has come."""
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            now = utc_iso(datetime.now(UTC))
             for feed in list(self._feeds.values()):
                 if feed.subscribers:
                     text = orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": feed.last_id}).decode()

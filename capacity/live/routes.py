@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from capacity.auth.models import Principal
 from capacity.board.service import region_board
-from capacity.domain import Role
+from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable
 from capacity.live.hub import EventKey, Subscriber, event_key, events_since
 
@@ -98,13 +98,13 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, sub
             last_id = "{}-{}".format(*last)
         # Say at once that the client is caught up (it may have missed nothing at all),
         # rather than leave its page showing "disconnected" until the next heartbeat.
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        now = utc_iso(datetime.now(UTC))
         await websocket.send_text(orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": last_id}).decode())
         return last
     board = await region_board(
         redis=state.redis, registry=state.registry, region_id=region_id, incoming_for_facility=subscriber.facility_id
     )
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = utc_iso(datetime.now(UTC))
     head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + now + '",'
     await websocket.send_text(head + board.model_dump_json()[1:])
     return event_key(board.last_event_id) if board.last_event_id else (0, 0)

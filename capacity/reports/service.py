@@ -11,6 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from capacity import metrics
+from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.history.log import EventLog
 from capacity.history.models import EventRecord
@@ -41,19 +42,15 @@ class Applier:
         return cls(script=redis.register_script(APPLY_LUA))
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
     """The event as stored on the stream: UTC times, units in a fixed order, who sent it."""
-    measured = _iso(report.measured_at)
+    measured = utc_iso(report.measured_at)
     seh = None
     if report.seh is not None:
         seh = {
             "status": report.seh.status,
             "reason": report.seh.reason,
-            "expected_until": _iso(report.seh.expected_until) if report.seh.expected_until else None,
+            "expected_until": utc_iso(report.seh.expected_until) if report.seh.expected_until else None,
             "measured_at": measured,
         }
     units = [
@@ -112,7 +109,7 @@ async def apply_report(
         metrics.REPORTS_REJECTED.labels(reason=outcome).inc()
         stored = datetime.fromtimestamp(int(stored_ts) / 1000, UTC)
         if outcome == "older":
-            message = f"measured_at {event['measured_at']} is older than the stored report measured at {_iso(stored)}; nothing applied"
+            message = f"measured_at {event['measured_at']} is older than the stored report measured at {utc_iso(stored)}; nothing applied"
         else:
             message = f"a different report measured at {event['measured_at']} was already applied; nothing applied"
         raise ReportRefused(message, stored_measured_at=stored, event_id=event_id)
