@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
 import uvicorn
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from capacity.app import create_app
 from capacity.auth.service import create_key
@@ -245,3 +247,51 @@ async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+# Chromium for the page tests: Debian's package, never a downloaded browser. One browser per
+# test module (async fixtures of module scope run on the module's event loop, so page test
+# modules mark themselves `pytest.mark.asyncio(loop_scope="module")`), a fresh profile per test.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIME_ZONE = "Europe/Amsterdam"
+LOAD = 10_000  # ms: page load, snapshot, and anything that involves reconnect back-off
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does) for the page tests")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the page tests need it")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh profile per test: nothing in local or session storage."""
+    ctx = await browser.new_context(locale="en-GB", timezone_id=TIME_ZONE)
+    ctx.set_default_timeout(LOAD)
+    yield ctx
+    await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    assert not errors, f"the page threw: {errors}"

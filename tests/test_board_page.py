@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,63 +18,20 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from capacity.domain import Role
+from tests.conftest import LOAD, TIME_ZONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-# The server, keys, settings and registry fixtures come from tests/conftest.py. Nothing is imported
-# from it, so this file also runs as `.venv/bin/pytest tests/test_board_page.py` (without the
-# repository root on sys.path); its classes are reached through the fixtures.
+# The server, keys, settings, registry and Chromium (browser, context, page) fixtures come from
+# tests/conftest.py.
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIME_ZONE = "Europe/Amsterdam"
 REGION = "ROAZ11"
 MAASTRICHT, ROERMOND = "seh-tno-00", "seh-tno-39"
 LIVE = 1000  # ms: the product's promise, a change is on every board within a second
 STALE = re.compile(r"\bstale\b")
-LOAD = 10_000  # ms: page load, snapshot, and anything that involves reconnect back-off
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does) for the page tests")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the page tests need it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """A fresh profile per test: nothing in local or session storage."""
-    ctx = await browser.new_context(locale="en-GB", timezone_id=TIME_ZONE)
-    ctx.set_default_timeout(LOAD)
-    yield ctx
-    await ctx.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(context: BrowserContext) -> AsyncIterator[Page]:
-    tab = await context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    assert not errors, f"the page threw: {errors}"
 
 
 class Hospitals:

@@ -10,12 +10,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from capacity.domain import Role
-from tests import test_board_page as board_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
-
-# The board page's Chromium fixtures (one browser per module, a fresh profile per test).
-browser, context, page = board_page.browser, board_page.context, board_page.page
 
 FACILITY = "seh-tno-00"
 ARTIFACTS = Path(__file__).parent / "artifacts"
