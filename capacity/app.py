@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -120,6 +120,13 @@ async def _recheck_schema(app: FastAPI) -> None:
         app.state.keeper.start()
 
 
+def _page(name: str) -> Callable[[], Coroutine[Any, Any, FileResponse]]:
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / name)
+
+    return page
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ROAZ capacity",
@@ -177,10 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def board_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
-    @app.get("/report", include_in_schema=False)
-    async def report_page() -> FileResponse:
-        """The hospital entry form, for facilities without an integration."""
-        return FileResponse(STATIC_DIR / "report.html")
+    for path, page in (("/report", "report.html"), ("/dispatch", "dispatch.html"), ("/care", "care.html")):
+        app.add_api_route(path, _page(page), include_in_schema=False, methods=["GET"])
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,7 +17,12 @@ from capacity.domain import Capability
 from capacity.store import NATIONAL_GEO_KEY, region_geo_key
 
 DATA = resources.files("regions").joinpath("data")
-FACILITY_KINDS = frozenset({"seh", "seh_limited", "seh_unconfirmed", "hospital_no_seh"})
+SEH_KINDS = frozenset({"seh", "seh_limited", "seh_unconfirmed", "hospital"})
+"""Hospitals with an SEH: `seh` 24/7, `seh_limited` limited hours, `seh_unconfirmed` and `hospital`
+(imported without saying) may have one; their reported SEH status tells."""
+HOSPITAL_KINDS = SEH_KINDS | {"hospital_no_seh"}
+CARE_KINDS = frozenset({"gp_post", "care_home", "rehab_centre", "mental_health", "basic_care_centre"})
+FACILITY_KINDS = HOSPITAL_KINDS | CARE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,20 @@ class Facility:
     lon: float
     region_id: str
     reporting_interval_s: int
+    units: tuple[str, ...] = ()
+    synthetic: bool = False
+    source: str = ""
+
+    @property
+    def has_seh(self) -> bool:
+        return self.kind in SEH_KINDS
+
+    def may_offer(self, need: str) -> bool:
+        """Whether asking this facility for `need` makes sense at all: an SEH is asked of hospitals
+        (one without an SEH is shown as such), a unit type of facilities that offer it or did not say."""
+        if need == "seh":
+            return self.kind in HOSPITAL_KINDS
+        return not self.units or need in self.units
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,23 @@ class Registry:
             by_region={r: tuple(sorted(fs, key=lambda f: f.name)) for r, fs in by_region.items()},
             capabilities=dict(capabilities or {}),
         )
+
+    def merge(self, facilities: list[Facility]) -> None:
+        """Add or update imported facilities in place, so every part holding this registry sees them.
+
+        Only a worker's own refresh calls this (imports are validated before they are stored)."""
+        changed: set[str] = set()
+        for f in facilities:
+            old = self.facilities.get(f.id)
+            if old == f:
+                continue
+            if old is not None:
+                changed.add(old.region_id)
+            self.facilities[f.id] = f
+            changed.add(f.region_id)
+        for region_id in changed:
+            members = [f for f in self.facilities.values() if f.region_id == region_id]
+            self.by_region[region_id] = tuple(sorted(members, key=lambda f: f.name))
 
 
 def _open(path: Path | None, default: str):

@@ -51,6 +51,8 @@ class FacilityState(BaseModel):
     lon: float
     region_id: str
     reporting_interval_s: int
+    synthetic: bool = Field(default=False, description="Demo data: a simulated place, not a real provider.")
+    offers: list[str] = Field(default_factory=list, description="Unit types the facility offers (empty: not declared).")
     seh: SehView | None = Field(description="null until the facility has reported its SEH status")
     units: list[UnitView]
     last_measured_at: datetime | None
@@ -71,3 +73,11 @@ class RegionBoard(BaseModel):
     generated_at: datetime
     last_event_id: str | None = Field(description="Resume the websocket from here with ?since=")
     facilities: list[FacilityState]
+
+
+class MunicipalityView(BaseModel):
+    id: str = Field(description="CBS municipality code (2022), e.g. GM0363")
+    name: str
+    lat: float = Field(description="centroid, WGS84")
+    lon: float
+    region_id: str

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from capacity.auth.deps import CurrentPrincipal, FacilityReader, RegionReader
-from capacity.board.models import FacilityState, RegionBoard, RegionSummary
+from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
 from capacity.board.service import facility_state, region_board, region_summary
+from regions.geo import municipalities
 
 router = APIRouter(prefix="/api/v1", tags=["board"])
 
@@ -30,3 +31,10 @@ async def get_facility(request: Request, access: FacilityReader) -> FacilityStat
     """One facility's figures, their age and stale flags."""
     own = access.principal.facility_id == access.facility.id
     return await facility_state(redis=request.app.state.redis, facility=access.facility, own=own)
+
+
+@router.get("/municipalities")
+async def list_municipalities() -> list[MunicipalityView]:
+    """The 345 municipalities (CBS 2022) with centroid and ROAZ region, for picking a point without
+    a geocoding service (reference data, no key needed)."""
+    return [MunicipalityView(id=m.id, name=m.name, lat=m.lat, lon=m.lon, region_id=m.region_id) for m in municipalities()]

@@ -94,6 +94,8 @@ def facility_view(
         lon=facility.lon,
         region_id=facility.region_id,
         reporting_interval_s=interval,
+        synthetic=facility.synthetic,
+        offers=list(facility.units),
         seh=seh,
         units=units,
         last_measured_at=last,

@@ -24,6 +24,7 @@ class Candidate(BaseModel):
     city: str
     region_id: str
     kind: str
+    synthetic: bool = Field(default=False, description="Demo data: a simulated place, not a real provider.")
     lat: float
     lon: float
     distance_km: float = Field(description="Straight-line (great-circle) distance, from the GEO index.")

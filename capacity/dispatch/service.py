@@ -63,7 +63,7 @@ def judge(
     unit = None
     free = None
     if need == "seh":
-        if facility.kind == "hospital_no_seh":
+        if not facility.has_seh:
             why.append("no SEH")
             suitable = False
         elif facility.kind == "seh_limited":
@@ -176,7 +176,7 @@ async def _judged(
     regions: frozenset[str] | None,
     now: datetime,
 ) -> list[Option]:
-    near = [(registry.facilities[i], km) for i, km in found if i in registry.facilities]
+    near = [(f, km) for i, km in found if (f := registry.facilities.get(i)) is not None and f.may_offer(need)]
     if regions is not None:
         near = [(f, km) for f, km in near if f.region_id in regions]
     pipe = redis.pipeline(transaction=False)
@@ -214,6 +214,7 @@ def _candidate(option: Option) -> Candidate:
         city=facility.city,
         region_id=facility.region_id,
         kind=facility.kind,
+        synthetic=facility.synthetic,
         lat=facility.lat,
         lon=facility.lon,
         distance_km=round(option.km, 1),
