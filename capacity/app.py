@@ -23,6 +23,8 @@ from capacity.db import Database
 from capacity.dispatch.capabilities import CapabilityBook
 from capacity.dispatch.routes import router as dispatch_router
 from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
+from capacity.facilities.routes import router as facilities_router
+from capacity.facilities.service import RegistrySync
 from capacity.history.log import EventLog
 from capacity.history.recovery import Keeper
 from capacity.history.routes import router as history_router
@@ -34,6 +36,7 @@ from capacity.reports.routes import router as reports_router
 from capacity.reports.service import Applier
 from capacity.store import connect, start_embedded_redis
 from frontend import STATIC_DIR
+from regions.geo import RegionLocator
 from regions.registry import index_facilities, outlines_geojson
 from regions.travel import GeodesicTravel, OsrmTravel
 
@@ -53,10 +56,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry = settings.load_registry()
     db = Database(settings.sqlalchemy_url())
     app.state.schema_problem = await prepare_schema(settings=settings, db=db)
+    registry_sync = RegistrySync(
+        redis=redis, db=db, registry=registry, default_interval_s=settings.reporting_interval_s, check_s=settings.keeper_check_s
+    )
     try:
         await index_facilities(redis=redis, registry=registry)
+        if app.state.schema_problem is None:
+            await registry_sync.refresh()
     except (RedisError, OSError) as exc:
         log.error("Redis unavailable at start-up (not ready until it answers): %s", exc)
+    registry_sync.start()
     keeper = Keeper(
         redis=redis,
         db=db,
@@ -76,6 +85,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keeper.not_ready = set(registry.regions)
     app.state.redis = redis
     app.state.registry = registry
+    app.state.registry_sync = registry_sync
+    app.state.locator = RegionLocator.shipped(settings.outlines_file)
     app.state.db = db
     app.state.keeper = keeper
     app.state.record = EventLog(db=db) if settings.durability == "sql" else None
@@ -87,7 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        steps = [("websocket hub", app.state.hub.close()), ("keeper", keeper.close())]
+        steps = [("websocket hub", app.state.hub.close()), ("keeper", keeper.close()), ("registry sync", registry_sync.close())]
         if app.state.record is not None:
             steps.append(("event log", app.state.record.close()))
         steps += [("redis", redis.aclose()), ("database", db.dispose())]
@@ -135,7 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or get_settings()
-    app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
+    limits = app.state.settings
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger={"/api/v1/facilities/import": limits.max_import_bytes})
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     for error in UNAVAILABLE:
@@ -146,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live_router)
     app.include_router(history_router)
     app.include_router(dispatch_router)
+    app.include_router(facilities_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -156,8 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz(request: Request) -> JSONResponse:
         """Ready to serve: Redis and the database answer, the schema is current, the live state whole."""
         checks = {"redis": "ok", "database": "ok", "schema": request.app.state.schema_problem or "ok", "live_state": "ok"}
+        missing: set[str] = set(request.app.state.keeper.not_ready)
         try:
-            await request.app.state.redis.ping()
+            missing |= await request.app.state.keeper.missing_marks()  # also the Redis ping: a restart is seen at once
         except (RedisError, OSError) as exc:
             checks["redis"] = f"unreachable: {exc.__class__.__name__}"
         if not await request.app.state.db.ping():
@@ -165,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if request.app.state.schema_problem and checks["database"] == "ok":
             await _recheck_schema(request.app)
             checks["schema"] = request.app.state.schema_problem or "ok"
-        if missing := request.app.state.keeper.not_ready:
+        if missing:
             checks["live_state"] = "rebuilding from SQL: " + ", ".join(sorted(missing))
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)

@@ -1,4 +1,4 @@
-"""`capacity serve | demo | keys create | db upgrade | db prune | rebuild`: the operator's commands."""
+"""`capacity serve | demo | keys create | facilities import | db upgrade | db prune | rebuild`: the operator's commands."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import os
 import shutil
 import signal
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from redis.exceptions import RedisError
 from rich.console import Console
 
 from capacity.auth.service import InvalidKeyRequest, create_key
@@ -19,6 +21,7 @@ from capacity.config import Settings, get_settings
 from capacity.db import Database
 from capacity.dispatch.capabilities import CapabilityBook, declare_capabilities
 from capacity.domain import Capability, Role
+from capacity.facilities.service import ImportRejected, announce_change, full_registry, import_facilities
 from capacity.history.recovery import rebuild_now
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
@@ -29,6 +32,8 @@ keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash
 app.add_typer(keys_app, name="keys")
 db_app = typer.Typer(help="The SQL record: schema migrations and retention.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+facilities_app = typer.Typer(help="Facilities beyond the shipped hospital list.", no_args_is_help=True)
+app.add_typer(facilities_app, name="facilities")
 console = Console()
 
 
@@ -96,8 +101,8 @@ def serve(
 async def _create_key(
     settings: Settings, role: Role, facility: str | None, label: str | None, regions: list[str] | None
 ) -> tuple[str, str]:
-    registry = settings.load_registry()
     db = await _schema_ready(settings)
+    registry = await full_registry(settings=settings, db=db)
     try:
         key, token = await create_key(db=db, registry=registry, role=role, facility_id=facility, label=label, regions=regions)
         detail = {"role": role.value, "facility_id": facility, "label": key.label, "regions": regions}
@@ -160,8 +165,8 @@ def rebuild(
         raise typer.Exit(2)
 
     async def run() -> list:
-        registry = settings.load_registry()
         db = await _schema_ready(settings)
+        registry = await full_registry(settings=settings, db=db)
         redis = connect(settings.redis_url)
         try:
             results = await rebuild_now(
@@ -186,11 +191,12 @@ def capabilities_declare(
     settings = get_settings()
 
     async def run() -> dict[str, str]:
-        registry = settings.load_registry()
+        db = await _schema_ready(settings)
+        registry = await full_registry(settings=settings, db=db)
         if facility not in registry.facilities:
+            await db.dispose()
             console.print(f"[red]unknown facility {facility!r}[/red]")
             raise typer.Exit(2)
-        db = await _schema_ready(settings)
         try:
             wanted = {c.value for c in capability or []}
             await declare_capabilities(db=db, facility_id=facility, capabilities=wanted, declared_by="cli")
@@ -203,6 +209,62 @@ def capabilities_declare(
 
     for name, source in asyncio.run(run()).items():
         console.print(f"{facility}: {name} ({source})")
+
+
+@facilities_app.command("import")
+def facilities_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="CSV with columns id,name,kind,lat,lon and optional city,region,units,reporting_interval_s,synthetic,source",
+        ),
+    ],
+) -> None:
+    """Import facilities of any kind, all or nothing; every error is listed by row and column."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    text = file.read_text(encoding="utf-8-sig")
+    try:
+        result = asyncio.run(_import(settings, text, f"cli: {file.name}"))
+    except ImportRejected as rejected:
+        for error in rejected.errors:
+            console.print(f"[red]row {error.row}{', ' + error.column if error.column else ''}: {error.msg}[/red]")
+        console.print(f"[red]{len(rejected.errors)} error(s); nothing imported[/red]")
+        raise typer.Exit(2) from rejected
+    console.print(
+        f"imported {result.imported} facilities ({len(result.created)} new, {len(result.updated)} updated) in {', '.join(result.regions)}"
+    )
+
+
+async def _import(settings: Settings, text: str, imported_by: str):
+    from regions.geo import RegionLocator
+
+    db = await _schema_ready(settings)
+    try:
+        registry = await full_registry(settings=settings, db=db)
+        result = await import_facilities(
+            db=db,
+            registry=registry,
+            locator=RegionLocator.shipped(settings.outlines_file),
+            text=text,
+            imported_by=imported_by,
+            default_interval_s=settings.reporting_interval_s,
+        )
+        await record_audit(db=db, actor="cli", action="facilities.import", target=",".join(result.regions), detail=result.model_dump())
+    finally:
+        await db.dispose()
+    if settings.redis_url:
+        redis = connect(settings.redis_url)
+        try:
+            await announce_change(redis=redis)
+        except (RedisError, OSError):
+            console.print("[yellow]Redis did not answer: running workers load the facilities at their next start[/yellow]")
+        finally:
+            await redis.aclose()
+    return result
 
 
 @keys_app.command("create")
@@ -251,16 +313,28 @@ def demo(
 
 async def _demo(settings: Settings, *, host: str | None, port: int | None, interval: float, duration: float | None) -> None:
     from capacity.app import create_app
+    from feeds.demo_places import demo_places_csv
     from feeds.simulator import Simulator
+    from regions.geo import RegionLocator
 
-    registry = settings.load_registry()
     db = await _schema_ready(settings)
+    registry = await full_registry(settings=settings, db=db)
+    await import_facilities(
+        db=db,
+        registry=registry,
+        locator=RegionLocator.shipped(settings.outlines_file),
+        text=demo_places_csv(),
+        imported_by="demo (synthetic places)",
+        default_interval_s=settings.reporting_interval_s,
+    )
+    registry = await full_registry(settings=settings, db=db)
     tokens = {}
     for facility in registry.facilities.values():
         _, tokens[facility.id] = await create_key(
             db=db, registry=registry, role=Role.facility, facility_id=facility.id, label=f"demo feed {facility.name}"
         )
     _, viewer = await create_key(db=db, registry=registry, role=Role.viewer, label="demo board")
+    _, dispatcher = await create_key(db=db, registry=registry, role=Role.dispatch, label="demo dispatch")
     await db.dispose()
 
     options = server_options(settings, host=host, port=port)
@@ -273,6 +347,10 @@ async def _demo(settings: Settings, *, host: str | None, port: int | None, inter
         await asyncio.sleep(0.05)
     base = f"http://{options['host']}:{options['port']}"
     console.print(f"\n[bold green]Board:[/bold green] {base}/#key={viewer}", soft_wrap=True)
+    console.print(f"[bold green]GP / basic care:[/bold green] {base}/care#key={viewer}", soft_wrap=True)
+    console.print(f"[bold green]Dispatch:[/bold green] {base}/dispatch#key={dispatcher}", soft_wrap=True)
+    first = next(iter(registry.facilities.values()))
+    console.print(f"[bold green]Report as {first.name}:[/bold green] {base}/report#key={tokens[first.id]}", soft_wrap=True)
     console.print(f"[dim]API docs: {base}/docs · metrics: {base}/metrics[/dim]\n", soft_wrap=True)
     console.file.flush()
     simulator = Simulator(base_url=base, tokens=tokens, facilities=list(registry.facilities.values()))

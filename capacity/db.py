@@ -42,6 +42,7 @@ def register_tables() -> None:
     from capacity.auth import models as _auth  # noqa: F401
     from capacity.dispatch import announcements as _announcements  # noqa: F401
     from capacity.dispatch import capabilities as _capabilities  # noqa: F401
+    from capacity.facilities import models as _facilities  # noqa: F401
     from capacity.history import models as _history  # noqa: F401
 
 

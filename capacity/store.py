@@ -64,6 +64,8 @@ def lock_key(region_id: str, purpose: str) -> str:
 
 
 NATIONAL_GEO_KEY = f"{PREFIX}:geo:nl"
+REGISTRY_VERSION_KEY = f"{PREFIX}:registry:version"
+"""Bumped by every facilities import; workers reload their registry when it changes."""
 
 
 def state_from_hash(stored: dict[str, str]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Realistic report traffic from the real hospital list, sent through the public HTTP API.
+"""Realistic report traffic from the real hospital list (and the demo care places), sent through
+the public HTTP API.
 
 Each facility gets plausible units for its kind; over time SEHs go busy, on stop (with a
 reason and an expected end) and reopen, beds fill and empty, and a share of facilities go
@@ -33,7 +34,12 @@ class SimulatedFacility:
     quiet: bool = False
 
 
+CARE_SIZES = {"elv": (6, 20), "grz": (10, 40), "psychiatry": (20, 60)}
+
+
 def _units_for(facility: Facility, rng: random.Random) -> dict[str, int]:
+    if facility.units:
+        return {u: rng.randint(*CARE_SIZES.get(u, (4, 12))) for u in facility.units}
     scale = 2 if any(word in facility.name for word in BIG) else 1
     units = {
         "ic_adult": rng.randint(6, 16) * scale,
@@ -44,7 +50,7 @@ def _units_for(facility: Facility, rng: random.Random) -> dict[str, int]:
         "paediatrics": rng.randint(10, 30),
         "obstetrics": rng.randint(8, 24),
     }
-    if facility.kind != "hospital_no_seh":
+    if facility.has_seh:
         units["seh_places"] = rng.randint(10, 24) * scale
     if scale == 2:
         units["nicu"] = rng.randint(10, 24)
@@ -69,6 +75,8 @@ class Simulator:
         self.superseded = 0
         self.sims = []
         for f in facilities:
+            if not f.has_seh and f.kind != "hospital_no_seh" and not f.units:
+                continue  # a GP post without beds has nothing to report yet
             sim = SimulatedFacility(facility=f, token=tokens[f.id], staffed=_units_for(f, self.rng))
             sim.occupied = {t: int(n * self.rng.uniform(0.6, 0.95)) for t, n in sim.staffed.items()}
             sim.quiet = self.rng.random() < quiet_share
@@ -86,7 +94,7 @@ class Simulator:
             "measured_at": measured_at.isoformat(),
             "units": units if all_units else self.rng.sample(units, k=self.rng.randint(1, len(units))),
         }
-        if sim.facility.kind != "hospital_no_seh" and change_seh:
+        if sim.facility.has_seh and change_seh:
             sim.seh = self._next_status(sim.seh)
             seh: dict = {"status": sim.seh}
             if sim.seh in ("stop", "closed"):

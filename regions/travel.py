@@ -114,3 +114,14 @@ class OsrmTravel:
             return [FIXED_MIN + float(seconds) / 60 if seconds is not None else float("inf") for seconds in row]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise RouterUnavailable(f"router answer not understood: {exc}") from exc
+
+
+FALLBACK = GeodesicTravel()
+
+
+async def minutes_with_fallback(travel: TravelModel, origin: Point, destinations: list[Point]) -> tuple[list[float], str]:
+    """The model's minutes and its name; the geodesic model's, saying why, when a router fails."""
+    try:
+        return await travel.minutes(origin, destinations), travel.name
+    except RouterUnavailable as exc:
+        return await FALLBACK.minutes(origin, destinations), f"{FALLBACK.name} (router unavailable: {exc})"

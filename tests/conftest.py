@@ -27,6 +27,7 @@ from capacity.auth.service import create_key
 from capacity.cli import server_options
 from capacity.config import Settings
 from capacity.db import Database
+from capacity.facilities.service import full_registry
 from capacity.domain import Role
 from capacity.history.recovery import Keeper
 from capacity.migrate import upgrade
@@ -162,7 +163,8 @@ class Keys:
             self._migrated = True
         db = Database(self.settings.sqlalchemy_url())
         try:
-            _, token = await create_key(db=db, registry=load_registry(), role=role, facility_id=facility_id)
+            registry = await full_registry(settings=self.settings, db=db)  # imported facilities too
+            _, token = await create_key(db=db, registry=registry, role=role, facility_id=facility_id)
             return token
         finally:
             await db.dispose()

@@ -228,6 +228,7 @@ async def test_redis_restarted_empty_loses_no_acknowledged_report(settings, own_
             assert closed.value.rcvd is not None and closed.value.rcvd.code in (1012, 1013)
 
             state = (await http.get(f"/api/v1/regions/{REGION}/board", headers=bearer(tokens[FACILITIES[0]]))).json()
+            assert "facilities" in state, state
             by_id = {f["id"]: f for f in state["facilities"]}
             for facility, available in expected.items():
                 assert by_id[facility]["units"][0]["available"] == available

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capacity.auth.deps import CurrentPrincipal, FacilityReader, RegionReader
 from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
+from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
 from capacity.board.service import facility_state, region_board, region_summary
+from capacity.dispatch.models import NL_LAT, NL_LON
 from regions.geo import municipalities
 
 router = APIRouter(prefix="/api/v1", tags=["board"])
@@ -38,3 +43,49 @@ async def list_municipalities() -> list[MunicipalityView]:
     """The 345 municipalities (CBS 2022) with centroid and ROAZ region, for picking a point without
     a geocoding service (reference data, no key needed)."""
     return [MunicipalityView(id=m.id, name=m.name, lat=m.lat, lon=m.lon, region_id=m.region_id) for m in municipalities()]
+
+
+class PlacesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit: list[Literal[CARE_UNITS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(CARE_UNITS), description="Unit types (repeatable): elv, grz, psychiatry."
+    )
+    region: str | None = Field(default=None, max_length=16, description="Only this region (default: every region the key reads).")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Sort by travel time from this point.")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    only_free: bool = Field(default=False, description="Leave out places with no (or unknown) free places.")
+
+    @model_validator(mode="after")
+    def _point(self) -> PlacesQuery:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        if self.lat is not None and self.lon is not None:
+            if not (NL_LAT[0] <= self.lat <= NL_LAT[1] and NL_LON[0] <= self.lon <= NL_LON[1]):
+                raise ValueError(f"the point ({self.lat}, {self.lon}) lies outside the Netherlands")
+        return self
+
+
+@router.get("/places")
+async def get_places(request: Request, who: CurrentPrincipal, query: Annotated[PlacesQuery, Query()]) -> PlacesAnswer:
+    """Today's ELV, GRZ and psychiatry places across the regions this key reads, with free counts and
+    their age; nearest first from a chosen point. Demo places are marked `synthetic`."""
+    registry = request.app.state.registry
+    if query.region is not None:
+        if query.region not in registry.regions:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown region {query.region!r}")
+        if not who.may_read(query.region):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read region {query.region!r}")
+        regions = [query.region]
+    else:
+        regions = [r for r in registry.regions if who.may_read(r)]
+    point = (query.lat, query.lon) if query.lat is not None and query.lon is not None else None
+    return await free_places(
+        redis=request.app.state.redis,
+        registry=registry,
+        travel=request.app.state.travel,
+        units=list(dict.fromkeys(query.unit)),
+        region_ids=regions,
+        point=point,
+        only_free=query.only_free,
+    )

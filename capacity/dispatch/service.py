@@ -18,10 +18,9 @@ from capacity.board.service import seh_view, unit_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_in, region_geo_key
 from regions.registry import Facility, Registry
-from regions.travel import DETOUR_FACTOR, NORM_MIN, GeodesicTravel, RouterUnavailable, TravelModel, banded_minutes
+from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes, minutes_with_fallback
 
 NOT_TAKING = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SEH stop expired, unconfirmed"}
-FALLBACK = GeodesicTravel()
 
 
 def _clock(value: datetime) -> str:
@@ -193,13 +192,7 @@ async def _judged(
 
 async def _exact_minutes(travel: TravelModel, point: tuple[float, float], options: list[Option]) -> str:
     """Replace the estimates with the travel model's minutes; say which model answered."""
-    destinations = [(o.facility.lat, o.facility.lon) for o in options]
-    try:
-        minutes = await travel.minutes(point, destinations)
-        model = travel.name
-    except RouterUnavailable as exc:
-        minutes = await FALLBACK.minutes(point, destinations)
-        model = f"{FALLBACK.name} (router unavailable: {exc})"
+    minutes, model = await minutes_with_fallback(travel, point, [(o.facility.lat, o.facility.lon) for o in options])
     for option, value in zip(options, minutes, strict=True):
         option.minutes = value
     return model

@@ -217,14 +217,18 @@ class Keeper:
     def ready(self) -> bool:
         return not self.not_ready
 
-    async def ensure_ready(self) -> set[str]:
-        """Rebuild every region without its ready mark; returns the regions still not ready."""
+    async def missing_marks(self) -> set[str]:
+        """Regions whose ready mark is gone right now (Redis restarted empty, or a rebuild runs)."""
         regions = list(self.registry.regions)
         pipe = self.redis.pipeline(transaction=False)
         for region_id in regions:
             pipe.exists(ready_key(region_id))
         present = await pipe.execute()
-        missing = {r for r, here in zip(regions, present, strict=True) if not here}
+        return {r for r, here in zip(regions, present, strict=True) if not here}
+
+    async def ensure_ready(self) -> set[str]:
+        """Rebuild every region without its ready mark; returns the regions still not ready."""
+        missing = await self.missing_marks()
         self.not_ready = set(missing)
         metrics.REGIONS_NOT_READY.set(len(self.not_ready))
         for region_id in sorted(missing):

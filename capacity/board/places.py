@@ -1,0 +1,118 @@
+"""Free places of a few unit types across regions, nearest first: the GP's and basic-care centre's
+view ("where is an ELV or GRZ place today?") instead of phoning round."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from capacity.board.service import unit_view
+from capacity.store import facility_key, holds_in
+from regions.registry import Facility, Registry
+from regions.travel import TravelModel, minutes_with_fallback, straight_km
+
+CARE_UNITS = ("elv", "grz", "psychiatry")
+
+
+class Place(BaseModel):
+    facility_id: str
+    name: str
+    city: str
+    kind: str
+    region_id: str
+    synthetic: bool = Field(description="Demo data: a simulated place, not a real provider.")
+    lat: float
+    lon: float
+    unit: str
+    free: int | None = Field(description="available minus held (null = unknown, never zero)")
+    staffed: int | None
+    measured_at: datetime | None = Field(description="null: the facility offers this unit but never reported it")
+    age_s: int | None
+    stale: bool
+    distance_km: float | None = Field(default=None, description="Straight line from the chosen point.")
+    travel_min: float | None = Field(default=None, description="Estimated travel time from the chosen point.")
+
+
+class PlacesAnswer(BaseModel):
+    units: list[str]
+    regions: list[str]
+    lat: float | None
+    lon: float | None
+    travel_model: str | None
+    generated_at: datetime
+    places: list[Place]
+
+
+async def free_places(
+    *,
+    redis: aioredis.Redis,
+    registry: Registry,
+    travel: TravelModel,
+    units: list[str],
+    region_ids: list[str],
+    point: tuple[float, float] | None = None,
+    only_free: bool = False,
+    now: datetime | None = None,
+) -> PlacesAnswer:
+    """One entry per facility and unit type: reported figures with their age, or `unknown` for a
+    facility that offers the unit but never said. Nearest first when a point is given, else most
+    free first; stale figures are listed, marked, after the fresh ones."""
+    now = now or datetime.now(UTC)
+    facilities = [f for r in region_ids for f in registry.by_region.get(r, ()) if any(u in f.units for u in units) or not f.units]
+    pipe = redis.pipeline(transaction=False)
+    for f in facilities:
+        pipe.hgetall(facility_key(f.region_id, f.id))
+    places: list[Place] = []
+    for f, stored in zip(facilities, await pipe.execute(), strict=True):
+        places += _places_of(f, stored, units, now)
+    model = None
+    if point is not None and places:
+        minutes, model = await minutes_with_fallback(travel, point, [(p.lat, p.lon) for p in places])
+        for place, value in zip(places, minutes, strict=True):
+            place.travel_min = round(value, 1)
+            place.distance_km = round(straight_km(point, (place.lat, place.lon)), 1)
+    if only_free:
+        places = [p for p in places if p.free]
+    if point is not None:
+        places.sort(key=lambda p: (p.stale, p.travel_min, p.name, p.unit))
+    else:
+        places.sort(key=lambda p: (p.stale, -(p.free or 0), p.name, p.unit))
+    return PlacesAnswer(
+        units=units,
+        regions=region_ids,
+        lat=point[0] if point else None,
+        lon=point[1] if point else None,
+        travel_model=model,
+        generated_at=now,
+        places=places,
+    )
+
+
+def _places_of(facility: Facility, stored: dict[str, str], units: list[str], now: datetime) -> list[Place]:
+    found = []
+    holds = holds_in(stored)
+    for unit in units:
+        view = unit_view(facility, stored, unit, now, holds)
+        if view is None and unit not in facility.units:
+            continue
+        found.append(
+            Place(
+                facility_id=facility.id,
+                name=facility.name,
+                city=facility.city,
+                kind=facility.kind,
+                region_id=facility.region_id,
+                synthetic=facility.synthetic,
+                lat=facility.lat,
+                lon=facility.lon,
+                unit=unit,
+                free=view.free if view else None,
+                staffed=view.staffed if view else None,
+                measured_at=view.measured_at if view else None,
+                age_s=view.age_s if view else None,
+                stale=view.stale if view else True,
+            )
+        )
+    return found

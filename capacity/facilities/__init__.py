@@ -1,0 +1,1 @@
+"""Facilities beyond the shipped hospital list: GP posts, care homes, rehab and mental-health places."""

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from capacity.auth.deps import Administrator, CurrentPrincipal
+from capacity.facilities.models import FacilityOut, ImportResult, Kind, RowError
+from capacity.facilities.service import ImportRejected, announce_change, facility_out, import_facilities
+from capacity.history.service import record_audit
+
+router = APIRouter(prefix="/api/v1", tags=["facilities"])
+
+IMPORT_ERRORS = {
+    422: {"description": "Errors per row and column; nothing was imported", "model": dict[str, list[RowError]]},
+    415: {"description": "The body is not text/csv"},
+}
+
+
+@router.post("/facilities/import", response_model=ImportResult, responses=IMPORT_ERRORS)
+async def post_import(request: Request, who: Administrator) -> ImportResult | JSONResponse:
+    """Import facilities of any kind from CSV (`text/csv`), all or nothing. Admin keys.
+
+    Columns: id, name, kind, lat, lon (required); city, region (derived from the coordinates
+    when empty), units (`elv;grz`), reporting_interval_s, synthetic (true for demo data), source."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in ("text/csv", "text/plain"):
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the file as text/csv")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        return JSONResponse({"detail": [RowError(row=0, column=None, msg="the file is not UTF-8 text").model_dump()]}, status_code=422)
+    state = request.app.state
+    try:
+        result = await import_facilities(
+            db=state.db,
+            registry=state.registry,
+            locator=state.locator,
+            text=text,
+            imported_by=who.label,
+            default_interval_s=state.settings.reporting_interval_s,
+        )
+    except ImportRejected as rejected:
+        return JSONResponse({"detail": [e.model_dump() for e in rejected.errors]}, status_code=422)
+    await record_audit(
+        db=state.db,
+        actor=who.label,
+        key_id=who.key_id,
+        action="facilities.import",
+        target=",".join(result.regions),
+        detail=result.model_dump(),
+    )
+    await announce_change(redis=state.redis)
+    await state.registry_sync.refresh()
+    return result
+
+
+@router.get("/facilities")
+async def list_facilities(
+    request: Request,
+    who: CurrentPrincipal,
+    region: Annotated[str | None, Query(max_length=16)] = None,
+    kind: Annotated[list[Kind] | None, Query()] = None,
+    synthetic: bool | None = None,
+) -> list[FacilityOut]:
+    """The facilities this key may read, with where their data comes from and whether they are demo data."""
+    registry = request.app.state.registry
+    if region is not None and region not in registry.regions:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown region {region!r}")
+    found = [
+        facility_out(f)
+        for f in registry.facilities.values()
+        if who.may_read(f.region_id)
+        and (region is None or f.region_id == region)
+        and (not kind or f.kind in kind)
+        and (synthetic is None or f.synthetic == synthetic)
+    ]
+    return sorted(found, key=lambda f: (f.region_id, f.name))
