@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
+"""Dutch clock time, for words people read ("until 14:30") and for local days."""
 
 
 def utc_iso(value: datetime) -> str:

@@ -120,6 +120,18 @@ async def test_arrival_frees_the_hold_once_and_the_receiving_hospital_may_say_so
     assert (await http.post("/api/v1/announcements/ROAZ08.0000000000000000/cancel", headers=bearer(dispatch))).status_code == 404
 
 
+async def test_dispatch_and_the_receiving_hospital_can_look_up_how_an_announcement_ended(http, hospital, dispatch, keys):
+    await report(http, hospital, {"units": [{"type": "ic_adult", "staffed": 12, "available": 2}]})
+    made = (await http.post("/api/v1/announcements", json=announcement(), headers=bearer(dispatch))).json()
+    await http.post(f"/api/v1/announcements/{made['id']}/cancel", headers=bearer(dispatch))
+    for token in (dispatch, hospital):
+        found = await http.get(f"/api/v1/announcements/{made['id']}", headers=bearer(token))
+        assert found.status_code == 200 and found.json()["state"] == "cancelled"
+    other = await keys.create(Role.facility, "seh-tno-16")
+    assert (await http.get(f"/api/v1/announcements/{made['id']}", headers=bearer(other))).status_code == 403
+    assert (await http.get("/api/v1/announcements/ROAZ08.0000000000000000", headers=bearer(dispatch))).status_code == 404
+
+
 async def test_a_hold_lapses_at_eta_plus_grace_exactly_once(settings, keys):
     quick = settings.model_copy(update={"announcement_grace_s": 1, "keeper_check_s": 0.2})
     hospital = await keys.create(Role.facility, FACILITY)

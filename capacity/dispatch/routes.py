@@ -153,6 +153,17 @@ async def _end(request: Request, announcement: Announcement, how: str) -> Announ
     return (await get_announcement(redis=state.redis, announcement_id=announcement.id)) or announcement
 
 
+@router.get("/announcements/{announcement_id}")
+async def get_one_announcement(
+    request: Request, who: CurrentPrincipal, announcement_id: Annotated[str, Path(max_length=48)]
+) -> Announcement:
+    """One announcement and its state (active, arrived, cancelled, expired): for dispatch and the receiving facility."""
+    announcement = await _announcement(request, announcement_id)
+    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != announcement.facility_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only dispatch or the receiving facility see an announcement")
+    return announcement
+
+
 @router.post("/announcements/{announcement_id}/arrived")
 async def post_arrived(request: Request, who: CurrentPrincipal, announcement_id: Annotated[str, Path(max_length=48)]) -> Announcement:
     """The patient arrived: the place is no longer held (it is now occupied, as the next report will say)."""

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from capacity.board.models import SehView, UnitView
 from capacity.board.service import seh_view, unit_view
 from capacity.dispatch.models import Candidate, NearestAnswer
+from capacity.domain import LOCAL_TIME
 from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_in, region_geo_key
 from regions.registry import Facility, Registry
 from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes, minutes_with_fallback
@@ -24,7 +25,7 @@ NOT_TAKING = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SE
 
 
 def _clock(value: datetime) -> str:
-    return value.astimezone().strftime("%H:%M")
+    return value.astimezone(LOCAL_TIME).strftime("%H:%M")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class FacilityRow(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     region: str | None = Field(default=None, description="ROAZ region; empty: derived from the coordinates")
-    units: list[UnitType] = Field(default_factory=list, description="unit types offered, separated by ';' (or spaces, in a ';'-separated file)")
+    units: list[UnitType] = Field(default_factory=list, description="unit types offered, separated by ';' (or spaces)")
     reporting_interval_s: int | None = Field(default=None, ge=60, le=86_400)
     synthetic: bool = False
     source: str = Field(default="", max_length=500)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, select
 
 from capacity.auth.models import ApiKey
 from capacity.db import Database
+from capacity.domain import LOCAL_TIME
 from capacity.history.models import AuditEntry, Event
 from capacity.history.schemas import (
     AuditItem,
@@ -27,7 +27,7 @@ from capacity.history.schemas import (
 )
 from regions.registry import Facility
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
+LOCAL = LOCAL_TIME
 STOP_STATUSES = frozenset({"stop"})
 MAX_EVENTS = 10_000
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -20,6 +22,7 @@ from capacity.store import facility_key, load_script, ready_key, state_from_hash
 from regions.registry import Facility
 
 APPLY_LUA = load_script("capacity.reports", "apply.lua")
+APPLY_BATCH_LUA = load_script("capacity.reports", "apply_batch.lua")
 
 
 class ReportRefused(Exception):
@@ -33,13 +36,14 @@ class ReportRefused(Exception):
 
 @dataclass(frozen=True)
 class Applier:
-    """Holds the registered script so every call is a single EVALSHA."""
+    """Holds the registered scripts so every call is a single EVALSHA."""
 
-    script: object
+    script: Any
+    batch: Any
 
     @classmethod
     def register(cls, redis: aioredis.Redis) -> Applier:
-        return cls(script=redis.register_script(APPLY_LUA))
+        return cls(script=redis.register_script(APPLY_LUA), batch=redis.register_script(APPLY_BATCH_LUA))
 
 
 def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
@@ -73,6 +77,78 @@ def digest_of(event: dict) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A report turned into what the scripts write: the event, its time, digest and hash fields."""
+
+    facility: Facility
+    report: Report
+    event: dict
+    ts_ms: int
+    digest: str
+    fields: list[str | bytes]
+
+
+def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
+    event = canonical_event(facility=facility, report=report, key_id=key_id)
+    fields: list[str | bytes] = []
+    if event["seh"] is not None:
+        fields += ["seh", orjson.dumps(event["seh"])]
+    for unit in event["units"]:
+        figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
+        fields += [f"u:{unit['type']}", orjson.dumps(figures)]
+    return Prepared(facility, report, event, int(report.measured_at.timestamp() * 1000), digest_of(event), fields)
+
+
+def _refusal(outcome: str, prepared: Prepared, stored_ts: str, event_id: str | None) -> ReportRefused:
+    metrics.REPORTS_REJECTED.labels(reason=outcome).inc()
+    stored = datetime.fromtimestamp(int(stored_ts) / 1000, UTC)
+    measured = prepared.event["measured_at"]
+    if outcome == "older":
+        message = f"measured_at {measured} is older than the stored report measured at {utc_iso(stored)}; nothing applied"
+    else:
+        message = f"a different report measured at {measured} was already applied; nothing applied"
+    return ReportRefused(message, stored_measured_at=stored, event_id=event_id)
+
+
+def _not_ready(prepared: Prepared) -> LiveStateRebuilding:
+    region = prepared.facility.region_id
+    return LiveStateRebuilding(f"the live state of region {region} is being rebuilt; nothing applied, retry shortly")
+
+
+async def _recorded(prepared: Prepared, event_id: str, state: list[str], record: EventLog) -> None:
+    started = time.perf_counter()
+    await record.write(
+        EventRecord(
+            region_id=prepared.facility.region_id,
+            event_id=event_id,
+            facility_id=prepared.facility.id,
+            measured_at=prepared.report.measured_at,
+            key_id=prepared.event["key_id"],
+            seh_status=prepared.event["seh"]["status"] if prepared.event["seh"] else None,
+            digest=prepared.digest,
+            body=prepared.event,
+            state=state_from_hash(dict(zip(state[::2], state[1::2], strict=True))),
+        )
+    )
+    metrics.RECORD_SECONDS.observe(time.perf_counter() - started)
+
+
+def _result(prepared: Prepared, event_id: str, outcome: str) -> ReportResult:
+    if outcome == "applied":
+        metrics.REPORTS_ACCEPTED.labels(region=prepared.facility.region_id).inc()
+    event = prepared.event
+    return ReportResult(
+        event_id=event_id,
+        facility_id=prepared.facility.id,
+        region_id=prepared.facility.region_id,
+        measured_at=prepared.report.measured_at,
+        duplicate=outcome == "duplicate",
+        seh=AppliedSeh(**event["seh"]) if event["seh"] else None,
+        units=[AppliedUnit(**u) for u in event["units"]],
+    )
+
+
 async def apply_report(
     *,
     applier: Applier,
@@ -88,56 +164,59 @@ async def apply_report(
     means durable); a failure there raises DatabaseUnavailable, and the sender's retry of
     the same report is answered as a duplicate once it is recorded.
     """
-    event = canonical_event(facility=facility, report=report, key_id=key_id)
-    ts_ms = int(report.measured_at.timestamp() * 1000)
-    fields: list[str | bytes] = []
-    if event["seh"] is not None:
-        fields += ["seh", orjson.dumps(event["seh"])]
-    for unit in event["units"]:
-        figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
-        fields += [f"u:{unit['type']}", orjson.dumps(figures)]
+    prepared = prepare(facility=facility, report=report, key_id=key_id)
     started = time.perf_counter()
-    digest = digest_of(event)
     outcome, stored_ts, event_id, *state = await applier.script(
         keys=[facility_key(facility.region_id, facility.id), stream_key(facility.region_id), ready_key(facility.region_id)],
-        args=[ts_ms, digest, stream_maxlen, facility.id, orjson.dumps(event), *fields],
+        args=[prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, orjson.dumps(prepared.event), *prepared.fields],
     )
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
     if outcome == "not_ready":
-        raise LiveStateRebuilding(f"the live state of region {facility.region_id} is being rebuilt; nothing applied, retry shortly")
+        raise _not_ready(prepared)
     if outcome in ("older", "conflict"):
-        metrics.REPORTS_REJECTED.labels(reason=outcome).inc()
-        stored = datetime.fromtimestamp(int(stored_ts) / 1000, UTC)
-        if outcome == "older":
-            message = f"measured_at {event['measured_at']} is older than the stored report measured at {utc_iso(stored)}; nothing applied"
-        else:
-            message = f"a different report measured at {event['measured_at']} was already applied; nothing applied"
-        raise ReportRefused(message, stored_measured_at=stored, event_id=event_id)
+        raise _refusal(outcome, prepared, stored_ts, event_id)
     if record is not None:
-        stored = dict(zip(state[::2], state[1::2], strict=True))
-        started = time.perf_counter()
-        await record.write(
-            EventRecord(
-                region_id=facility.region_id,
-                event_id=event_id,
-                facility_id=facility.id,
-                measured_at=report.measured_at,
-                key_id=key_id,
-                seh_status=event["seh"]["status"] if event["seh"] else None,
-                digest=digest,
-                body=event,
-                state=state_from_hash(stored),
-            )
-        )
-        metrics.RECORD_SECONDS.observe(time.perf_counter() - started)
-    if outcome == "applied":
-        metrics.REPORTS_ACCEPTED.labels(region=facility.region_id).inc()
-    return ReportResult(
-        event_id=event_id,
-        facility_id=facility.id,
-        region_id=facility.region_id,
-        measured_at=report.measured_at,
-        duplicate=outcome == "duplicate",
-        seh=AppliedSeh(**event["seh"]) if event["seh"] else None,
-        units=[AppliedUnit(**u) for u in event["units"]],
-    )
+        await _recorded(prepared, event_id, state, record)
+    return _result(prepared, event_id, outcome)
+
+
+class BatchRefused(Exception):
+    """One report of a document cannot be applied, so none was; `index` says which (0-based)."""
+
+    def __init__(self, index: int, cause: ReportRefused | LiveStateRebuilding) -> None:
+        super().__init__(str(cause))
+        self.index = index
+        self.cause = cause
+
+
+async def apply_reports(
+    *,
+    applier: Applier,
+    items: list[tuple[Facility, Report]],
+    key_id: str,
+    stream_maxlen: int,
+    record: EventLog | None = None,
+) -> list[ReportResult]:
+    """Apply the reports of one document (one per facility) in one atomic script: all, or none
+    (BatchRefused naming the report that stopped it). Recorded like single reports.
+
+    One script over several regions' keys is atomic on one Redis; a Redis Cluster would need
+    the document's facilities to share a region."""
+    prepared = [prepare(facility=f, report=r, key_id=key_id) for f, r in items]
+    keys: list[str] = []
+    args: list[str | bytes | int] = [len(prepared), stream_maxlen]
+    for p in prepared:
+        region, facility_id = p.facility.region_id, p.facility.id
+        keys += [facility_key(region, facility_id), stream_key(region), ready_key(region)]
+        args += [p.ts_ms, p.digest, facility_id, orjson.dumps(p.event), len(p.fields), *p.fields]
+    started = time.perf_counter()
+    outcome, *rest = await applier.batch(keys=keys, args=args)
+    metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
+    if outcome != "applied":
+        index, stored_ts, event_id = int(rest[0]) - 1, rest[1], rest[2]
+        cause = _not_ready(prepared[index]) if outcome == "not_ready" else _refusal(outcome, prepared[index], stored_ts, event_id)
+        raise BatchRefused(index, cause)
+    answers = rest[0]
+    if record is not None:
+        await asyncio.gather(*(_recorded(p, a[2], a[3:], record) for p, a in zip(prepared, answers, strict=True)))
+    return [_result(p, a[2], a[0]) for p, a in zip(prepared, answers, strict=True)]
