@@ -27,8 +27,8 @@ from capacity.auth.service import create_key
 from capacity.cli import server_options
 from capacity.config import Settings
 from capacity.db import Database
-from capacity.facilities.service import full_registry
 from capacity.domain import Role
+from capacity.facilities.service import full_registry
 from capacity.history.recovery import Keeper
 from capacity.migrate import upgrade
 from capacity.store import stream_key

@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from capacity.domain import Role
+from capacity.history.log import EventLog
+from capacity.history.service import facility_history
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, ReportRefused, apply_report
+from capacity.reports.service import Applier, BatchRefused, ReportRefused, apply_report, apply_reports
 from capacity.store import facility_key, stream_key
 from regions.registry import load_registry
 from tests.conftest import ServerThread, bearer, stream_events
@@ -169,3 +171,53 @@ async def test_the_region_stream_stays_bounded(rds, live, registry):
         )
         await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
     assert len(await stream_events(rds, REGION)) < 300
+
+
+def seh(minutes_ago: float, status: str) -> Report:
+    return Report.model_validate({"measured_at": at(minutes_ago), "seh": {"status": status}})
+
+
+async def test_a_document_of_several_hospitals_is_applied_whole_across_regions(rds, live, registry):
+    """EDXL-HAVE, FHIR bundles and CSV files carry several facilities: one script applies them all."""
+    applier = Applier.register(rds)
+    maastricht, utrecht = registry.facilities[FACILITY], registry.facilities["seh-tno-80"]
+    document = [(maastricht, seh(2, "busy")), (utrecht, seh(2, "stop"))]
+    results = await apply_reports(applier=applier, items=document, key_id="k", stream_maxlen=100)
+    assert [r.facility_id for r in results] == [FACILITY, "seh-tno-80"] and not any(r.duplicate for r in results)
+    assert [e for e, _ in await stream_events(rds, REGION)] == [results[0].event_id]
+    assert [e for e, _ in await stream_events(rds, utrecht.region_id)] == [results[1].event_id]
+    again = await apply_reports(applier=applier, items=document, key_id="k", stream_maxlen=100)
+    assert all(r.duplicate for r in again) and [r.event_id for r in again] == [r.event_id for r in results]
+
+
+async def test_one_older_report_in_a_document_applies_nothing_and_says_which(rds, live, registry):
+    applier = Applier.register(rds)
+    maastricht, roermond = registry.facilities[FACILITY], registry.facilities["seh-tno-39"]
+    await apply_report(applier=applier, facility=roermond, report=seh(1, "open"), key_id="k", stream_maxlen=100)
+    before = {f: await rds.hgetall(facility_key(REGION, f)) for f in (FACILITY, "seh-tno-39")}
+    with pytest.raises(BatchRefused) as refused:
+        await apply_reports(
+            applier=applier, items=[(maastricht, seh(3, "stop")), (roermond, seh(3, "closed"))], key_id="k", stream_maxlen=100
+        )
+    assert refused.value.index == 1 and isinstance(refused.value.cause, ReportRefused) and "older" in str(refused.value)
+    assert {f: await rds.hgetall(facility_key(REGION, f)) for f in before} == before
+    assert len(await stream_events(rds, REGION)) == 1
+
+
+async def test_a_document_is_recorded_in_sql_like_single_reports(rds, live, registry):
+    applier, record = Applier.register(rds), EventLog(db=live)
+    maastricht, roermond = registry.facilities[FACILITY], registry.facilities["seh-tno-39"]
+    try:
+        results = await apply_reports(
+            applier=applier,
+            items=[(maastricht, seh(2, "busy")), (roermond, seh(2, "open"))],
+            key_id="k",
+            stream_maxlen=100,
+            record=record,
+        )
+    finally:
+        await record.close()
+    for result in results:
+        window = {"start": datetime.now(UTC) - timedelta(hours=1), "end": datetime.now(UTC)}
+        history = await facility_history(db=live, facility=registry.facilities[result.facility_id], **window)
+        assert [e.event_id for e in history.events] == [result.event_id]
