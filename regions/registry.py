@@ -118,7 +118,8 @@ def load_registry(
     capabilities_file: Path | None = None,
     default_interval_s: int = 900,
 ) -> Registry:
-    """Read regions and facilities; a facility row may carry its own `reporting_interval_s`."""
+    """Read regions and facilities; a facility row may carry its own `reporting_interval_s`, the
+    `units` it offers (`elv;grz`) and `synthetic` (true for demo data)."""
     with _open(regions_file, "roaz_regions.csv") as fh:
         regions = [
             Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)
@@ -134,6 +135,9 @@ def load_registry(
                 lon=float(row["lon"]),
                 region_id=row["roaz_region"],
                 reporting_interval_s=int(row.get("reporting_interval_s") or default_interval_s),
+                units=tuple(u for u in (row.get("units") or "").replace(",", ";").split(";") if u.strip()),
+                synthetic=(row.get("synthetic") or "").strip().lower() in ("true", "1", "yes"),
+                source=row.get("source") or "",
             )
             for row in csv.DictReader(fh)
         ]

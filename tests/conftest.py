@@ -267,7 +267,7 @@ CHROMIUM_ARGS = [
 ]
 TIME_ZONE = "Europe/Amsterdam"
 ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots to look at (git-ignored)
-IN_ENGLISH = "localStorage.setItem('capacity.lang', 'en')"
+IN_ENGLISH = "try { localStorage.setItem('capacity.lang', 'en') } catch (_) {}"
 """Pages speak Dutch by default; a test that checks English wording adds this with context.add_init_script."""
 LOAD = 10_000  # ms: page load, snapshot, and anything that involves reconnect back-off
 

@@ -3,18 +3,29 @@ integration sees when sending a report by hand."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import json
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+import pytest_asyncio
+from playwright.async_api import Page, Route, expect
 
 from capacity.domain import Role
+from regions.registry import DATA, load_registry
+from tests.conftest import IN_ENGLISH, ServerThread
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 FACILITY = "seh-tno-00"
 ARTIFACTS = Path(__file__).parent / "artifacts"
+UNIT_TYPES = ["seh_places", "ic_adult", "nicu", "picu", "medium_care", "ccu", "stroke", "ward_general",
+              "paediatrics", "obstetrics", "elv", "grz", "psychiatry"]  # fmt: skip
+SEND = "Melding versturen"  # the pages speak Dutch unless told otherwise
 
 
 async def sign_in(page: Page, server, token: str) -> None:
@@ -34,7 +45,7 @@ async def test_a_bad_count_shows_the_apis_words_next_to_the_field_and_changes_no
     row = page.locator('tr[data-unit="ic_adult"]')
     await row.locator('[data-count="staffed"]').fill("4")
     await row.locator('[data-count="available"]').fill("9")
-    await page.get_by_role("button", name="Send report").click()
+    await page.get_by_role("button", name=SEND).click()
     error = row.locator(".error")
     await expect(error).to_contain_text("exceeds staffed")
     await expect(row).to_have_class("invalid")
@@ -46,9 +57,16 @@ async def test_a_stop_needs_a_reason_and_an_expected_end_before_anything_is_sent
     token = await keys.create(Role.facility, FACILITY)
     await sign_in(page, server, token)
     await page.select_option("#seh-status", "stop")
-    await page.get_by_role("button", name="Send report").click()
-    await expect(page.locator('[data-error-for="body.seh.reason"]')).to_have_text("a stop needs a reason")
-    await expect(page.locator('[data-error-for="body.seh.expected_until"]')).to_have_text("a stop needs an expected end")
+    await page.get_by_role("button", name=SEND).click()
+    reason, until = page.locator('[data-error-for="body.seh.reason"]'), page.locator('[data-error-for="body.seh.expected_until"]')
+    await expect(reason).to_have_text("een stop heeft een reden nodig")
+    await expect(until).to_have_text("een stop heeft een verwacht einde nodig")
+    await expect(page.locator("#seh-reason")).to_have_class("invalid")
+    # the page's own hints follow the language button, without sending anything
+    await page.locator("#lang").click()
+    await expect(reason).to_have_text("a stop needs a reason")
+    await expect(until).to_have_text("a stop needs an expected end")
+    await expect(page.get_by_role("button", name="Send report")).to_be_visible()
     assert (await state(server, token))["seh"] is None
 
 
@@ -61,10 +79,13 @@ async def test_a_good_report_is_saved_with_its_event_id_and_shows_on_the_board(p
     row = page.locator('tr[data-unit="stroke"]')
     await row.locator('[data-count="staffed"]').fill("6")
     await row.locator('[data-count="available"]').fill("2")
-    await page.get_by_role("button", name="Send report").click()
-    await expect(page.locator("#result")).to_contain_text("Saved: event ")
-    await expect(page.locator("#seh-now")).to_have_text("now: stop (crowding)")
+    await expect(page.locator("#units tr")).to_have_count(len(UNIT_TYPES))  # no units declared: every type
+    await expect(row.locator("th")).to_have_text("stroke unit")
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_have_text(re.compile(r"^Opgeslagen: gebeurtenis \d+-\d+$"))
+    await expect(page.locator("#seh-now")).to_have_text("nu: stop (crowding)")
     await expect(row.locator(".now")).to_have_text("2 / 6")
+    await expect(page.locator('tr[data-unit="ic_adult"] .now')).to_have_text("niet gemeld")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     saved = await state(server, token)
@@ -72,10 +93,104 @@ async def test_a_good_report_is_saved_with_its_event_id_and_shows_on_the_board(p
     assert [(u["type"], u["available"], u["occupied"]) for u in saved["units"]] == [("stroke", 2, None)]
 
 
-async def test_only_a_facility_key_opens_the_form(page, server, keys):
+async def test_only_a_facility_key_opens_the_form(page, context, server, keys):
+    await context.add_init_script(IN_ENGLISH)
     viewer = await keys.create(Role.viewer)
     await page.goto(f"{server.url}/report#key={viewer}")
     await expect(page.locator("#signin-error")).to_have_text("this page needs a facility key")
-    await page.goto("about:blank")
-    await page.goto(f"{server.url}/report#key=cap_nope_nope")
+    # a new document (a query, since IN_ENGLISH cannot run on about:blank); the API's words as the API gives them
+    await page.goto(f"{server.url}/report?again#key=cap_nope_nope")
     await expect(page.locator("#signin-error")).to_contain_text("unknown or revoked key")
+    await page.locator("#lang").click()  # the server's words stay as they are
+    await expect(page.locator("#signin-error")).to_contain_text("unknown or revoked key")
+    await expect(page.get_by_label("Sleutel van de instelling")).to_be_visible()
+
+
+async def test_the_language_button_relabels_the_form_and_keeps_what_was_typed(page, server, keys):
+    token = await keys.create(Role.facility, FACILITY)
+    await sign_in(page, server, token)
+    await expect(page.locator("h1")).to_have_text("Capaciteit melden")
+    await expect(page.get_by_role("link", name="Capaciteit melden")).to_have_attribute("aria-current", "page")
+    row = page.locator('tr[data-unit="ic_adult"]')
+    await expect(row.locator("th")).to_have_text("IC volwassenen")
+    await expect(page.get_by_label("IC volwassenen: bemand")).to_be_visible()
+    await expect(page.locator("#seh-now")).to_have_text("nu: geen melding")
+    await row.locator('[data-count="staffed"]').fill("12")
+    await page.select_option("#seh-status", "busy")
+
+    await page.locator("#lang").click()
+    await expect(page.locator("h1")).to_have_text("Report capacity")
+    await expect(page.locator("#report thead")).to_contain_text("Staffed")
+    await expect(row.locator("th")).to_have_text("ICU adult")
+    await expect(page.get_by_label("ICU adult: staffed")).to_have_value("12")  # what was typed stays
+    await expect(page.locator("#seh-status option:checked")).to_have_text("busy")
+    await expect(page.locator("#seh-now")).to_have_text("now: not reported")
+    await expect(row.locator(".now")).to_have_text("not reported")
+    await expect(page.locator("#who")).to_contain_text("— key ")
+
+    await page.get_by_role("button", name="Send report").click()
+    await expect(page.locator("#result")).to_contain_text("Saved: event ")
+    await expect(page.locator("#seh-now")).to_have_text("now: busy")
+    await expect(row.locator(".now")).to_have_text("? / 12")  # available not given: unknown, never 0
+    assert "key=" not in page.url
+
+
+async def test_a_facility_that_declares_its_units_sees_only_those_in_the_form(page, server, keys):
+    """What the page does with the API's `offers` (the shipped registry declares none: the answer is changed here)."""
+    token = await keys.create(Role.facility, FACILITY)
+
+    async def with_offers(route: Route) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        body["offers"] = ["stroke", "seh_places", "ic_adult"]
+        await route.fulfill(response=response, body=json.dumps(body))
+
+    await page.route(f"**/api/v1/facilities/{FACILITY}", with_offers)
+    await sign_in(page, server, token)
+    rows = page.locator("#units tr")
+    await expect(rows).to_have_count(3)
+    assert [await r.get_attribute("data-unit") for r in await rows.all()] == ["seh_places", "ic_adult", "stroke"]
+    await expect(rows.locator("th")).to_have_text(["SEH-plaatsen", "IC volwassenen", "stroke unit"])
+
+    row = page.locator('tr[data-unit="ic_adult"]')
+    await row.locator('[data-count="staffed"]').fill("10")
+    await row.locator('[data-count="available"]').fill("4")
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
+    await expect(row.locator(".now")).to_have_text("4 / 10")
+    await expect(rows).to_have_count(3)
+
+
+@pytest.fixture
+def units_file(tmp_path: Path) -> Path:
+    """The shipped facilities file with a `units` column: the facility declares three units."""
+    with DATA.joinpath("nl_emergency_facilities.csv").open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = [*(reader.fieldnames or []), "units", "synthetic"]
+        rows = [{**r, "units": "seh_places;ic_adult;stroke" if r["id"] == FACILITY else "", "synthetic": "false"} for r in reader]
+    path = tmp_path / "facilities_with_units.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def units_server(settings, units_file: Path) -> AsyncIterator[ServerThread]:
+    running = ServerThread(settings.model_copy(update={"facilities_file": units_file}))
+    await asyncio.to_thread(running.__enter__)
+    try:
+        yield running
+    finally:
+        await asyncio.to_thread(running.__exit__, None, None, None)
+
+
+async def test_the_units_a_facility_offers_in_the_facilities_file_are_the_forms_rows(units_file, units_server, page, keys):
+    if not load_registry(facilities_file=units_file).facilities[FACILITY].units:
+        pytest.skip("regions/registry.py load_registry does not read the facilities file's `units` column yet")
+    token = await keys.create(Role.facility, FACILITY)
+    await sign_in(page, units_server, token)
+    rows = page.locator("#units tr")
+    await expect(rows).to_have_count(3)
+    await expect(rows.locator("th")).to_have_text(["SEH-plaatsen", "IC volwassenen", "stroke unit"])
