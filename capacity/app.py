@@ -28,6 +28,11 @@ from capacity.facilities.service import RegistrySync
 from capacity.history.log import EventLog
 from capacity.history.recovery import Keeper
 from capacity.history.routes import router as history_router
+from capacity.interop.identifiers import IdentifierBook
+from capacity.interop.csv_reports import router as csv_reports_router
+from capacity.interop.edxl import router as edxl_router
+from capacity.interop.fhir import router as fhir_router
+from capacity.interop.routes import router as interop_router
 from capacity.limits import BodySizeLimit
 from capacity.live.hub import Hub
 from capacity.live.routes import router as live_router
@@ -94,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
     app.state.travel = OsrmTravel(settings.router_url) if settings.router_url else GeodesicTravel()
     app.state.capabilities = CapabilityBook(db=db, registry=registry)
+    app.state.identifiers = IdentifierBook(db=db, registry=registry)
     app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
     try:
         yield
@@ -159,6 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)
     app.include_router(dispatch_router)
     app.include_router(facilities_router)
+    app.include_router(interop_router)
+    app.include_router(edxl_router)
+    app.include_router(fhir_router)
+    app.include_router(csv_reports_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -267,6 +267,43 @@ async def _import(settings: Settings, text: str, imported_by: str):
     return result
 
 
+@facilities_app.command("identify")
+def facilities_identify(
+    facility: Annotated[str, typer.Option(help="Facility id, e.g. seh-tno-00.")],
+    identifier: Annotated[list[str] | None, typer.Option(help="SCHEME=VALUE (repeatable), e.g. name=Maastricht UMC+; none clears.")] = None,
+) -> None:
+    """Say which identifiers other systems (EDXL-HAVE, FHIR) use for a facility (replacing earlier ones)."""
+    from capacity.interop.identifiers import Identifier, IdentifierTaken, declare_identifiers
+
+    pairs = [i.partition("=") for i in identifier or []]
+    if any(not scheme or not value for scheme, _, value in pairs):
+        console.print("[red]each identifier is SCHEME=VALUE[/red]")
+        raise typer.Exit(2)
+    wanted = [Identifier(scheme=scheme, value=value) for scheme, _, value in pairs]
+    settings = get_settings()
+
+    async def run() -> None:
+        db = await _schema_ready(settings)
+        try:
+            registry = await full_registry(settings=settings, db=db)
+            if facility not in registry.facilities:
+                console.print(f"[red]unknown facility {facility!r}[/red]")
+                raise typer.Exit(2)
+            await declare_identifiers(db=db, facility_id=facility, identifiers=wanted, declared_by="cli")
+            detail = {"identifiers": [i.model_dump() for i in wanted]}
+            await record_audit(db=db, actor="cli", action="identifiers.declare", target=facility, detail=detail)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except IdentifierTaken as taken:
+        console.print(f"[red]{taken}[/red]")
+        raise typer.Exit(2) from taken
+    for item in wanted:
+        console.print(f"{facility}: {item.scheme}={item.value}")
+
+
 @keys_app.command("create")
 def keys_create(
     facility: Annotated[str | None, typer.Option(help="Facility id the key may write, e.g. seh-tno-00.")] = None,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     regions_file: Path | None = None
     outlines_file: Path | None = None
     capabilities_file: Path | None = None
+    edxl_have_schema: Path | None = Field(
+        default=None,
+        description="Path to edxl-have.xsd (HAVE 1.0, with its imports beside it): validate every incoming HAVE document "
+        "against the full schema too. Unset: the adapter's own strict model only.",
+    )
     router_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("ROUTER_URL", "CAPACITY_ROUTER_URL"),

@@ -1,0 +1,7 @@
+"""EDXL-HAVE 1.0 in and out: thin routes over the adapter in `feeds/` and `capacity.interop.service`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/edxl", tags=["interop"])

@@ -1,0 +1,120 @@
+"""One document, many facilities: resolve, validate, check the sender may write each, apply all.
+
+Every adapter (EDXL-HAVE, FHIR, CSV) parses its format into `Parsed` items, one per facility,
+each holding a canonical report as plain data and where in the document it came from. This
+module turns them into reports through the same pydantic model as the JSON push and applies
+them in one atomic script: the whole document, or nothing, with every problem named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import status
+from pydantic import BaseModel, ValidationError
+
+from capacity.auth.models import Principal
+from capacity.domain import Role
+from capacity.errors import LiveStateRebuilding
+from capacity.history.log import EventLog
+from capacity.interop.identifiers import IdentifierBook
+from capacity.reports.models import Report, ReportResult
+from capacity.reports.service import Applier, BatchRefused, apply_reports
+from regions.registry import Facility, Registry
+
+
+@dataclass
+class Parsed:
+    """One facility's report as an adapter read it."""
+
+    where: str = field(metadata={"doc": "where in the document, e.g. `Hospital[2]` or `line 9`"})
+    candidates: list[tuple[str, str]]
+    report: dict[str, Any]
+    line: int | None = None
+
+
+class Problem(BaseModel):
+    where: str
+    line: int | None = None
+    msg: str
+
+
+class DocumentRejected(Exception):
+    """Nothing of the document was applied; `problems` says every reason found."""
+
+    def __init__(self, status_code: int, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.where}: {p.msg}" for p in problems))
+        self.status_code = status_code
+        self.problems = problems
+
+
+def may_send(who: Principal, facility: Facility) -> bool:
+    """A facility key sends only its own facility's figures; an admin key (a regional
+    integration) any facility's."""
+    return who.may_write(facility.id) or who.role is Role.admin
+
+
+def _loc(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error.get("loc", ()))
+
+
+async def resolve_reports(
+    *, parsed: list[Parsed], identifiers: IdentifierBook, registry: Registry, who: Principal
+) -> list[tuple[Facility, Report]]:
+    """Each item as (facility, report), or DocumentRejected with every problem: 422 for unknown
+    facilities and invalid figures, 403 for a facility the key may not write."""
+    if not parsed:
+        raise DocumentRejected(status.HTTP_422_UNPROCESSABLE_ENTITY, [Problem(where="document", msg="no facility reports in it")])
+    problems: list[Problem] = []
+    forbidden: list[Problem] = []
+    items: list[tuple[Facility, Report]] = []
+    seen: dict[str, str] = {}
+    for item in parsed:
+        facility_id = await identifiers.resolve(item.candidates)
+        if facility_id is None:
+            named = ", ".join(f"{s}|{v}" for s, v in item.candidates) or "no identifier"
+            problems.append(Problem(where=item.where, line=item.line, msg=f"unknown facility ({named}); an admin maps identifiers"))
+            continue
+        facility = registry.facilities[facility_id]
+        if facility_id in seen:
+            twice = f"facility {facility_id} is also reported at {seen[facility_id]}"
+            problems.append(Problem(where=item.where, line=item.line, msg=twice))
+            continue
+        seen[facility_id] = item.where
+        try:
+            report = Report.model_validate(item.report)
+        except ValidationError as exc:
+            problems += [
+                Problem(where=f"{item.where} {_loc(e)}".strip(), line=item.line, msg=str(e["msg"])) for e in exc.errors(include_url=False)
+            ]
+            continue
+        if not may_send(who, facility):
+            forbidden.append(Problem(where=item.where, line=item.line, msg=f"this key may not write facility {facility_id!r}"))
+        items.append((facility, report))
+    if problems:
+        raise DocumentRejected(status.HTTP_422_UNPROCESSABLE_ENTITY, problems)
+    if forbidden:
+        raise DocumentRejected(status.HTTP_403_FORBIDDEN, forbidden)
+    return items
+
+
+async def apply_document(
+    *,
+    parsed: list[Parsed],
+    identifiers: IdentifierBook,
+    registry: Registry,
+    who: Principal,
+    applier: Applier,
+    stream_maxlen: int,
+    record: EventLog | None,
+) -> list[ReportResult]:
+    """Resolve and check every item, then apply them all in one atomic script (or none)."""
+    items = await resolve_reports(parsed=parsed, identifiers=identifiers, registry=registry, who=who)
+    try:
+        return await apply_reports(applier=applier, items=items, key_id=who.key_id, stream_maxlen=stream_maxlen, record=record)
+    except BatchRefused as refused:
+        where = parsed[refused.index]
+        if isinstance(refused.cause, LiveStateRebuilding):
+            raise refused.cause from refused
+        raise DocumentRejected(status.HTTP_409_CONFLICT, [Problem(where=where.where, line=where.line, msg=str(refused.cause))]) from refused
