@@ -272,3 +272,46 @@ async def test_the_import_command_stores_everything_or_lists_every_error_and_sto
     finally:
         await db.dispose()
     assert registry.facilities["t-ggz-venlo"].units == ("psychiatry",)
+
+
+# -- identifiers other systems use -------------------------------------------------------------
+
+
+async def test_an_admin_maps_another_systems_identifiers_to_a_facility_and_one_identifier_names_one_facility(http, keys):
+    admin = await keys.create(Role.admin)
+    body = {
+        "identifiers": [
+            {"scheme": "name", "value": "  Maastricht   UMC+ "},
+            {"scheme": "http://fhir.nl/fhir/NamingSystem/agb-z", "value": "06010101"},
+        ]
+    }
+    answer = await http.put("/api/v1/facilities/seh-tno-00/identifiers", json=body, headers=bearer(admin))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["identifiers"] == [
+        {"scheme": "http://fhir.nl/fhir/NamingSystem/agb-z", "value": "06010101"},
+        {"scheme": "name", "value": "maastricht umc+"},
+    ]
+    taken = await http.put(
+        "/api/v1/facilities/seh-tno-39/identifiers", json={"identifiers": [body["identifiers"][1]]}, headers=bearer(admin)
+    )
+    assert taken.status_code == 409 and "seh-tno-00" in taken.json()["detail"]
+    hospital = await keys.create(Role.facility, "seh-tno-00")
+    assert (await http.put("/api/v1/facilities/seh-tno-00/identifiers", json=body, headers=bearer(hospital))).status_code == 403
+    seen = await http.get("/api/v1/facilities/seh-tno-00/identifiers", headers=bearer(hospital))
+    assert len(seen.json()["identifiers"]) == 2
+
+
+async def test_identifiers_resolve_names_without_case_and_our_own_ids(settings: Settings, keys):
+    from capacity.interop.identifiers import Identifier, IdentifierBook, declare_identifiers
+
+    db = await migrated(settings)
+    try:
+        await declare_identifiers(
+            db=db, facility_id="seh-tno-00", identifiers=[Identifier(scheme="name", value="Hospital 1")], declared_by="t"
+        )
+        book = IdentifierBook(db=db, registry=load_registry())
+        assert await book.resolve([("name", "HOSPITAL  1")]) == "seh-tno-00"
+        assert await book.resolve([("xpil", "nope"), ("facility", "seh-tno-39")]) == "seh-tno-39"
+        assert await book.resolve([("facility", "no-such-facility"), ("name", "Hospital 2")]) is None
+    finally:
+        await db.dispose()
