@@ -28,10 +28,10 @@ from capacity.facilities.service import RegistrySync
 from capacity.history.log import EventLog
 from capacity.history.recovery import Keeper
 from capacity.history.routes import router as history_router
-from capacity.interop.identifiers import IdentifierBook
 from capacity.interop.csv_reports import router as csv_reports_router
 from capacity.interop.edxl import router as edxl_router
 from capacity.interop.fhir import router as fhir_router
+from capacity.interop.identifiers import IdentifierBook
 from capacity.interop.routes import router as interop_router
 from capacity.limits import BodySizeLimit
 from capacity.live.hub import Hub

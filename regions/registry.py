@@ -45,6 +45,7 @@ class Facility:
     units: tuple[str, ...] = ()
     synthetic: bool = False
     source: str = ""
+    phone: str = ""
 
     @property
     def has_seh(self) -> bool:
@@ -138,6 +139,7 @@ def load_registry(
                 units=tuple(u for u in (row.get("units") or "").replace(",", ";").split(";") if u.strip()),
                 synthetic=(row.get("synthetic") or "").strip().lower() in ("true", "1", "yes"),
                 source=row.get("source") or "",
+                phone=row.get("phone") or "",
             )
             for row in csv.DictReader(fh)
         ]

@@ -24,14 +24,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 REGION = "ROAZ11"
 # Real coordinates (municipality centroids, CBS 2022) in ROAZ11 Limburg; the places are made up.
 PLACES_CSV = (
-    "id,name,city,kind,lat,lon,units,reporting_interval_s,synthetic,source\n"
-    "t-home-heerlen,Zorgcentrum De Heuvel,Heerlen,care_home,50.8882,5.9795,elv;grz,,true,test\n"
-    "t-home-maastricht,Verpleeghuis Maasoever,Maastricht,care_home,50.8513,5.6910,elv,,false,test\n"
-    "t-elv-roermond,Eerstelijnsverblijf Roerdal,Roermond,basic_care_centre,51.1942,5.9872,elv,,true,test\n"
-    "t-home-venlo,Verpleeghuis Maasduinen,Venlo,care_home,51.3704,6.1724,elv,,false,test\n"
-    "t-ggz-venlo,GGZ Noord-Limburg,Venlo,mental_health,51.3704,6.1724,psychiatry,,false,test\n"
-    "t-rehab-weert,Revalidatie Weerterland,Weert,rehab_centre,51.2517,5.7059,grz,300,false,test\n"
-    "t-hap-roermond,Huisartsenpost Midden-Limburg,Roermond,gp_post,51.1950,5.9880,,,true,test\n"
+    "id,name,city,kind,lat,lon,units,reporting_interval_s,synthetic,source,phone\n"
+    "t-home-heerlen,Zorgcentrum De Heuvel,Heerlen,care_home,50.8882,5.9795,elv;grz,,true,test,\n"
+    "t-home-maastricht,Verpleeghuis Maasoever,Maastricht,care_home,50.8513,5.6910,elv,,false,test,043 000 0000\n"
+    "t-elv-roermond,Eerstelijnsverblijf Roerdal,Roermond,basic_care_centre,51.1942,5.9872,elv,,true,test,\n"
+    "t-home-venlo,Verpleeghuis Maasduinen,Venlo,care_home,51.3704,6.1724,elv,,false,test,\n"
+    "t-ggz-venlo,GGZ Noord-Limburg,Venlo,mental_health,51.3704,6.1724,psychiatry,,false,test,\n"
+    "t-rehab-weert,Revalidatie Weerterland,Weert,rehab_centre,51.2517,5.7059,grz,300,false,test,\n"
+    "t-hap-roermond,Huisartsenpost Midden-Limburg,Roermond,gp_post,51.1950,5.9880,,,true,test,\n"
 )
 HEERLEN, MAASTRICHT, ROERMOND = "t-home-heerlen", "t-home-maastricht", "t-elv-roermond"
 VENLO_FULL, VENLO_GGZ, WEERT_STALE, GP_POST = "t-home-venlo", "t-ggz-venlo", "t-rehab-weert", "t-hap-roermond"
@@ -122,6 +122,8 @@ async def test_the_gp_view_lists_elv_places_nearest_first_from_the_chosen_munici
     await expect(maastricht.locator("td.travel .minutes")).to_have_text(re.compile(r"^\d+ min$"))
     await expect(maastricht.locator("td.travel .km")).to_have_text("20,2 km")  # ~20 km as the crow flies
     await expect(maastricht.locator("td.age")).to_have_text(AGE)
+    await expect(maastricht.get_by_role("link", name="043 000 0000")).to_have_attribute("href", "tel:0430000000")
+    await expect(heerlen.locator(".phone")).to_have_count(0)  # no number known: nothing to call
     await expect(page.locator("#places tbody .stale-mark")).to_have_count(0)
 
     await only_units(page, "elv", "grz", "psychiatry")

@@ -53,6 +53,7 @@ class FacilityState(BaseModel):
     reporting_interval_s: int
     synthetic: bool = Field(default=False, description="Demo data: a simulated place, not a real provider.")
     offers: list[str] = Field(default_factory=list, description="Unit types the facility offers (empty: not declared).")
+    phone: str = Field(default="", description="Who to call (empty: not known).")
     seh: SehView | None = Field(description="null until the facility has reported its SEH status")
     units: list[UnitView]
     last_measured_at: datetime | None

@@ -23,6 +23,7 @@ class Place(BaseModel):
     kind: str
     region_id: str
     synthetic: bool = Field(description="Demo data: a simulated place, not a real provider.")
+    phone: str = Field(default="", description="Who to call to refer a patient (empty: not known).")
     lat: float
     lon: float
     unit: str
@@ -105,6 +106,7 @@ def _places_of(facility: Facility, stored: dict[str, str], units: list[str], now
                 kind=facility.kind,
                 region_id=facility.region_id,
                 synthetic=facility.synthetic,
+                phone=facility.phone,
                 lat=facility.lat,
                 lon=facility.lon,
                 unit=unit,

@@ -96,6 +96,7 @@ def facility_view(
         reporting_interval_s=interval,
         synthetic=facility.synthetic,
         offers=list(facility.units),
+        phone=facility.phone,
         seh=seh,
         units=units,
         last_measured_at=last,

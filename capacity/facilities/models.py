@@ -16,7 +16,7 @@ from regions.registry import FACILITY_KINDS
 
 Kind = Literal[tuple(sorted(FACILITY_KINDS))]  # type: ignore[valid-type]
 
-COLUMNS = ("id", "name", "city", "kind", "lat", "lon", "region", "units", "reporting_interval_s", "synthetic", "source")
+COLUMNS = ("id", "name", "city", "kind", "lat", "lon", "region", "units", "reporting_interval_s", "synthetic", "source", "phone")
 REQUIRED_COLUMNS = ("id", "name", "kind", "lat", "lon")
 
 
@@ -34,6 +34,7 @@ class ImportedFacility(Base):
     units: Mapped[str] = mapped_column(String(300), default="")
     synthetic: Mapped[bool] = mapped_column(Boolean(), default=False)
     source: Mapped[str] = mapped_column(String(500), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
     imported_by: Mapped[str] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -54,6 +55,7 @@ class FacilityRow(BaseModel):
     reporting_interval_s: int | None = Field(default=None, ge=60, le=86_400)
     synthetic: bool = False
     source: str = Field(default="", max_length=500)
+    phone: str = Field(default="", max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$", description="who to call about a place")
 
     @field_validator("region", "reporting_interval_s", mode="before")
     @classmethod
@@ -91,6 +93,7 @@ class FacilityOut(BaseModel):
     reporting_interval_s: int
     synthetic: bool = Field(description="Demo data: a simulated place, not a real provider.")
     source: str
+    phone: str
 
 
 class ImportResult(BaseModel):

@@ -23,7 +23,7 @@ async def post_import(request: Request, who: Administrator) -> ImportResult | JS
     """Import facilities of any kind from CSV (`text/csv`), all or nothing. Admin keys.
 
     Columns: id, name, kind, lat, lon (required); city, region (derived from the coordinates
-    when empty), units (`elv;grz`), reporting_interval_s, synthetic (true for demo data), source."""
+    when empty), units (`elv;grz`), reporting_interval_s, synthetic (true for demo data), source, phone."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() not in ("text/csv", "text/plain"):
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the file as text/csv")
     try:

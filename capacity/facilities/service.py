@@ -105,6 +105,7 @@ def check_rows(
                 units=tuple(u.value for u in row.units),
                 synthetic=row.synthetic,
                 source=row.source,
+                phone=row.phone,
             )
         )
     if errors:
@@ -164,6 +165,7 @@ async def store_facilities(*, db: Database, facilities: list[Facility], imported
                     units=";".join(f.units),
                     synthetic=f.synthetic,
                     source=f.source,
+                    phone=f.phone,
                     imported_by=imported_by,
                     imported_at=now,
                 )
@@ -210,6 +212,7 @@ async def load_imported(*, db: Database, default_interval_s: int) -> list[Facili
             units=tuple(u for u in r.units.split(";") if u),
             synthetic=r.synthetic,
             source=r.source,
+            phone=r.phone,
         )
         for r in rows
     ]
@@ -235,6 +238,7 @@ def facility_out(facility: Facility) -> FacilityOut:
         reporting_interval_s=facility.reporting_interval_s,
         synthetic=facility.synthetic,
         source=facility.source,
+        phone=facility.phone,
     )
 
 

@@ -39,6 +39,7 @@
       "care.list": "Plaatsen",
       "care.caption": "Plaatsen met hun vrije bedden, reistijd en de leeftijd van het cijfer",
       "care.col.facility": "Locatie",
+      "care.call.title": "Bel om uw patiënt aan te melden",
       "care.col.city": "Plaats",
       "care.col.unit": "Soort plaats",
       "care.col.free": "Vrij",
@@ -115,6 +116,7 @@
       "care.list": "Places",
       "care.caption": "Places with their free beds, travel time and the age of the figure",
       "care.col.facility": "Facility",
+      "care.call.title": "Call to refer your patient",
       "care.col.city": "City",
       "care.col.unit": "Type of place",
       "care.col.free": "Free",
@@ -281,6 +283,9 @@
     const name = el("td", { class: "col-name" }, el("span", { class: "name" }, p.name));
     if (p.synthetic) name.append(" ", demoBadge());
     name.append(el("div", { class: "sub kind" }, kindName(p.kind)));
+    if (p.phone) {
+      name.append(el("div", { class: "sub phone" }, el("a", { href: `tel:${p.phone.replace(/[^+0-9]/g, "")}`, title: t("care.call.title") }, p.phone)));
+    }
     tr.append(name);
     tr.append(el("td", { class: "city" }, p.city || ""));
     tr.append(el("td", { class: "unit" }, unitName(p.unit)));

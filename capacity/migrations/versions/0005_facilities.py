@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("units", sa.String(300), nullable=False),
         sa.Column("synthetic", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(500), nullable=False),
+        sa.Column("phone", sa.String(40), nullable=False),
         sa.Column("imported_by", sa.String(200), nullable=False),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
     )
