@@ -44,17 +44,22 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
     try:
         key = _wait_for_board_line(process, output, timeout=600)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}) as http:
-            assert "ROAZ capacity board" in http.get("/").text
+            assert "ROAZ-capaciteitsbord" in http.get("/").text
             deadline = time.monotonic() + 30
             while True:
                 boards = [http.get(f"/api/v1/regions/{r['id']}/board").json() for r in http.get("/api/v1/regions").json()]
                 facilities = [f for b in boards for f in b["facilities"]]
-                reported = [f for f in facilities if f["last_measured_at"]]
-                if len(reported) == 89 or time.monotonic() > deadline:
+                hospitals = [f for f in facilities if not f["synthetic"]]
+                demo = [f for f in facilities if f["synthetic"]]
+                reported = [f for f in hospitals if f["last_measured_at"]]
+                with_beds = [f for f in demo if f["offers"]]
+                if (len(reported) == 89 and all(f["last_measured_at"] for f in with_beds)) or time.monotonic() > deadline:
                     break
                 time.sleep(1)
-        assert len(facilities) == 89
+        assert len(hospitals) == 89
         assert len(reported) == 89, "every real hospital gets simulated reports"
+        assert demo and all(f["last_measured_at"] for f in with_beds), "the demo's care places, labelled synthetic, report too"
+        assert {f["kind"] for f in demo} >= {"care_home", "rehab_centre", "mental_health", "gp_post"}
         assert any(f["stale"] for f in reported), "some facilities go quiet and show as stale"
         assert any(not f["stale"] for f in reported)
         assert (clone / "var" / "redis").is_dir(), "embedded Redis keeps its data under var/"
