@@ -153,7 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     limits = app.state.settings
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger={"/api/v1/facilities/import": limits.max_import_bytes})
+    files = {path: limits.max_import_bytes for path in ("/api/v1/facilities/import", "/api/v1/reports.csv")}
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger=files)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     for error in UNAVAILABLE:

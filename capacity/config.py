@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     reporting_interval_s: int = Field(default=900, gt=0, description="Default age after which a figure is stale.")
     stream_maxlen: int = Field(default=100_000, gt=0, description="Approximate events kept per region stream.")
     max_body_bytes: int = Field(default=65_536, gt=0)
-    max_import_bytes: int = Field(default=4_194_304, gt=0, description="Largest facilities file accepted by the import API.")
+    max_import_bytes: int = Field(default=4_194_304, gt=0, description="Largest facilities or reports CSV file the import APIs take.")
 
     ws_queue_size: int = Field(default=256, gt=0, description="Messages buffered per websocket client before it is dropped.")
     ws_heartbeat_s: float = Field(default=15.0, gt=0)

@@ -30,8 +30,12 @@ class LiveStateRebuilding(Exception):
 UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable, LiveStateRebuilding)
 
 
+DOCUMENT_PUSHES = frozenset({"/api/v1/reports.csv", "/edxl/have", "/fhir/MeasureReport"})
+
+
 def is_report_push(method: str, path: str) -> bool:
-    return method == "POST" and path.endswith("/reports")
+    """A report arriving: the JSON push, or a document of reports in a standard format."""
+    return method == "POST" and (path.endswith("/reports") or path in DOCUMENT_PUSHES)
 
 
 def count_refusal(method: str, path: str, status: int, reason: str | None = None) -> None:
