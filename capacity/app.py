@@ -153,8 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     limits = app.state.settings
-    files = {path: limits.max_import_bytes for path in ("/api/v1/facilities/import", "/api/v1/reports.csv")}
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger=files)
+    larger = {path: limits.max_import_bytes for path in ("/api/v1/facilities/import", "/api/v1/reports.csv")}
+    larger |= {path: limits.max_document_bytes for path in ("/fhir/MeasureReport", "/edxl/have")}
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger=larger)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     for error in UNAVAILABLE:

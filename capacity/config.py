@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     reporting_interval_s: int = Field(default=900, gt=0, description="Default age after which a figure is stale.")
     stream_maxlen: int = Field(default=100_000, gt=0, description="Approximate events kept per region stream.")
     max_body_bytes: int = Field(default=65_536, gt=0)
+    max_document_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest EDXL-HAVE or FHIR document (several hospitals, narrative text) accepted."
+    )
     max_import_bytes: int = Field(default=4_194_304, gt=0, description="Largest facilities or reports CSV file the import APIs take.")
 
     ws_queue_size: int = Field(default=256, gt=0, description="Messages buffered per websocket client before it is dropped.")

@@ -65,7 +65,7 @@ async def resolve_reports(
     """Each item as (facility, report), or DocumentRejected with every problem: 422 for unknown
     facilities and invalid figures, 403 for a facility the key may not write."""
     if not parsed:
-        raise DocumentRejected(status.HTTP_422_UNPROCESSABLE_ENTITY, [Problem(where="document", msg="no facility reports in it")])
+        raise DocumentRejected(422, [Problem(where="document", msg="no facility reports in it")])
     problems: list[Problem] = []
     forbidden: list[Problem] = []
     items: list[tuple[Facility, Report]] = []
@@ -93,7 +93,7 @@ async def resolve_reports(
             forbidden.append(Problem(where=item.where, line=item.line, msg=f"this key may not write facility {facility_id!r}"))
         items.append((facility, report))
     if problems:
-        raise DocumentRejected(status.HTTP_422_UNPROCESSABLE_ENTITY, problems)
+        raise DocumentRejected(422, problems)
     if forbidden:
         raise DocumentRejected(status.HTTP_403_FORBIDDEN, forbidden)
     return items
