@@ -2,6 +2,91 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from capacity.auth.deps import CurrentPrincipal, RegionAccess, region_reader
+from capacity.board.service import region_board
+from capacity.domain import Role
+from capacity.interop.service import DocumentRejected, Problem
+from feeds.edxl_have import HaveApplied, SchemaUnavailable, apply_have, hospital_status_xml, read_hospital_status
 
 router = APIRouter(prefix="/edxl", tags=["interop"])
+
+XML_TYPES = ("application/xml", "text/xml")
+
+HAVE_ANSWERS = {
+    200: {"model": HaveApplied, "description": "Nothing new to apply: figures sent before, or nothing that maps to ours"},
+    403: {"description": "A hospital this key may not write (a facility key sends only its own); nothing applied"},
+    409: {"description": "A hospital older than (or conflicting with) its stored report; nothing applied"},
+    413: {"description": "Body larger than CAPACITY_MAX_BODY_BYTES; nothing applied"},
+    415: {"description": "The body is not application/xml or text/xml"},
+    422: {"description": "Every element that does not fit, with its path and line, or an unknown hospital; nothing applied"},
+}
+
+
+async def _region_in_query(
+    request: Request, region: Annotated[str, Query(max_length=16, description="ROAZ region id, e.g. ROAZ05")]
+) -> RegionAccess:
+    """The region reader rule (404 unknown, 401 no key, 403 out of scope) for `?region=`."""
+    return await region_reader(request, region)
+
+
+XML_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in XML_TYPES}}}
+
+
+@router.post("/have", status_code=status.HTTP_201_CREATED, response_model=HaveApplied, responses=HAVE_ANSWERS, openapi_extra=XML_BODY)
+async def post_have(request: Request, who: CurrentPrincipal) -> Response:
+    """Apply an OASIS EDXL-HAVE 1.0 `HospitalStatus` (bare, or in an EDXL-DE 1.0 `EDXLDistribution`),
+    all hospitals or none. Hospitals are matched by the identifiers an admin declares
+    (`PUT /api/v1/facilities/{id}/identifiers`, scheme `name` for the OrganisationName); an admin
+    key sends any facility, a facility key its own. The mapping is in `feeds/EDXL-HAVE.md`; what
+    has no field of ours is answered per hospital under `ignored`, offload under `offload`."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in XML_TYPES:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send an EDXL-HAVE 1.0 document as application/xml")
+    if who.role not in (Role.facility, Role.admin):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only facility and admin keys send reports")
+    state = request.app.state
+    body = await request.body()
+    try:
+        document = await asyncio.to_thread(read_hospital_status, body=body, schema=state.settings.edxl_have_schema)
+        applied = await apply_have(
+            document=document,
+            identifiers=state.identifiers,
+            registry=state.registry,
+            who=who,
+            applier=state.applier,
+            stream_maxlen=state.settings.stream_maxlen,
+            record=state.record,
+        )
+    except DocumentRejected as rejected:
+        return JSONResponse({"detail": [p.model_dump() for p in rejected.problems]}, status_code=rejected.status_code)
+    except SchemaUnavailable as missing:
+        problem = Problem(where="server", msg=f"{missing}; nothing applied")
+        return JSONResponse({"detail": [problem.model_dump()]}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    code = status.HTTP_201_CREATED if applied.applied else status.HTTP_200_OK
+    return JSONResponse(applied.model_dump(mode="json"), status_code=code)
+
+
+@router.get(
+    "/have",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "EDXL-HAVE 1.0 HospitalStatus"},
+        204: {"description": "No facility of the region has reported anything HAVE can carry"},
+    },
+)
+async def get_have(request: Request, access: Annotated[RegionAccess, Depends(_region_in_query)]) -> Response:
+    """The region's live state as an EDXL-HAVE 1.0 `HospitalStatus`: one `Hospital` per facility
+    that has reported, its SEH status as EMSTraffic and its units as BedCapacity (mapping in
+    `feeds/EDXL-HAVE.md`). Valid against the OASIS schema; posting it back gives the same figures."""
+    state = request.app.state
+    board = await region_board(redis=state.redis, registry=state.registry, region_id=access.region.id)
+    body = hospital_status_xml(board=board)
+    if body is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(body, media_type="application/xml")
