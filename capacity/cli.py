@@ -1,4 +1,4 @@
-"""`capacity serve | demo | import | keys create | facilities import|identify | db upgrade | db prune | rebuild`: the operator's commands."""
+"""`capacity serve | demo | import | keys create | facilities import|identify | db upgrade|prune | rebuild`: operator commands."""
 
 from __future__ import annotations
 

@@ -23,6 +23,12 @@ RECORD_SECONDS = Histogram(
 REBUILDS = Counter("capacity_rebuilds_total", "Regions whose live state was rebuilt from SQL", ["region"])
 EVENTS_BACKFILLED = Counter("capacity_events_backfilled_total", "Events the backstop recorded because the ingest had not", ["region"])
 REGIONS_NOT_READY = Gauge("capacity_regions_not_ready", "Regions whose live state is missing or being rebuilt", multiprocess_mode="livemax")
+STALE_FACILITIES = Gauge(
+    "capacity_stale_facilities",
+    "Facilities whose newest report is older than their reporting interval",
+    ["region"],
+    multiprocess_mode="livemax",
+)
 WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
 
 

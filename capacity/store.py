@@ -59,6 +59,22 @@ def expiry_key(region_id: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:ann-expiry"
 
 
+def seh_expiry_key(region_id: str) -> str:
+    """Facilities whose SEH is on stop or closed, by its expected end (epoch ms): when that passes
+    without a new SEH status, the status becomes `stop_expired`."""
+    return f"{PREFIX}:{{{region_id}}}:seh-expiry"
+
+
+def stale_key(region_id: str) -> str:
+    """Every facility that reported, by the moment its newest report goes stale (epoch ms)."""
+    return f"{PREFIX}:{{{region_id}}}:stale-at"
+
+
+def stale_cursor_key(region_id: str) -> str:
+    """Up to which moment `stale` events went out: each facility's passing is announced once."""
+    return f"{PREFIX}:{{{region_id}}}:stale-cursor"
+
+
 def lock_key(region_id: str, purpose: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:lock:{purpose}"
 

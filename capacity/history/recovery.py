@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,8 @@ from capacity.errors import DatabaseUnavailable
 from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.history.service import state_before
-from capacity.reports.service import digest_of
+from capacity.reports.service import Applier, digest_of
+from capacity.reports.timers import announce_stale, count_stale, expire_stops
 from capacity.store import (
     HOLD_PREFIX,
     NATIONAL_GEO_KEY,
@@ -45,9 +47,11 @@ from capacity.store import (
     persisted_key,
     ready_key,
     region_geo_key,
+    seh_expiry_key,
+    stale_key,
     stream_key,
 )
-from regions.registry import Registry
+from regions.registry import Facility, Registry
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +102,13 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     stream = stream_key(region_id)
     pipe = redis.pipeline(transaction=True)
     pipe.delete(stream, region_geo_key(region_id), persisted_key(region_id), expiry_key(region_id))
+    pipe.delete(seh_expiry_key(region_id), stale_key(region_id))
     if facilities:
         pipe.delete(*(facility_key(region_id, f.id) for f in facilities))
     for facility_id, state in states.items():
         pipe.hset(facility_key(region_id, facility_id), mapping=hash_from_state(state))
+        for key, score in _timers(state, registry.facilities.get(facility_id)):
+            pipe.zadd(key(region_id), {facility_id: score})
     for hold in holds:
         pipe.hincrby(facility_key(region_id, hold["facility_id"]), HOLD_PREFIX + hold["need"], 1)
         pipe.hset(announcement_key(region_id, hold["id"]), mapping=hold["fields"])
@@ -117,11 +124,23 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     results = await pipe.execute()
     if facilities:
         await redis.geoadd(NATIONAL_GEO_KEY, [v for f in facilities for v in (f.lon, f.lat, f.id)])
-    reset_id = results[(2 if facilities else 1) + len(states) + 3 * len(holds) + len(events)]
+    timers = sum(len(_timers(state, registry.facilities.get(f))) for f, state in states.items())
+    reset_id = results[(3 if facilities else 2) + len(states) + timers + 3 * len(holds) + len(events)]
     metrics.REBUILDS.labels(region=region_id).inc()
     level = logging.WARNING if states or events else logging.INFO  # an empty record: a first start, nothing was lost
     log.log(level, "rebuilt live state of %s from SQL: %d facilities, %d stream events", region_id, len(states), len(events))
     return RebuildResult(region_id=region_id, facilities=len(states), stream_events=len(events), reset_id=reset_id)
+
+
+def _timers(state: dict[str, Any], facility: Facility | None) -> list[tuple[Callable[[str], str], int]]:
+    """The SEH-expiry and staleness timers a restored state sets, as the apply script would."""
+    timers: list[tuple[Callable[[str], str], int]] = []
+    if facility is not None:
+        timers.append((stale_key, int(state["ts"]) + facility.reporting_interval_s * 1000))
+    seh = state.get("seh") or {}
+    if seh.get("status") in ("stop", "closed") and seh.get("expected_until"):
+        timers.append((seh_expiry_key, int(datetime.fromisoformat(seh["expected_until"]).timestamp() * 1000)))
+    return timers
 
 
 def fold_state(previous: dict[str, Any] | None, *, event_id: str, digest: str, body: dict[str, Any], ts: int) -> dict[str, Any]:
@@ -211,6 +230,7 @@ class Keeper:
     settle_ms: int = 1000
     stream_maxlen: int = 100_000
     not_ready: set[str] = field(default_factory=set)
+    applier: Applier | None = None
     _task: asyncio.Task[None] | None = None
 
     @property
@@ -257,6 +277,17 @@ class Keeper:
                     pass
         return recovered
 
+    async def timers(self) -> None:
+        """Stops past their expected end, figures past their interval: see capacity/reports/timers.py."""
+        if self.applier is None:
+            self.applier = Applier.register(self.redis)
+        for region_id in self.registry.regions:
+            await expire_stops(
+                redis=self.redis, applier=self.applier, registry=self.registry, region_id=region_id, stream_maxlen=self.stream_maxlen
+            )
+            await announce_stale(redis=self.redis, registry=self.registry, region_id=region_id, stream_maxlen=self.stream_maxlen)
+            await count_stale(redis=self.redis, region_id=region_id)
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -271,6 +302,7 @@ class Keeper:
                 await self.ensure_ready()
                 if self.ready:
                     await expire_due(redis=self.redis, db=self.db, registry=self.registry, stream_maxlen=self.stream_maxlen)
+                    await self.timers()
                 if time.monotonic() - last_reconcile >= self.reconcile_s and self.ready:
                     last_reconcile = time.monotonic()
                     await self.reconcile()

@@ -1,8 +1,9 @@
 -- Apply the reports of one document (several facilities) atomically: all or none.
--- For item i (1-based), KEYS[3i-2] facility state hash, KEYS[3i-1] its region's stream,
--- KEYS[3i] its region's ready mark.
--- ARGV[1] item count, ARGV[2] stream max length, then per item:
---   measured_at (epoch ms), digest, facility id, event JSON, n, then n field/value strings.
+-- For item i (1-based), KEYS[5i-4] facility state hash, KEYS[5i-3] its region's stream,
+-- KEYS[5i-2] its region's ready mark, KEYS[5i-1] SEH-expiry timers, KEYS[5i] staleness timers.
+-- ARGV[1] item count, ARGV[2] stream max length, then per item: measured_at (epoch ms),
+--   digest, facility id, event JSON, SEH expiry ('' leave, '-' clear, else epoch ms), stale
+--   at (epoch ms), n, then n field/value strings (as apply.lua, which applies one report).
 -- Answers {'not_ready'|'older'|'conflict', item, stored ts, stored event id} and applies
 -- nothing, or {'applied', {outcome, ts, event id, state fields...} per item}; an item that
 -- repeats exactly what is stored is 'duplicate' and adds no event.
@@ -10,16 +11,19 @@ local count = tonumber(ARGV[1])
 local items = {}
 local at = 3
 for i = 1, count do
-  local n = tonumber(ARGV[at + 4])
-  items[i] = {ts = tonumber(ARGV[at]), raw = ARGV[at], digest = ARGV[at + 1], facility = ARGV[at + 2], event = ARGV[at + 3], first = at + 5, n = n}
-  at = at + 5 + n
+  local n = tonumber(ARGV[at + 6])
+  items[i] = {
+    ts = tonumber(ARGV[at]), raw = ARGV[at], digest = ARGV[at + 1], facility = ARGV[at + 2], event = ARGV[at + 3],
+    expiry = ARGV[at + 4], stale = ARGV[at + 5], first = at + 7, n = n
+  }
+  at = at + 7 + n
 end
 for i = 1, count do
   local item = items[i]
-  if redis.call('EXISTS', KEYS[3 * i]) == 0 then
+  if redis.call('EXISTS', KEYS[5 * i - 2]) == 0 then
     return {'not_ready', tostring(i), '0', ''}
   end
-  local stored = redis.call('HMGET', KEYS[3 * i - 2], 'ts', 'digest', 'event_id')
+  local stored = redis.call('HMGET', KEYS[5 * i - 4], 'ts', 'digest', 'event_id')
   if stored[1] then
     local stored_ts = tonumber(stored[1])
     if item.ts < stored_ts then
@@ -39,15 +43,21 @@ for i = 1, count do
   local outcome, id = 'duplicate', item.duplicate
   if not id then
     outcome = 'applied'
-    id = redis.call('XADD', KEYS[3 * i - 1], 'MAXLEN', '~', ARGV[2], '*', 'f', item.facility, 'e', item.event)
+    id = redis.call('XADD', KEYS[5 * i - 3], 'MAXLEN', '~', ARGV[2], '*', 'f', item.facility, 'e', item.event)
     local fields = {'ts', item.raw, 'digest', item.digest, 'event_id', id}
     for j = item.first, item.first + item.n - 1 do
       fields[#fields + 1] = ARGV[j]
     end
-    redis.call('HSET', KEYS[3 * i - 2], unpack(fields))
+    redis.call('HSET', KEYS[5 * i - 4], unpack(fields))
+    if item.expiry == '-' then
+      redis.call('ZREM', KEYS[5 * i - 1], item.facility)
+    elseif item.expiry ~= '' then
+      redis.call('ZADD', KEYS[5 * i - 1], item.expiry, item.facility)
+    end
+    redis.call('ZADD', KEYS[5 * i], item.stale, item.facility)
   end
   local answer = {outcome, item.raw, id}
-  for _, v in ipairs(redis.call('HGETALL', KEYS[3 * i - 2])) do
+  for _, v in ipairs(redis.call('HGETALL', KEYS[5 * i - 4])) do
     answer[#answer + 1] = v
   end
   answers[i] = answer

@@ -18,11 +18,15 @@ from capacity.errors import LiveStateRebuilding
 from capacity.history.log import EventLog
 from capacity.history.models import EventRecord
 from capacity.reports.models import AppliedSeh, AppliedUnit, Report, ReportResult
-from capacity.store import facility_key, load_script, ready_key, state_from_hash, stream_key
+from capacity.store import facility_key, load_script, ready_key, seh_expiry_key, stale_key, state_from_hash, stream_key
 from regions.registry import Facility
 
 APPLY_LUA = load_script("capacity.reports", "apply.lua")
 APPLY_BATCH_LUA = load_script("capacity.reports", "apply_batch.lua")
+
+
+class ReportSuperseded(Exception):
+    """A system report found the status it was to replace already replaced; nothing was applied."""
 
 
 class ReportRefused(Exception):
@@ -87,6 +91,23 @@ class Prepared:
     ts_ms: int
     digest: str
     fields: list[str | bytes]
+    expiry: str
+    stale_at_ms: int
+
+    @property
+    def keys(self) -> list[str]:
+        region, facility_id = self.facility.region_id, self.facility.id
+        return [facility_key(region, facility_id), stream_key(region), ready_key(region), seh_expiry_key(region), stale_key(region)]
+
+
+def _expiry(event: dict) -> str:
+    """The SEH expiry timer the report sets: its stop's expected end, cleared by any other status."""
+    seh = event["seh"]
+    if seh is None:
+        return ""
+    if seh["status"] in ("stop", "closed") and seh["expected_until"]:
+        return str(int(datetime.fromisoformat(seh["expected_until"]).timestamp() * 1000))
+    return "-"
 
 
 def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
@@ -97,7 +118,9 @@ def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
     for unit in event["units"]:
         figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
         fields += [f"u:{unit['type']}", orjson.dumps(figures)]
-    return Prepared(facility, report, event, int(report.measured_at.timestamp() * 1000), digest_of(event), fields)
+    ts_ms = int(report.measured_at.timestamp() * 1000)
+    stale_at = ts_ms + facility.reporting_interval_s * 1000
+    return Prepared(facility, report, event, ts_ms, digest_of(event), fields, _expiry(event), stale_at)
 
 
 def _refusal(outcome: str, prepared: Prepared, stored_ts: str, event_id: str | None) -> ReportRefused:
@@ -157,20 +180,24 @@ async def apply_report(
     key_id: str,
     stream_maxlen: int,
     record: EventLog | None = None,
+    replaces_seh: str = "",
 ) -> ReportResult:
     """Apply `report` for `facility` atomically, or raise ReportRefused when it is not the newest.
 
     With `record`, return only once the event is committed to SQL as well (acknowledged
     means durable); a failure there raises DatabaseUnavailable, and the sender's retry of
-    the same report is answered as a duplicate once it is recorded.
+    the same report is answered as a duplicate once it is recorded. `replaces_seh` (the
+    stored SEH field, as stored) makes the report apply only while that is still the stored
+    SEH status: ReportSuperseded otherwise.
     """
     prepared = prepare(facility=facility, report=report, key_id=key_id)
     started = time.perf_counter()
-    outcome, stored_ts, event_id, *state = await applier.script(
-        keys=[facility_key(facility.region_id, facility.id), stream_key(facility.region_id), ready_key(facility.region_id)],
-        args=[prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, orjson.dumps(prepared.event), *prepared.fields],
-    )
+    args = [prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, orjson.dumps(prepared.event)]
+    args += [replaces_seh, prepared.expiry, prepared.stale_at_ms, *prepared.fields]
+    outcome, stored_ts, event_id, *state = await applier.script(keys=prepared.keys, args=args)
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
+    if outcome == "superseded":
+        raise ReportSuperseded(f"the SEH status of {facility.id} changed meanwhile; nothing applied")
     if outcome == "not_ready":
         raise _not_ready(prepared)
     if outcome in ("older", "conflict"):
@@ -206,9 +233,8 @@ async def apply_reports(
     keys: list[str] = []
     args: list[str | bytes | int] = [len(prepared), stream_maxlen]
     for p in prepared:
-        region, facility_id = p.facility.region_id, p.facility.id
-        keys += [facility_key(region, facility_id), stream_key(region), ready_key(region)]
-        args += [p.ts_ms, p.digest, facility_id, orjson.dumps(p.event), len(p.fields), *p.fields]
+        keys += p.keys
+        args += [p.ts_ms, p.digest, p.facility.id, orjson.dumps(p.event), p.expiry, p.stale_at_ms, len(p.fields), *p.fields]
     started = time.perf_counter()
     outcome, *rest = await applier.batch(keys=keys, args=args)
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
