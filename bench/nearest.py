@@ -65,7 +65,10 @@ async def fill(redis_url: str, sqlite: Path) -> None:
     for facility in registry.facilities.values():
         units = [{"type": t.value, "staffed": 20, "available": rng.randint(0, 4)} for t in UnitType]
         status = rng.choice(["open", "open", "open", "busy", "stop"])
-        report = Report.model_validate({"measured_at": measured.isoformat(), "seh": {"status": status}, "units": units})
+        seh = {"status": status}
+        if status == "stop":
+            seh |= {"reason": "crowding", "expected_until": (measured + timedelta(hours=1)).isoformat()}
+        report = Report.model_validate({"measured_at": measured.isoformat(), "seh": seh, "units": units, "nedocs": rng.randint(10, 190)})
         await apply_report(applier=applier, facility=facility, report=report, key_id="bench", stream_maxlen=1000)
     await db.dispose()
     await redis.aclose()

@@ -46,6 +46,34 @@ class SehStatus(StrEnum):
 REPORTABLE_SEH_STATUSES = (SehStatus.open, SehStatus.busy, SehStatus.stop, SehStatus.closed)
 
 
+class StopReason(StrEnum):
+    """Why an SEH (or one capability) is on stop or closed; `other` needs a few words of text."""
+
+    crowding = "crowding"
+    no_ic_bed = "no_ic_bed"
+    staffing = "staffing"
+    equipment = "equipment"
+    ict_failure = "ict_failure"
+    calamity = "calamity"
+    other = "other"
+
+
+NEDOCS_BANDS = (
+    (20, "not_busy"),
+    (60, "busy"),
+    (100, "extremely_busy"),
+    (140, "overcrowded"),
+    (180, "severely_overcrowded"),
+    (200, "dangerously_overcrowded"),
+)
+"""NEDOCS (National Emergency Department Overcrowding Scale, 0–200) and its published bands,
+upper bounds inclusive: Weiss et al., Acad Emerg Med 2004;11(1):38–50."""
+
+
+def nedocs_band(score: int) -> str:
+    return next(band for upper, band in NEDOCS_BANDS if score <= upper)
+
+
 class Role(StrEnum):
     facility = "facility"
     dispatch = "dispatch"

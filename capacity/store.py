@@ -84,16 +84,24 @@ REGISTRY_VERSION_KEY = f"{PREFIX}:registry:version"
 """Bumped by every facilities import; workers reload their registry when it changes."""
 
 
+HASH_FIELDS = {"capability_stops": "cs", "waiting": "w", "nedocs": "n"}
+"""Facility hash fields for the parts of a report beyond its SEH status and units."""
+
+
 def state_from_hash(stored: dict[str, str]) -> dict[str, Any]:
     """A facility hash (as apply.lua writes it) as plain data, for the SQL record."""
     units = {name[2:]: orjson.loads(value) for name, value in stored.items() if name.startswith("u:")}
-    return {
+    state = {
         "ts": int(stored["ts"]),
         "digest": stored["digest"],
         "event_id": stored["event_id"],
         "seh": orjson.loads(stored["seh"]) if "seh" in stored else None,
         "units": dict(sorted(units.items())),
     }
+    for part, name in HASH_FIELDS.items():
+        if name in stored:
+            state[part] = orjson.loads(stored[name])
+    return state
 
 
 def hash_from_state(state: dict[str, Any]) -> dict[str, str]:
@@ -103,6 +111,9 @@ def hash_from_state(state: dict[str, Any]) -> dict[str, str]:
         stored["seh"] = orjson.dumps(state["seh"]).decode()
     for unit_type, figures in state.get("units", {}).items():
         stored[f"u:{unit_type}"] = orjson.dumps(figures).decode()
+    for part, name in HASH_FIELDS.items():
+        if state.get(part) is not None:
+            stored[name] = orjson.dumps(state[part]).decode()
     return stored
 
 

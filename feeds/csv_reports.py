@@ -15,8 +15,9 @@ order, upper or lower case:
 | `occupied`           |          | likewise; at most `staffed`                                         |
 | `available`          |          | likewise; at most `staffed`, and `occupied + available` too         |
 | `seh_status`         | *        | `open`, `busy`, `stop` or `closed`                                  |
-| `seh_reason`         |          | why (a stop), plain text, at most 200 characters                    |
-| `seh_expected_until` |          | until when a stop is expected to last, ISO 8601 with a time zone    |
+| `seh_reason`         | stop     | why: `crowding`, `no_ic_bed`, `staffing`, `equipment`, `ict_failure`, `calamity`, `other` |
+| `seh_reason_text`    |          | a few words, required with `other`; plain text, at most 200 characters |
+| `seh_expected_until` | stop     | until when a stop or closure is expected to last, ISO 8601 with a time zone |
 
 \\* at least one of `unit_type` and `seh_status`.
 
@@ -50,7 +51,7 @@ from capacity.interop.service import Parsed
 from capacity.reports.models import Report, SehReport, UnitReport
 
 COUNTS = ("staffed", "occupied", "available")
-SEH_COLUMNS = ("seh_status", "seh_reason", "seh_expected_until")
+SEH_COLUMNS = ("seh_status", "seh_reason", "seh_reason_text", "seh_expected_until")
 COLUMNS = ("facility_id", "measured_at", "unit_type", *COUNTS, *SEH_COLUMNS)
 REQUIRED = ("facility_id", "measured_at")
 PROGRESS_EVERY = 500
@@ -149,19 +150,27 @@ def _unit(line: int, cell: Callable[[str], str], problems: list[CsvProblem]) -> 
     return {"type": unit_type, **counts} if len(problems) == before else None
 
 
+def _stop_column(msg: str) -> str:
+    """The column a stop's own rule is about (it names no field): what it says is missing."""
+    return "expected_until" if "expected_until" in msg else "reason_text" if "reason_text" in msg else "reason"
+
+
 def _seh(line: int, cell: Callable[[str], str], measured_at: datetime | str, problems: list[CsvProblem]) -> dict[str, Any] | None:
     status, reason, until = cell("seh_status"), cell("seh_reason"), cell("seh_expected_until")
+    text = cell("seh_reason_text")
     if not status:
-        if reason or until:
-            problems.append(CsvProblem(line=line, column="seh_status", msg="seh_reason and seh_expected_until need a seh_status"))
+        if reason or until or text:
+            problems.append(
+                CsvProblem(line=line, column="seh_status", msg="seh_reason, seh_reason_text and seh_expected_until need a seh_status")
+            )
         return None
-    seh = {"status": status.lower(), "reason": reason or None, "expected_until": until or None}
+    seh = {"status": status.lower(), "reason": reason.lower() or None, "reason_text": text or None, "expected_until": until or None}
     try:
         checked = SehReport.model_validate(seh)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            name = str(error["loc"][0]) if error["loc"] else "status"
             msg = _friendly(error)
+            name = str(error["loc"][0]) if error["loc"] else _stop_column(msg)
             if name == "status":
                 msg = f"unknown SEH status {status[:40]!r} (known: {', '.join(s.value for s in REPORTABLE_SEH_STATUSES)})"
             problems.append(CsvProblem(line=line, column=f"seh_{name}", msg=msg))

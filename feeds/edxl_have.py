@@ -123,6 +123,7 @@ for _have, _unit in BED_TYPES:
         UNIT_TO_BED_TYPE.setdefault(_unit, _have)
 UNITS_NOT_WRITTEN = tuple(u for u in UnitType if u not in UNIT_TO_BED_TYPE)
 REASON_FROM_HAVE = {text.casefold(): code for code, have in STOP_REASONS for text in (code, have)}
+REASON_CODES = frozenset(code for code, _ in STOP_REASONS)
 REASON_TO_HAVE = dict(STOP_REASONS)
 
 # Element values the HAVE 1.0 schema restricts (checked wherever they occur in a Hospital).
@@ -585,6 +586,7 @@ class _Reader:
         self.beds(reading, parts["HospitalBedCapacityStatus"])
         closed_by = self.closed_by(reading, parts["HospitalFacilityStatus"], parts["ServiceCoverageStatus"])
         self.seh_closed(reading, closed_by)
+        settle_stop(reading)
         for resources in parts["HospitalResourcesStatus"]:
             self.children(resources)
             reading.ignored.append(self.ignored(resources, "no field of ours for hospital resources"))
@@ -846,6 +848,39 @@ def expected_until_of(comment: str) -> datetime | None:
     return value if value.tzinfo is not None else None
 
 
+DEFAULT_STOP = timedelta(hours=1)
+"""HAVE has no expected end for a re-route: without our "expected until" comment a stop is taken
+to last an hour from LastUpdateTime, after which it expires and the hospital is asked to confirm."""
+
+
+def settle_stop(reading: HospitalReading) -> None:
+    """Give a HAVE stop or closure what our stops need: a reason code (the HAVE text as `other`
+    when it is none of ours) and an expected end; an open SEH carries neither."""
+    seh = reading.seh
+    if seh is None:
+        return
+    text = seh.pop("reason", None)
+    if seh["status"] not in ("stop", "closed"):
+        if text or seh.get("expected_until"):
+            reading.notes.append(f"EMSTraffic reason or comment ({text or seh['expected_until']}) ignored: the SEH is {seh['status']}")
+        seh.update(reason=None, reason_text=None, expected_until=None)
+        return
+    if "seh.reason" in reading.locations:
+        reading.locations["seh.reason_text"] = reading.locations["seh.reason"]
+    code = from_have_reason(text) if text else None
+    if code in REASON_CODES and code != "other":
+        seh.update(reason=code, reason_text=None)
+    else:
+        said = text if text and code not in REASON_CODES else None
+        seh.update(reason="other", reason_text=said or "no reason given in the EDXL-HAVE document")
+    if seh.get("expected_until") is None:
+        seh["expected_until"] = reading.measured_at + DEFAULT_STOP
+        reading.notes.append(
+            f"no expected end in the document: the {seh['status']} is taken to last until "
+            f"{utc_iso(seh['expected_until'])}, then it expires unless the hospital confirms it"
+        )
+
+
 def from_have_reason(text: str) -> str:
     return REASON_FROM_HAVE.get(text.casefold(), text)
 
@@ -1082,7 +1117,8 @@ def _hospital(facility: FacilityState) -> ET.Element | None:
         traffic = _sub(_sub(hospital, "EmergencyDepartmentStatus"), "EMSTraffic")
         _sub(traffic, "EMSTrafficStatus", SEH_TO_TRAFFIC[seh.status])
         if seh.reason:
-            _sub(traffic, "EMSTrafficReason", to_have_reason(seh.reason))
+            said = seh.reason_text if seh.reason == "other" and seh.reason_text else to_have_reason(seh.reason)
+            _sub(traffic, "EMSTrafficReason", said)
         if seh.expected_until is not None:
             _sub(traffic, "CommentText", EXPECTED_UNTIL + utc_iso(seh.expected_until))
     if units:

@@ -2,8 +2,8 @@
 the public HTTP API.
 
 Each facility gets plausible units for its kind; over time SEHs go busy, on stop (with a
-reason and an expected end) and reopen, beds fill and empty, and a share of facilities go
-quiet after one old report so that they show as stale.
+reason and an expected end) and reopen, with waiting times and a NEDOCS score to match; beds
+fill and empty; and a share of facilities go quiet after one old report so that they show as stale.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from regions.registry import Facility
 
 log = logging.getLogger(__name__)
 
-STOP_REASONS = ("crowding", "no IC bed", "staffing", "equipment failure", "ICT failure")
+NEDOCS_BY_STATUS = {"open": (10, 90), "busy": (80, 150), "stop": (130, 195), "closed": (0, 20)}
+STOP_REASONS = ("crowding", "crowding", "no_ic_bed", "staffing", "equipment", "ict_failure")
 BIG = ("Academisch", "UMC", "Erasmus", "Radboud", "Isala", "Medisch Spectrum", "Amphia", "Catharina", "Maxima")
 
 
@@ -101,6 +102,10 @@ class Simulator:
                 seh["reason"] = self.rng.choice(STOP_REASONS)
                 seh["expected_until"] = (measured_at + timedelta(minutes=self.rng.choice((30, 45, 60, 90)))).isoformat()
             report["seh"] = seh
+        if sim.facility.has_seh:
+            low, high = NEDOCS_BY_STATUS.get(sim.seh, (20, 90))
+            report["nedocs"] = self.rng.randint(low, high)
+            report["waiting"] = {"triage_min": self.rng.randint(0, 25), "doctor_min": self.rng.randint(5, 20 + high // 2)}
         return report
 
     def _next_status(self, current: str) -> str:

@@ -98,7 +98,11 @@ async def test_only_dispatch_may_announce(http, hospital, keys):
 
 
 async def test_an_seh_on_stop_or_an_unknown_count_cannot_be_held(http, hospital, dispatch):
-    await report(http, hospital, {"seh": {"status": "stop", "reason": "crowding"}, "units": [{"type": "ic_adult", "staffed": 12}]})
+    await report(
+        http,
+        hospital,
+        {"seh": {"status": "stop", "reason": "crowding", "expected_until": soon(60)}, "units": [{"type": "ic_adult", "staffed": 12}]},
+    )
     seh = await http.post("/api/v1/announcements", json=announcement(need="seh"), headers=bearer(dispatch))
     assert seh.status_code == 409 and seh.json()["reason"] == "seh_not_taking" and "stop" in seh.json()["detail"]
     unknown = await http.post("/api/v1/announcements", json=announcement(), headers=bearer(dispatch))

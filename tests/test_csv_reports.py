@@ -49,7 +49,7 @@ async def test_a_good_file_applies_every_facility_at_once_and_shows_on_the_board
     admin = await keys.create(Role.admin)
     now, until = at(), at(-60)
     text = HEADER + (
-        f"seh-tno-00,{now},ic_adult,12,9,3,stop,no IC bed,{until}\n"
+        f"seh-tno-00,{now},ic_adult,12,9,3,stop,no_ic_bed,{until}\n"
         f"seh-tno-39,{now},,,,,busy,,\n"
         f"seh-tno-00,{now},ccu,8,6,2,,,\n"  # a facility's rows need not be adjacent
     )
@@ -62,7 +62,7 @@ async def test_a_good_file_applies_every_facility_at_once_and_shows_on_the_board
 
     board = await board_of(http, admin, "ROAZ11")
     mumc = board["seh-tno-00"]
-    assert mumc["seh"]["status"] == "stop" and mumc["seh"]["reason"] == "no IC bed"
+    assert mumc["seh"]["status"] == "stop" and mumc["seh"]["reason"] == "no_ic_bed"
     assert units_of(mumc)["ic_adult"].items() >= {"staffed": 12, "occupied": 9, "available": 3}.items()
     assert units_of(mumc)["ccu"]["available"] == 2
     assert mumc["last_event_id"] == by_facility["seh-tno-00"]["event_id"]
@@ -119,6 +119,8 @@ async def test_every_bad_line_is_listed_with_its_line_and_column_and_nothing_is_
         f"seh-tno-88,{now},ccu,-1,,,,,\n"  # 13: negative
         f"seh-tno-88,{now},,5,,,,,\n"  # 14: counts without a unit type
         f"seh-tno-00,{now},medium_care,3,1,1,,,,surplus\n"  # 15: more fields than columns
+        f"seh-tno-16,{now},,,,,stop,too busy,{at(-60)}\n"  # 16: a reason not on the list
+        f"seh-tno-39,{now},,,,,closed,staffing,\n"  # 17: a closure without an expected end
     )
     response = await post_csv(http, admin, text)
     assert response.status_code == 422, response.text
@@ -136,6 +138,8 @@ async def test_every_bad_line_is_listed_with_its_line_and_column_and_nothing_is_
         (13, "staffed"),
         (14, "unit_type"),
         (15, None),
+        (16, "seh_reason"),
+        (17, "seh_expected_until"),
     }
     messages = {(p["line"], p["column"]): p["msg"] for p in response.json()["detail"]}
     assert "time zone" in messages[6, "measured_at"] and "7 days" in messages[12, "measured_at"]

@@ -253,7 +253,8 @@ async def test_facility_status_closed_closes_the_seh_whatever_ems_traffic_says(h
     answer = await http.post(URL, content=body, headers={**XML, **bearer(admin)})
     assert answer.status_code == 201, answer.text
     [result] = answer.json()["hospitals"]
-    assert result["seh"]["status"] == "closed" and result["seh"]["reason"] == "Evacuated after flooding"
+    assert result["seh"]["status"] == "closed" and result["seh"]["reason"] == "other"
+    assert result["seh"]["reason_text"] == "Evacuated after flooding"
     assert any("FacilityStatus Closed: SEH closed, not open" in n for n in result["notes"])
 
 
@@ -354,7 +355,12 @@ async def test_the_region_document_validates_against_the_have_schema(http, admin
             ],
         },
     )
-    await push(http, keys, B, {"measured_at": at(2), "seh": {"status": "closed", "reason": "renovatie"}})
+    await push(
+        http,
+        keys,
+        B,
+        {"measured_at": at(2), "seh": {"status": "closed", "reason": "other", "reason_text": "renovatie", "expected_until": until}},
+    )
     await push(http, keys, C, {"measured_at": at(1), "seh": {"status": "busy"}})
     answer = await http.get(URL, params={"region": REGION}, headers=bearer(admin))
     assert answer.status_code == 200, answer.text
@@ -397,7 +403,11 @@ async def test_the_region_document_posted_back_gives_the_same_figures(http, rds,
         http,
         keys,
         B,
-        {"measured_at": at(1), "seh": {"status": "closed", "reason": "Closed at night"}, "units": [{"type": "seh_places", "available": 3}]},
+        {
+            "measured_at": at(1),
+            "seh": {"status": "closed", "reason": "other", "reason_text": "Closed at night", "expected_until": until},
+            "units": [{"type": "seh_places", "available": 3}],
+        },
     )
     before = {f: await board_of(http, admin, f) for f in (A, B)}
     produced = (await http.get(URL, params={"region": REGION}, headers=bearer(admin))).content
@@ -414,8 +424,8 @@ async def test_the_region_document_posted_back_gives_the_same_figures(http, rds,
     assert all(not r["duplicate"] for r in newer.json()["hospitals"])
     for facility, was in before.items():
         now = await board_of(http, admin, facility)
-        assert {k: now["seh"][k] for k in ("status", "reason", "expected_until")} == {
-            k: was["seh"][k] for k in ("status", "reason", "expected_until")
+        assert {k: now["seh"][k] for k in ("status", "reason", "reason_text", "expected_until")} == {
+            k: was["seh"][k] for k in ("status", "reason", "reason_text", "expected_until")
         }
         figures = [(u["type"], u["staffed"], u["occupied"], u["available"]) for u in now["units"]]
         assert figures == [(u["type"], u["staffed"], u["occupied"], u["available"]) for u in was["units"]]

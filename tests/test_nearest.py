@@ -87,7 +87,8 @@ async def test_an_seh_on_stop_is_not_suitable_says_why_and_ranks_after_open_ones
 
 async def test_with_every_seh_on_stop_dispatch_still_gets_the_best_options_with_reasons(http, figures, dispatch):
     for facility in REGISTRY.facilities.values():
-        await figures.report(facility.id, {"seh": {"status": "stop", "reason": "calamity"}})
+        until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        await figures.report(facility.id, {"seh": {"status": "stop", "reason": "calamity", "expected_until": until}})
     for point in (UTRECHT, TEXEL, TERNEUZEN_AREA):
         body = (await ask(http, dispatch, **point, need="seh", limit=3)).json()
         assert len(body["candidates"]) == 3 and body["suitable_within_norm"] is False

@@ -99,7 +99,7 @@ async def test_when_redis_is_down_a_push_gets_503_and_readiness_fails(settings, 
             assert (await http.get("/readyz")).status_code == 503
             response = await http.post(
                 "/api/v1/facilities/seh-tno-00/reports",
-                json={"measured_at": datetime.now(UTC).isoformat(), "seh": {"status": "stop"}},
+                json={"measured_at": datetime.now(UTC).isoformat(), "seh": {"status": "open"}},
                 headers=bearer(token),
             )
     assert response.status_code == 503

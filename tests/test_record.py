@@ -37,6 +37,11 @@ REGION = "ROAZ11"
 FACILITIES = ["seh-tno-00", "seh-tno-39"]
 
 
+def stop(reason: str = "crowding") -> dict:
+    """An SEH stop as hospitals must send it: a reason from the list and an expected end."""
+    return {"status": "stop", "reason": reason, "expected_until": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}
+
+
 def at(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
 
@@ -96,7 +101,7 @@ async def test_an_acknowledged_report_is_in_the_record_with_the_state_after_it(h
 
 
 async def test_a_retried_report_is_recorded_once(http, record, tokens):
-    body = {"measured_at": at(1), "seh": {"status": "stop", "reason": "crowding"}}
+    body = {"measured_at": at(1), "seh": stop()}
     answers = [await push(http, tokens[FACILITIES[0]], FACILITIES[0], body) for _ in range(3)]
     assert [a.status_code for a in answers] == [201, 200, 200]
     assert len(await events_in_sql(record)) == 1
@@ -214,7 +219,7 @@ async def test_redis_restarted_empty_loses_no_acknowledged_report(settings, own_
             await board.recv()
 
             own_redis.kill()
-            during = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(1), "seh": {"status": "stop"}})
+            during = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(1), "seh": stop()})
             assert during.status_code == 503
             own_redis.start()
 
@@ -310,7 +315,7 @@ async def test_history_shows_each_report_and_the_state_after_it(http, record, to
     token = tokens[FACILITIES[0]]
     await push(http, token, FACILITIES[0], {"measured_at": at(50), "seh": {"status": "open"}})
     await push(http, token, FACILITIES[0], {"measured_at": at(20), "units": [{"type": "nicu", "available": 1}]})
-    await push(http, token, FACILITIES[0], {"measured_at": at(10), "seh": {"status": "stop", "reason": "crowding"}})
+    await push(http, token, FACILITIES[0], {"measured_at": at(10), "seh": stop()})
     url = f"/api/v1/facilities/{FACILITIES[0]}/history"
     answer = await http.get(url, params={"from": at(30), "to": at(0)}, headers=bearer(token))
     assert answer.status_code == 200, answer.text
@@ -350,7 +355,7 @@ async def test_stops_are_counted_with_start_end_duration_and_minutes_per_day(htt
     for minutes, status in ((0, "open"), (10, "stop"), (25, "stop"), (48, "open"), (100, "stop")):
         body = {
             "measured_at": (base + timedelta(minutes=minutes)).isoformat(),
-            "seh": {"status": status, "reason": "crowding" if status == "stop" else None},
+            "seh": stop() if status == "stop" else {"status": status},
         }
         assert (await push(http, token, FACILITIES[1], body)).status_code == 201
     end = base + timedelta(minutes=160)
@@ -438,7 +443,7 @@ def test_a_stop_already_going_when_the_range_starts_is_counted_from_the_start():
 
 @pytest.mark.slow
 async def test_capacity_rebuild_by_hand_restores_the_live_state_and_is_audited(http, settings, record, rds, tokens, tmp_path):
-    answer = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(2), "seh": {"status": "stop", "reason": "crowding"}})
+    answer = await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(2), "seh": stop()})
     event_id = answer.json()["event_id"]
     await rds.delete(f"cap:{{{REGION}}}:fac:{FACILITIES[0]}")
     env = {

@@ -23,6 +23,10 @@ REGION = "ROAZ11"
 URL = f"/api/v1/facilities/{FACILITY}/reports"
 
 
+def stop(reason: str = "crowding") -> dict:
+    return {"status": "stop", "reason": reason, "expected_until": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}
+
+
 def at(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
 
@@ -51,7 +55,7 @@ async def test_a_report_is_applied_and_answered_with_its_event_id(http, rds, tok
 
 
 async def test_an_older_report_never_overwrites_a_newer_one(http, rds, token):
-    newer = await http.post(URL, json={"measured_at": at(1), "seh": {"status": "stop", "reason": "staffing"}}, headers=bearer(token))
+    newer = await http.post(URL, json={"measured_at": at(1), "seh": stop("staffing")}, headers=bearer(token))
     assert newer.status_code == 201
     older = await http.post(URL, json={"measured_at": at(5), "seh": {"status": "open"}}, headers=bearer(token))
     assert older.status_code == 409
@@ -89,7 +93,7 @@ def timezone_plus(hours: int):
 async def test_a_different_report_with_the_same_time_is_a_conflict(http, rds, token):
     when = at(2)
     assert (await http.post(URL, json={"measured_at": when, "seh": {"status": "open"}}, headers=bearer(token))).status_code == 201
-    clash = await http.post(URL, json={"measured_at": when, "seh": {"status": "stop"}}, headers=bearer(token))
+    clash = await http.post(URL, json={"measured_at": when, "seh": stop()}, headers=bearer(token))
     assert clash.status_code == 409
     assert "different report" in clash.json()["detail"]
     assert len(await stream_events(rds, REGION)) == 1
@@ -154,7 +158,7 @@ async def test_the_apply_service_refuses_older_reports_directly(rds, live, regis
     applier = Applier.register(rds)
     facility = registry.facilities[FACILITY]
     newer = Report.model_validate({"measured_at": at(1), "seh": {"status": "open"}})
-    older = Report.model_validate({"measured_at": at(2), "seh": {"status": "closed"}})
+    older = Report.model_validate({"measured_at": at(2), "seh": {**stop("staffing"), "status": "closed"}})
     applied = await apply_report(applier=applier, facility=facility, report=newer, key_id="k1", stream_maxlen=100)
     with pytest.raises(ReportRefused) as refused:
         await apply_report(applier=applier, facility=facility, report=older, key_id="k1", stream_maxlen=100)
@@ -174,7 +178,8 @@ async def test_the_region_stream_stays_bounded(rds, live, registry):
 
 
 def seh(minutes_ago: float, status: str) -> Report:
-    return Report.model_validate({"measured_at": at(minutes_ago), "seh": {"status": status}})
+    body = {**stop(), "status": status} if status in ("stop", "closed") else {"status": status}
+    return Report.model_validate({"measured_at": at(minutes_ago), "seh": body})
 
 
 async def test_a_document_of_several_hospitals_is_applied_whole_across_regions(rds, live, registry):

@@ -12,6 +12,7 @@ from tests.conftest import bearer, stream_events
 
 FACILITY = "seh-tno-00"  # Academisch Ziekenhuis Maastricht, ROAZ11
 REGION = "ROAZ11"
+LATER = "2099-01-01T00:00:00Z"
 URL = f"/api/v1/facilities/{FACILITY}/reports"
 
 
@@ -57,15 +58,31 @@ def error_text(response) -> str:
         ),
         ({"measured_at": "NOW", "units": [{"type": "ic_adult", "free": 1}]}, "free", "Extra inputs"),
         ({"measured_at": "NOW", "seh": {"status": "full"}}, "status", "'open'"),
-        ({"measured_at": "NOW", "seh": {"status": "stop", "reason": "x" * 201}}, "reason", "200 characters"),
+        ({"measured_at": "NOW", "seh": {"status": "stop", "reason": "other", "reason_text": "x" * 201}}, "reason_text", "200 characters"),
+        ({"measured_at": "NOW", "seh": {"status": "stop", "reason": "too busy", "expected_until": LATER}}, "reason", "'crowding'"),
+        ({"measured_at": "NOW", "seh": {"status": "stop", "expected_until": LATER}}, "seh", "needs a reason: one of crowding"),
+        ({"measured_at": "NOW", "seh": {"status": "closed", "reason": "staffing"}}, "seh", "needs an expected_until"),
+        ({"measured_at": "NOW", "seh": {"status": "stop", "reason": "other", "expected_until": LATER}}, "seh", "needs a reason_text"),
+        ({"measured_at": "NOW", "seh": {"status": "open", "reason": "crowding"}}, "seh", "belong to a stop or closure"),
         (
-            {"measured_at": "NOW", "seh": {"status": "stop", "expected_until": "2020-01-01T00:00:00Z"}},
+            {"measured_at": "NOW", "seh": {"status": "stop", "reason": "crowding", "expected_until": "2020-01-01T00:00:00Z"}},
             "body",
             "expected_until must lie after measured_at",
         ),
-        ({"measured_at": "NOW", "seh": {"status": "stop", "expected_until": "2030-01-01T00:00:00"}}, "expected_until", "timezone"),
-        ({"measured_at": "NOW"}, "body", "must carry seh, units or both"),
-        ({"measured_at": "NOW", "units": []}, "body", "must carry seh, units or both"),
+        (
+            {"measured_at": "NOW", "seh": {"status": "stop", "reason": "crowding", "expected_until": "2030-01-01T00:00:00"}},
+            "expected_until",
+            "timezone",
+        ),
+        ({"measured_at": "NOW", "capability_stops": [{"capability": "pci", "reason": "equipment"}]}, "capability_stops", "expected_until"),
+        ({"measured_at": "NOW", "capability_stops": [{"capability": "cathlab", "reason": "equipment"}]}, "capability", "'pci'"),
+        ({"measured_at": "NOW", "waiting": {"triage_min": -1}}, "triage_min", "greater than or equal to 0"),
+        ({"measured_at": "NOW", "waiting": {"doctor_min": 1441}}, "doctor_min", "less than or equal to 1440"),
+        ({"measured_at": "NOW", "waiting": {}}, "waiting", "triage_min, doctor_min or both"),
+        ({"measured_at": "NOW", "nedocs": 201}, "nedocs", "less than or equal to 200"),
+        ({"measured_at": "NOW", "nedocs": -5}, "nedocs", "greater than or equal to 0"),
+        ({"measured_at": "NOW"}, "body", "must carry seh, units, capability_stops, waiting or nedocs"),
+        ({"measured_at": "NOW", "units": []}, "body", "must carry seh, units"),
         ({"measured_at": "FUTURE", "seh": {"status": "open"}}, "measured_at", "more than 5 minutes in the future"),
         ({"measured_at": "NOW", "seh": {"status": "open"}, "beds": 3}, "beds", "Extra inputs"),
         ([1, 2, 3], "body", ""),
@@ -129,7 +146,7 @@ async def test_report_for_unknown_facility_is_404(http, rds, token):
     ],
 )
 async def test_missing_or_wrong_key_is_401_and_applies_nothing(http, rds, headers):
-    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "stop"}}, headers=headers)
+    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "open"}}, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert error_text(response)
@@ -137,14 +154,14 @@ async def test_missing_or_wrong_key_is_401_and_applies_nothing(http, rds, header
 
 
 async def test_a_tampered_secret_is_401(http, rds, token):
-    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "stop"}}, headers=bearer(token[:-2] + "zz"))
+    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "open"}}, headers=bearer(token[:-2] + "zz"))
     assert response.status_code == 401
     assert await nothing_applied(rds)
 
 
 async def test_another_facilitys_key_cannot_write_this_facility(http, rds, keys):
     other = await keys.create(Role.facility, "seh-tno-01")
-    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "stop"}}, headers=bearer(other))
+    response = await http.post(URL, json={"measured_at": now_iso(), "seh": {"status": "open"}}, headers=bearer(other))
     assert response.status_code == 403
     assert FACILITY in error_text(response)
     assert await nothing_applied(rds)

@@ -79,7 +79,9 @@ async def test_two_worker_processes_both_deliver_every_event(settings, keys, tmp
             for i in range(20):
                 facility = FACILITIES[i % 2]
                 clock += timedelta(seconds=1)
-                body = {"measured_at": clock.isoformat(), "seh": {"status": ("open", "busy", "stop")[i % 3]}}
+                status = ("open", "busy", "stop")[i % 3]
+                why = {"reason": "crowding", "expected_until": (clock + timedelta(hours=1)).isoformat()} if status == "stop" else {}
+                body = {"measured_at": clock.isoformat(), "seh": {"status": status, **why}}
                 response = await http.post(f"/api/v1/facilities/{facility}/reports", json=body, headers=bearer(tokens[facility]))
                 assert response.status_code == 201, response.text
                 pushed.append(response.json()["event_id"])

@@ -11,12 +11,42 @@ from capacity.domain import UnitType
 
 class SehView(BaseModel):
     status: str
-    reason: str | None
+    reason: str | None = Field(description="crowding, no_ic_bed, staffing, equipment, ict_failure, calamity or other")
+    reason_text: str | None = None
     expected_until: datetime | None
     measured_at: datetime
     age_s: int
     stale: bool
     incoming: int = Field(default=0, description="Ambulance patients announced to this SEH (places held).")
+
+
+class CapabilityStopView(BaseModel):
+    """One capability on stop while the SEH may stay open; `expired` once its expected end passed
+    without a new report (still honoured by dispatch: unconfirmed)."""
+
+    capability: str
+    reason: str | None
+    reason_text: str | None
+    expected_until: datetime | None
+    expired: bool
+    measured_at: datetime
+    age_s: int
+
+
+class WaitingView(BaseModel):
+    triage_min: int | None
+    doctor_min: int | None
+    measured_at: datetime
+    age_s: int
+    stale: bool
+
+
+class NedocsView(BaseModel):
+    score: int
+    band: str = Field(description="not_busy, busy, extremely_busy, overcrowded, severely_overcrowded, dangerously_overcrowded")
+    measured_at: datetime
+    age_s: int
+    stale: bool
 
 
 class UnitView(BaseModel):
@@ -56,6 +86,9 @@ class FacilityState(BaseModel):
     phone: str = Field(default="", description="Who to call (empty: not known).")
     seh: SehView | None = Field(description="null until the facility has reported its SEH status")
     units: list[UnitView]
+    capability_stops: list[CapabilityStopView] = Field(default_factory=list)
+    waiting: WaitingView | None = None
+    nedocs: NedocsView | None = None
     last_measured_at: datetime | None
     last_event_id: str | None
     stale: bool = Field(description="True when any figure is stale or nothing was ever reported")

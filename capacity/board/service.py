@@ -7,10 +7,20 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from capacity.board.models import FacilityState, Incoming, RegionBoard, RegionSummary, SehView, UnitView
+from capacity.board.models import (
+    CapabilityStopView,
+    FacilityState,
+    Incoming,
+    NedocsView,
+    RegionBoard,
+    RegionSummary,
+    SehView,
+    UnitView,
+    WaitingView,
+)
 from capacity.dispatch.announcements import active_announcements
-from capacity.domain import UnitType
-from capacity.store import facility_key, holds_in, stream_key
+from capacity.domain import UnitType, nedocs_band
+from capacity.store import HASH_FIELDS, facility_key, holds_in, stream_key
 from regions.registry import Facility, Region, Registry
 
 UNIT_ORDER = {t.value: i for i, t in enumerate(UnitType)}
@@ -36,6 +46,7 @@ def seh_view(facility: Facility, stored: dict[str, str], now: datetime, holds: d
     return SehView(
         status=data["status"],
         reason=data.get("reason"),
+        reason_text=data.get("reason_text"),
         expected_until=_parse_time(data.get("expected_until")),
         measured_at=measured,
         age_s=age,
@@ -71,6 +82,46 @@ def unit_view(
     )
 
 
+def capability_stops_view(stored: dict[str, str], now: datetime) -> list[CapabilityStopView]:
+    raw = stored.get(HASH_FIELDS["capability_stops"])
+    views = []
+    for stop in orjson.loads(raw) if raw else []:
+        measured = datetime.fromisoformat(stop["measured_at"])
+        until = _parse_time(stop.get("expected_until"))
+        views.append(
+            CapabilityStopView(
+                capability=stop["capability"],
+                reason=stop.get("reason"),
+                reason_text=stop.get("reason_text"),
+                expected_until=until,
+                expired=until is not None and until <= now,
+                measured_at=measured,
+                age_s=max(0, int((now - measured).total_seconds())),
+            )
+        )
+    return views
+
+
+def waiting_view(facility: Facility, stored: dict[str, str], now: datetime) -> WaitingView | None:
+    raw = stored.get(HASH_FIELDS["waiting"])
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    measured = datetime.fromisoformat(data["measured_at"])
+    age, stale = _aged(facility, measured, now)
+    return WaitingView(triage_min=data["triage_min"], doctor_min=data["doctor_min"], measured_at=measured, age_s=age, stale=stale)
+
+
+def nedocs_view(facility: Facility, stored: dict[str, str], now: datetime) -> NedocsView | None:
+    raw = stored.get(HASH_FIELDS["nedocs"])
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    measured = datetime.fromisoformat(data["measured_at"])
+    age, stale = _aged(facility, measured, now)
+    return NedocsView(score=data["score"], band=nedocs_band(data["score"]), measured_at=measured, age_s=age, stale=stale)
+
+
 def facility_view(
     facility: Facility,
     stored: dict[str, str],
@@ -99,6 +150,9 @@ def facility_view(
         phone=facility.phone,
         seh=seh,
         units=units,
+        capability_stops=capability_stops_view(stored, now),
+        waiting=waiting_view(facility, stored, now),
+        nedocs=nedocs_view(facility, stored, now),
         last_measured_at=last,
         last_event_id=stored.get("event_id"),
         stale=not figures_stale or any(figures_stale),

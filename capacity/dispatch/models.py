@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from capacity.board.models import SehView, UnitView
+from capacity.board.models import NedocsView, SehView, UnitView, WaitingView
 from capacity.domain import UnitType
 
 Need = StrEnum("Need", {"seh": "seh", **{t.value: t.value for t in UnitType}})  # type: ignore[misc]
@@ -36,6 +36,8 @@ class Candidate(BaseModel):
     seh: SehView | None
     unit: UnitView | None = Field(description="The needed unit's figures, when the need is a unit type.")
     free: int | None = Field(description="Free places of the needed unit (null = unknown, never 0).")
+    nedocs: NedocsView | None = Field(default=None, description="The SEH's crowding score; breaks ties between near options.")
+    waiting: WaitingView | None = None
     capabilities: list[str]
 
 

@@ -13,19 +13,29 @@ from functools import partial
 
 import redis.asyncio as aioredis
 
-from capacity.board.models import SehView, UnitView
-from capacity.board.service import seh_view, unit_view
+from capacity.board.models import NedocsView, SehView, UnitView, WaitingView
+from capacity.board.service import capability_stops_view, nedocs_view, seh_view, unit_view, waiting_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.domain import LOCAL_TIME
 from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_in, region_geo_key
 from regions.registry import Facility, Registry
 from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes, minutes_with_fallback
 
+TIE_BAND_MIN = 5.0
+NEDOCS_UNKNOWN = 100
 NOT_TAKING = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SEH stop expired, unconfirmed"}
 
 
 def _clock(value: datetime) -> str:
     return value.astimezone(LOCAL_TIME).strftime("%H:%M")
+
+
+def _stop_words(what: str, reason: str | None, text: str | None, until: datetime | None, *, expired: bool = False) -> str:
+    """'SEH on stop: crowding until 14:30' — the reason's code, or its text for `other`."""
+    words = what + (f": {text if reason == 'other' and text else reason}" if reason else "")
+    if until:
+        words += f" until {_clock(until)}"
+    return words + (" (expired, unconfirmed)" if expired else "")
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ class Judgement:
     seh: SehView | None
     unit: UnitView | None
     free: int | None
+    nedocs: NedocsView | None = None
+    waiting: WaitingView | None = None
 
     @property
     def tier(self) -> int:
@@ -59,6 +71,10 @@ def judge(
     if missing := sorted(required - capabilities):
         why.append("lacks " + ", ".join(missing))
         suitable = False
+    for stop in capability_stops_view(stored, now):
+        if stop.capability in required:
+            why.append(_stop_words(f"{stop.capability} on stop", stop.reason, stop.reason_text, stop.expected_until, expired=stop.expired))
+            suitable = False
     seh = seh_view(facility, stored, now, holds)
     unit = None
     free = None
@@ -74,10 +90,7 @@ def judge(
         else:
             stale = seh.stale
             if seh.status in NOT_TAKING:
-                text = NOT_TAKING[seh.status] + (f": {seh.reason}" if seh.reason else "")
-                if seh.expected_until:
-                    text += f" until {_clock(seh.expected_until)}"
-                why.append(text)
+                why.append(_stop_words(NOT_TAKING[seh.status], seh.reason, seh.reason_text, seh.expected_until))
                 suitable = False
             elif seh.status == "busy":
                 why.append("SEH busy")
@@ -99,7 +112,16 @@ def judge(
                 suitable = False
             if stale:
                 why.append(f"{need} figures {unit.age_s // 60} min old (stale)")
-    return Judgement(suitable=suitable, stale=stale, why=why, seh=seh, unit=unit, free=free)
+    return Judgement(
+        suitable=suitable,
+        stale=stale,
+        why=why,
+        seh=seh,
+        unit=unit,
+        free=free,
+        nedocs=nedocs_view(facility, stored, now),
+        waiting=waiting_view(facility, stored, now),
+    )
 
 
 @dataclass
@@ -111,6 +133,13 @@ class Option:
     capabilities: frozenset[str]
     km: float
     minutes: float
+
+    def rank(self) -> tuple[int, int, int, float]:
+        """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
+        SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
+        nedocs = self.verdict.nedocs
+        pressure = nedocs.score if nedocs is not None and not nedocs.stale else NEDOCS_UNKNOWN
+        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), pressure, self.minutes
 
 
 async def nearest(
@@ -148,9 +177,9 @@ async def nearest(
         options = await judged(
             found=await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", withdist=True)
         )
-    ranking = options if travel.road_aware else sorted(options, key=lambda o: (o.verdict.tier, o.minutes))[:limit]
+    ranking = options if travel.road_aware else sorted(options, key=Option.rank)[:limit]
     model = await _exact_minutes(travel, point, ranking)
-    chosen = sorted(ranking, key=lambda o: (o.verdict.tier, o.minutes))[:limit]
+    chosen = sorted(ranking, key=Option.rank)[:limit]
     return NearestAnswer(
         lat=lat,
         lon=lon,
@@ -220,5 +249,7 @@ def _candidate(option: Option) -> Candidate:
         seh=verdict.seh,
         unit=verdict.unit,
         free=verdict.free,
+        nedocs=verdict.nedocs,
+        waiting=verdict.waiting,
         capabilities=sorted(option.capabilities),
     )

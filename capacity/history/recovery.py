@@ -34,7 +34,7 @@ from capacity.errors import DatabaseUnavailable
 from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.history.service import state_before
-from capacity.reports.service import Applier, digest_of
+from capacity.reports.service import OPTIONAL_PARTS, Applier, digest_of
 from capacity.reports.timers import announce_stale, count_stale, expire_stops
 from capacity.store import (
     HOLD_PREFIX,
@@ -149,6 +149,11 @@ def fold_state(previous: dict[str, Any] | None, *, event_id: str, digest: str, b
     if previous is not None:
         state["seh"] = previous.get("seh")
         state["units"] = dict(previous.get("units", {}))
+    for part in OPTIONAL_PARTS:
+        if previous is not None and previous.get(part) is not None:
+            state[part] = previous[part]
+        if body.get(part) is not None:
+            state[part] = body[part]
     if body.get("seh") is not None:
         state["seh"] = body["seh"]
     for unit in body.get("units", []):

@@ -3,13 +3,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from capacity.auth.deps import Administrator, FacilityReader, RegionReader
-from capacity.history.schemas import AuditItem, FacilityHistory, RegionStops, TimeRange
-from capacity.history.service import audit_trail, facility_history, region_stops
+from capacity.history.schemas import AuditItem, FacilityHistory, PressureTrend, RegionStops, TimeRange
+from capacity.history.service import audit_trail, facility_history, pressure_trend, region_stops
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
@@ -137,3 +138,12 @@ async def get_audit(
 ) -> list[AuditItem]:
     """Who (key id and label, never the secret) changed what and when: reports and every other write."""
     return await audit_trail(db=request.app.state.db, start=period.start, end=period.end, key_id=key_id, facility_id=facility_id)
+
+
+@router.get("/facilities/{facility_id}/pressure")
+async def get_pressure(
+    request: Request, access: FacilityReader, hours: Annotated[float, Query(gt=0, le=48, description="How far back.")] = 6
+) -> PressureTrend:
+    """The facility's reported waiting times and NEDOCS scores over the last hours, for a trend line."""
+    end = datetime.now(UTC)
+    return await pressure_trend(db=request.app.state.db, facility=access.facility, start=end - timedelta(hours=hours), end=end)

@@ -96,3 +96,19 @@ class AuditItem(BaseModel):
     target: str | None
     event_id: str | None = None
     detail: dict[str, Any] = {}
+
+
+class PressurePoint(BaseModel):
+    measured_at: datetime
+    nedocs: int | None
+    triage_min: int | None
+    doctor_min: int | None
+
+
+class PressureTrend(BaseModel):
+    """Waiting times and NEDOCS as reported over the last hours: the short trend beside the figure."""
+
+    facility_id: str
+    start: datetime
+    end: datetime
+    points: list[PressurePoint]

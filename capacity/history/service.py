@@ -22,6 +22,8 @@ from capacity.history.schemas import (
     FacilityHistory,
     FacilityStopTotal,
     HistoryEvent,
+    PressurePoint,
+    PressureTrend,
     RegionStops,
     StopPeriod,
 )
@@ -84,6 +86,31 @@ async def facility_history(*, db: Database, facility: Facility, start: datetime,
         events=events,
         truncated=len(found) > MAX_EVENTS,
     )
+
+
+async def pressure_trend(*, db: Database, facility: Facility, start: datetime, end: datetime) -> PressureTrend:
+    """Every reported waiting time and NEDOCS score of the facility in [start, end), oldest first."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Event)
+            .where(Event.facility_id == facility.id, Event.measured_at >= start, Event.measured_at < end)
+            .order_by(Event.measured_at)
+            .limit(MAX_EVENTS)
+        )
+        points = []
+        for event in rows:
+            waiting, nedocs = event.body.get("waiting"), event.body.get("nedocs")
+            if waiting is None and nedocs is None:
+                continue
+            points.append(
+                PressurePoint(
+                    measured_at=event.measured_at,
+                    nedocs=nedocs["score"] if nedocs else None,
+                    triage_min=waiting.get("triage_min") if waiting else None,
+                    doctor_min=waiting.get("doctor_min") if waiting else None,
+                )
+            )
+    return PressureTrend(facility_id=facility.id, start=start, end=end, points=points)
 
 
 def _local_day_slices(start: datetime, end: datetime) -> list[tuple[date, float]]:

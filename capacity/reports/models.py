@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from capacity.domain import UnitType
+from capacity.domain import Capability, StopReason, UnitType
 
 Count = int | None
 
 MAX_COUNT = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=7)
+MAX_WAIT_MIN = 24 * 60
 
 
 class UnitReport(BaseModel):
@@ -38,22 +39,74 @@ class UnitReport(BaseModel):
         return self
 
 
-class SehReport(BaseModel):
-    """The SEH's status; a stop says why and until when it is expected to last."""
+def _plain_text(value: str | None) -> str | None:
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be plain text without control characters")
+    value = value.strip() if value is not None else None
+    return value or None
+
+
+ReasonText = Annotated[str | None, Field(default=None, max_length=200), AfterValidator(_plain_text)]
+
+
+class _Stop(BaseModel):
+    """Why and until when: every stop has a reason from the fixed list and an expected end."""
+
+    reason: StopReason | None = None
+    reason_text: ReasonText = Field(default=None, description="A few words; required with reason `other`.")
+    expected_until: AwareDatetime | None = None
+
+    def _check_stop(self, what: str) -> None:
+        if self.reason is None:
+            raise ValueError(f"{what} needs a reason: one of {', '.join(r.value for r in StopReason)}")
+        if self.expected_until is None:
+            raise ValueError(f"{what} needs an expected_until: when it is expected to end")
+        if self.reason is StopReason.other and not self.reason_text:
+            raise ValueError("reason `other` needs a reason_text saying what it is")
+
+
+class SehReport(_Stop):
+    """The SEH's status; a stop or closure says why (from a fixed list) and until when."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "busy", "stop", "closed"]
-    reason: str | None = Field(default=None, max_length=200)
-    expected_until: AwareDatetime | None = None
 
-    @field_validator("reason")
-    @classmethod
-    def _plain_text(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError("reason must be plain text without control characters")
-        value = value.strip() if value is not None else None
-        return value or None
+    @model_validator(mode="after")
+    def _why_and_until_when(self) -> SehReport:
+        if self.status in ("stop", "closed"):
+            self._check_stop(f"an SEH {self.status}")
+        elif self.reason is not None or self.reason_text is not None or self.expected_until is not None:
+            raise ValueError(f"reason and expected_until belong to a stop or closure, not to status {self.status}")
+        return self
+
+
+class CapabilityStop(_Stop):
+    """A stop for one capability (e.g. no PCI) while the SEH itself stays open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    capability: Capability
+
+    @model_validator(mode="after")
+    def _why_and_until_when(self) -> CapabilityStop:
+        self._check_stop(f"a {self.capability.value} stop")
+        return self
+
+
+class Waiting(BaseModel):
+    """Current waiting times in minutes (each optional): to triage and to a doctor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    triage_min: int | None = Field(default=None, ge=0, le=MAX_WAIT_MIN)
+    doctor_min: int | None = Field(default=None, ge=0, le=MAX_WAIT_MIN)
+
+    @model_validator(mode="after")
+    def _something(self) -> Waiting:
+        if self.triage_min is None and self.doctor_min is None:
+            raise ValueError("waiting needs triage_min, doctor_min or both")
+        return self
 
 
 class Report(BaseModel):
@@ -64,6 +117,11 @@ class Report(BaseModel):
     measured_at: AwareDatetime
     seh: SehReport | None = None
     units: list[UnitReport] | None = Field(default=None, max_length=len(UnitType))
+    capability_stops: list[CapabilityStop] | None = Field(
+        default=None, max_length=len(Capability), description="The capabilities on stop now (replaces the list; [] = none)."
+    )
+    waiting: Waiting | None = None
+    nedocs: int | None = Field(default=None, ge=0, le=200, description="NEDOCS crowding score, 0–200 (SEH).")
 
     @field_validator("measured_at")
     @classmethod
@@ -86,10 +144,20 @@ class Report(BaseModel):
                 seen.add(unit.type)
         return units
 
+    @field_validator("capability_stops")
+    @classmethod
+    def _one_per_capability(cls, stops: list[CapabilityStop] | None) -> list[CapabilityStop] | None:
+        if stops and len({s.capability for s in stops}) != len(stops):
+            raise ValueError("a capability appears more than once")
+        return stops
+
     @model_validator(mode="after")
     def _carries_something(self) -> Report:
-        if self.seh is None and not self.units:
-            raise ValueError("a report must carry seh, units or both")
+        if self.seh is None and not self.units and self.capability_stops is None and self.waiting is None and self.nedocs is None:
+            raise ValueError("a report must carry seh, units, capability_stops, waiting or nedocs")
+        for stop in self.capability_stops or []:
+            if stop.expected_until and stop.expected_until <= self.measured_at:
+                raise ValueError(f"the {stop.capability.value} stop's expected_until must lie after measured_at")
         if self.seh and self.seh.expected_until and self.seh.expected_until <= self.measured_at:
             raise ValueError("seh.expected_until must lie after measured_at")
         return self
@@ -106,7 +174,27 @@ class AppliedUnit(BaseModel):
 class AppliedSeh(BaseModel):
     status: str
     reason: str | None
+    reason_text: str | None = None
     expected_until: datetime | None
+    measured_at: datetime
+
+
+class AppliedStop(BaseModel):
+    capability: str
+    reason: str | None
+    reason_text: str | None
+    expected_until: datetime | None
+    measured_at: datetime
+
+
+class AppliedWaiting(BaseModel):
+    triage_min: int | None
+    doctor_min: int | None
+    measured_at: datetime
+
+
+class AppliedNedocs(BaseModel):
+    score: int
     measured_at: datetime
 
 
@@ -120,3 +208,6 @@ class ReportResult(BaseModel):
     duplicate: bool = Field(description="True when this exact report was applied before; nothing new was applied.")
     seh: AppliedSeh | None = None
     units: list[AppliedUnit] = []
+    capability_stops: list[AppliedStop] | None = Field(default=None, description="Present when the report set them.")
+    waiting: AppliedWaiting | None = None
+    nedocs: AppliedNedocs | None = None

@@ -7,6 +7,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -17,8 +18,18 @@ from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.history.log import EventLog
 from capacity.history.models import EventRecord
-from capacity.reports.models import AppliedSeh, AppliedUnit, Report, ReportResult
-from capacity.store import facility_key, load_script, ready_key, seh_expiry_key, stale_key, state_from_hash, stream_key
+from capacity.reports.models import (
+    AppliedNedocs,
+    AppliedSeh,
+    AppliedStop,
+    AppliedUnit,
+    AppliedWaiting,
+    CapabilityStop,
+    Report,
+    ReportResult,
+    SehReport,
+)
+from capacity.store import HASH_FIELDS, facility_key, load_script, ready_key, seh_expiry_key, stale_key, state_from_hash, stream_key
 from regions.registry import Facility
 
 APPLY_LUA = load_script("capacity.reports", "apply.lua")
@@ -50,22 +61,32 @@ class Applier:
         return cls(script=redis.register_script(APPLY_LUA), batch=redis.register_script(APPLY_BATCH_LUA))
 
 
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _stop(stop: SehReport | CapabilityStop, measured: str) -> dict:
+    return {
+        "reason": _plain(stop.reason),
+        "reason_text": stop.reason_text,
+        "expected_until": utc_iso(stop.expected_until) if stop.expected_until else None,
+        "measured_at": measured,
+    }
+
+
+OPTIONAL_PARTS = ("capability_stops", "waiting", "nedocs")
+"""Parts of an event present only when the report carried them (older events have none)."""
+
+
 def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
     """The event as stored on the stream: UTC times, units in a fixed order, who sent it."""
     measured = utc_iso(report.measured_at)
-    seh = None
-    if report.seh is not None:
-        seh = {
-            "status": report.seh.status,
-            "reason": report.seh.reason,
-            "expected_until": utc_iso(report.seh.expected_until) if report.seh.expected_until else None,
-            "measured_at": measured,
-        }
+    seh = None if report.seh is None else {"status": _plain(report.seh.status), **_stop(report.seh, measured)}
     units = [
         {"type": u.type.value, "staffed": u.staffed, "occupied": u.occupied, "available": u.available, "measured_at": measured}
         for u in sorted(report.units or [], key=lambda u: u.type.value)
     ]
-    return {
+    event = {
         "facility_id": facility.id,
         "region_id": facility.region_id,
         "measured_at": measured,
@@ -73,11 +94,19 @@ def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
         "seh": seh,
         "units": units,
     }
+    if report.capability_stops is not None:
+        stops = sorted(report.capability_stops, key=lambda s: s.capability.value)
+        event["capability_stops"] = [{"capability": s.capability.value, **_stop(s, measured)} for s in stops]
+    if report.waiting is not None:
+        event["waiting"] = {"triage_min": report.waiting.triage_min, "doctor_min": report.waiting.doctor_min, "measured_at": measured}
+    if report.nedocs is not None:
+        event["nedocs"] = {"score": report.nedocs, "measured_at": measured}
+    return event
 
 
 def digest_of(event: dict) -> str:
     """Identifies the report's content (not who sent it), to tell a retry from a conflicting report."""
-    content = {k: event[k] for k in ("measured_at", "seh", "units")}
+    content = {k: event[k] for k in ("measured_at", "seh", "units", *OPTIONAL_PARTS) if k in event}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -118,6 +147,9 @@ def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
     for unit in event["units"]:
         figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
         fields += [f"u:{unit['type']}", orjson.dumps(figures)]
+    for part in OPTIONAL_PARTS:
+        if part in event:
+            fields += [HASH_FIELDS[part], orjson.dumps(event[part])]
     ts_ms = int(report.measured_at.timestamp() * 1000)
     stale_at = ts_ms + facility.reporting_interval_s * 1000
     return Prepared(facility, report, event, ts_ms, digest_of(event), fields, _expiry(event), stale_at)
@@ -169,6 +201,9 @@ def _result(prepared: Prepared, event_id: str, outcome: str) -> ReportResult:
         duplicate=outcome == "duplicate",
         seh=AppliedSeh(**event["seh"]) if event["seh"] else None,
         units=[AppliedUnit(**u) for u in event["units"]],
+        capability_stops=[AppliedStop(**s) for s in event["capability_stops"]] if "capability_stops" in event else None,
+        waiting=AppliedWaiting(**event["waiting"]) if "waiting" in event else None,
+        nedocs=AppliedNedocs(**event["nedocs"]) if "nedocs" in event else None,
     )
 
 

@@ -64,6 +64,7 @@ async def expire_stops(
             seh=SehReport.model_construct(
                 status=SehStatus.stop_expired.value,
                 reason=seh.get("reason"),
+                reason_text=seh.get("reason_text"),
                 expected_until=datetime.fromisoformat(seh["expected_until"]) if seh.get("expected_until") else None,
             ),
             units=None,
