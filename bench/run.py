@@ -28,6 +28,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from bench.fanout import FanoutPlan, run_fanout
+from bench.interop import InteropPlan, run_interop
 from bench.load import create_credentials, scrypt_ms
 from bench.nearest import NearestPlan, run_nearest
 from bench.procs import ROOT, Processes, server_env
@@ -61,7 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks vs the bare stack, measured in the same run.")
     parser.add_argument("--quick", action="store_true", help="about one minute: shorter rounds, fewer pushes")
     parser.add_argument(
-        "--only", choices=("push", "fanout", "durability", "nearest"), action="append", help="run only this part (repeatable)"
+        "--only",
+        choices=("push", "fanout", "durability", "nearest", "interop"),
+        action="append",
+        help="run only this part (repeatable)",
     )
     parser.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000)")
     parser.add_argument("--pushes", type=int, help="measured pushes per fan-out run")
@@ -76,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.only = tuple(args.only or ("push", "fanout", "durability", "nearest"))
+    args.only = tuple(args.only or ("push", "fanout", "durability", "nearest", "interop"))
     args.clients = args.clients or (100, 1000)
     args.pushes = args.pushes or (20 if quick else 40)
     args.spacing_ms = args.spacing_ms or (150.0 if quick else 200.0)
@@ -191,6 +195,16 @@ def figures_table(results: dict) -> Table:
             met(http["p99_ratio"], NEAREST_HTTP_RATIO, at_least=False),
             end_section=True,
         )
+    interop = results.get("interop")
+    if interop:
+        formats = interop["formats"]
+        json_rate = formats["JSON push"]["per_s"]
+        for name, figures in formats.items():
+            if name == "JSON push":
+                continue
+            last = name == list(formats)[-1]
+            row = (f"{name}, reports/s (bare = JSON push, same server)", fmt(figures["per_s"], 0), fmt(json_rate, 0))
+            table.add_row(*row, fmt(figures["ratio_to_json"], 2), "", "", end_section=last)
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -239,6 +253,8 @@ def sanity_checks(results: dict) -> list[Check]:
             checks.append(
                 Check(f"durability {kind} {label}: every answer 201", f"{s['requests']:,} answers, statuses {s['statuses']}", bad == 0)
             )
+    if interop := results.get("interop"):
+        checks.append(Check("interop: every document 200/201", f"{interop['not_2xx']} other answers", interop["not_2xx"] == 0))
     if near := results.get("nearest"):
         checks.append(Check("nearest over HTTP: every answer 200", f"{near['http']['not_200']} not 200", near["http"]["not_200"] == 0))
     fanout = results.get("fanout")
@@ -373,6 +389,12 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             near = NearestPlan(lookups=1000 if args.quick else 5000, http_seconds=args.duration, connections=16)
             results["nearest"] = run_nearest(
                 procs=procs, redis_url=redis_url, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=near, console=console
+            )
+        if "interop" in args.only:
+            redis.Redis.from_url(redis_url).flushdb()
+            plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)
+            results["interop"] = run_interop(
+                procs=procs, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=plan_interop, console=console
             )
         if "fanout" in args.only:
             fan = FanoutPlan(clients=args.clients, pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000)
