@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 # tests/conftest.py.
 
 REGION = "ROAZ11"
-MAASTRICHT, ROERMOND = "seh-tno-00", "seh-tno-39"
+MAASTRICHT, ROERMOND, WEERT, HEERLEN = "seh-tno-00", "seh-tno-39", "seh-tno-67", "seh-tno-87"
 LIVE = 1000  # ms: the product's promise, a change is on every board within a second
 STALE = re.compile(r"\bstale\b")
 
@@ -46,7 +46,10 @@ class Hospitals:
         self.tokens: dict[str, str] = {}
         self.last: dict[str, datetime] = {}
 
-    async def report(self, facility_id: str, *, measured_at: datetime | None = None, seh: dict | None = None, units=None) -> str:
+    async def report(
+        self, facility_id: str, *, measured_at: datetime | None = None, seh: dict | None = None, units=None, **parts: object
+    ) -> str:
+        """`parts`: the optional parts of a report (capability_stops, waiting, nedocs), sent as given."""
         if facility_id not in self.tokens:
             self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
         when = measured_at or datetime.now(UTC)
@@ -58,6 +61,7 @@ class Hospitals:
             body["seh"] = seh
         if units is not None:
             body["units"] = units
+        body.update(parts)
         response = await self.client.post(
             f"{self.base}/api/v1/facilities/{facility_id}/reports",
             json=body,
@@ -165,20 +169,21 @@ async def test_an_seh_on_stop_shows_red_with_its_reason_and_expected_end(page, s
 
     now = datetime.now(UTC).replace(microsecond=0)
     until = now + timedelta(minutes=75)
-    reason = "crowding <no ambulances>"
+    reason = "crowding <no ambulances>"  # `other`: the hospital's own words
     await watch_highlights(page)
-    await hospitals.report(ROERMOND, measured_at=now, seh={"status": "stop", "reason": reason, "expected_until": until.isoformat()})
+    stop = {"status": "stop", "reason": "other", "reason_text": reason, "expected_until": until.isoformat()}
+    await hospitals.report(ROERMOND, measured_at=now, seh=stop)
     await highlighted(page, ROERMOND, reason)
 
-    expected_end = f"tot {until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M:%S}"
+    expected_end = f"tot {until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
     for view in ("live event", "after reload"):
         seh = row(page, ROERMOND).locator("td").nth(1)
         badge = seh.locator(".seh")
         await expect(badge, view).to_have_text("stop")
         await expect(badge, view).to_have_class("seh seh-stop")
         await expect(badge, view).to_have_css("background-color", "rgb(198, 40, 40)")  # red, board.css .seh-stop
-        await expect(seh, view).to_contain_text(reason)  # shown as text, not parsed as markup
-        await expect(seh, view).to_contain_text(expected_end)
+        await expect(seh.locator(".reason"), view).to_have_text(reason)  # shown as text, not parsed as markup
+        await expect(seh.locator(".until"), view).to_have_text(expected_end)
         await expect(seh, view).not_to_have_class(STALE)
         if view == "live event":
             await page.reload()
@@ -374,6 +379,20 @@ async def test_the_map_outlines_the_region_with_a_marker_per_facility_coloured_l
     page, server, hospitals, viewer, registry
 ):
     await hospitals.report(MAASTRICHT, seh={"status": "open"})
+    # other hospitals with what the screenshot should show too: pressure figures, capability stops
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    await hospitals.report(
+        WEERT,
+        seh={"status": "busy"},
+        units=[{"type": "seh_places", "staffed": 12, "available": 2}, {"type": "ic_adult", "staffed": 8, "available": 1}],
+        nedocs=118,
+        waiting={"triage_min": 12, "doctor_min": 75},
+        capability_stops=[
+            {"capability": "pci", "reason": "equipment", "expected_until": later},
+            {"capability": "stroke_thrombectomy", "reason": "staffing", "expected_until": later},
+        ],
+    )
+    await hospitals.report(HEERLEN, seh={"status": "open"}, nedocs=35, waiting={"triage_min": 4, "doctor_min": 25})
     await open_board(page, server, viewer)
 
     facilities = registry.by_region[REGION]
@@ -391,7 +410,10 @@ async def test_the_map_outlines_the_region_with_a_marker_per_facility_coloured_l
     await in_view(page, selected, *(marker(page, f.id) for f in facilities))
 
     started = time.monotonic()
-    await hospitals.report(MAASTRICHT, seh={"status": "stop", "reason": "crowding <no ambulances>"})
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    await hospitals.report(
+        MAASTRICHT, seh={"status": "stop", "reason": "other", "reason_text": "crowding <no ambulances>", "expected_until": until}
+    )
     await wait_for_fill(page, MAASTRICHT, RED)
     elapsed = time.monotonic() - started
     assert elapsed < LIVE / 1000, f"the marker took {elapsed:.3f} s to turn red"
@@ -427,7 +449,7 @@ async def test_the_page_requests_nothing_from_any_other_host(page, server, hospi
     sockets: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.on("websocket", lambda socket: sockets.append(socket.url))
-    await hospitals.report(MAASTRICHT, seh={"status": "busy", "reason": "crowding"})
+    await hospitals.report(MAASTRICHT, seh={"status": "busy"}, nedocs=70)
     await open_board(page, server, viewer)
     await expect(page.locator("#map path[data-region].selected")).to_have_count(1)
     await expect(page.locator("#map path[data-facility]").first).to_be_visible()
@@ -436,6 +458,8 @@ async def test_the_page_requests_nothing_from_any_other_host(page, server, hospi
 
     assert any(url.endswith("/static/vendor/leaflet/leaflet.js") for url in requests)
     assert any(url.endswith("/api/v1/outlines.geojson") for url in requests)
+    await expect(row(page, MAASTRICHT).locator(".trend svg")).to_have_count(1)  # the trend, from this app
+    assert any(url.endswith(f"/api/v1/facilities/{MAASTRICHT}/pressure?hours=6") for url in requests)
     elsewhere = [url for url in requests if not url.startswith(f"{server.url}/")]
     assert not elsewhere, f"the page went to other hosts: {elsewhere}"
     assert sockets and all(url.startswith(f"{server.ws_url}/ws/regions/") for url in sockets), sockets
@@ -524,13 +548,19 @@ async def test_after_a_hold_the_page_resumes_from_the_hold_when_it_reconnects(pa
 
 
 async def test_the_language_button_relabels_the_board_in_place_and_it_stays_live(page, server, hospitals, viewer):
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     await hospitals.report(
-        MAASTRICHT, seh={"status": "busy", "reason": "crowding"}, units=[{"type": "ic_adult", "staffed": 40, "available": 3}]
+        MAASTRICHT,
+        seh={"status": "stop", "reason": "crowding", "expected_until": until},
+        units=[{"type": "ic_adult", "staffed": 40, "available": 3}],
+        nedocs=50,
     )
     await open_board(page, server, viewer)
     header, maastricht = page.locator("#board thead"), row(page, MAASTRICHT)
     await expect(header).to_contain_text("Instelling")
-    await expect(maastricht.locator(".seh")).to_have_text("druk")
+    await expect(maastricht.locator(".seh")).to_have_text("stop")
+    await expect(maastricht.locator(".reason")).to_have_text("drukte")  # the reason's label, in the page's language
+    await expect(maastricht.locator(".nedocs")).to_have_text("NEDOCS 50 · druk")
     await expect(maastricht.locator("td").nth(3)).to_contain_text(" s geleden")
     await expect(row(page, ROERMOND).locator(".stale-mark")).to_have_text("verouderd")
     await expect(page.get_by_role("link", name="Regiobord")).to_have_attribute("aria-current", "page")
@@ -542,7 +572,9 @@ async def test_the_language_button_relabels_the_board_in_place_and_it_stays_live
     await expect(header).to_contain_text("Facility")
     await expect(header).to_contain_text("Last report")
     await expect(page.locator("h1")).to_have_text("ROAZ capacity board")
-    await expect(maastricht.locator(".seh")).to_have_text("busy")
+    await expect(maastricht.locator(".seh")).to_have_text("stop")
+    await expect(maastricht.locator(".reason")).to_have_text("crowding")
+    await expect(maastricht.locator(".nedocs")).to_have_text("NEDOCS 50 · busy")
     await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("ICU adult 3/40")
     await expect(maastricht.locator("td").nth(3)).to_contain_text(" s ago")
     await expect(row(page, ROERMOND)).to_contain_text("no report")
@@ -552,7 +584,7 @@ async def test_the_language_button_relabels_the_board_in_place_and_it_stays_live
     await expect(page.locator("#lang")).to_have_text("Nederlands")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await marker(page, MAASTRICHT).hover(force=True)
-    await expect(page.locator(".leaflet-tooltip")).to_contain_text("SEH: busy")
+    await expect(page.locator(".leaflet-tooltip")).to_contain_text("SEH: stop")
     await expect(page.locator(".leaflet-tooltip")).to_contain_text("Reason: crowding")
 
     # still the same live connection: a report shows within a second, in English
@@ -571,7 +603,7 @@ async def test_the_language_button_relabels_the_board_in_place_and_it_stays_live
     await page.locator("#lang").focus()
     await page.keyboard.press("Enter")
     await expect(header).to_contain_text("Instelling")
-    await expect(maastricht.locator(".seh")).to_have_text("druk")
+    await expect(maastricht.locator(".reason")).to_have_text("drukte")
     await expect(unit(page, MAASTRICHT, "ic_adult")).to_have_text("IC volwassenen 6/40")
     assert await page.evaluate("localStorage.getItem('capacity.lang')") == "nl"
 
@@ -774,3 +806,99 @@ async def test_a_synthetic_place_from_the_facilities_file_shows_the_demo_badge(c
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "board-demo.png", full_page=True)
     await page.close()
+
+
+def clock(when: datetime) -> str:
+    return f"{when.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
+
+
+async def test_a_nedocs_score_shows_its_band_with_a_trend_and_a_live_report_changes_it(page, server, hospitals, viewer):
+    now = datetime.now(UTC)
+    await hospitals.report(MAASTRICHT, measured_at=now - timedelta(minutes=10), seh={"status": "open"}, nedocs=30)
+    await hospitals.report(MAASTRICHT, nedocs=45, waiting={"triage_min": 5, "doctor_min": 40})
+    await hospitals.report(ROERMOND, measured_at=now - timedelta(minutes=30), nedocs=95)  # older than the interval: stale
+    trend_requests: list[str] = []
+    page.on("request", lambda request: trend_requests.append(request.url) if "/pressure" in request.url else None)
+    await open_board(page, server, viewer)
+
+    maastricht = row(page, MAASTRICHT)
+    badge = maastricht.locator(".nedocs")
+    await expect(badge).to_have_text("NEDOCS 45 · druk")
+    await expect(badge).to_have_attribute("data-band", "busy")
+    await expect(badge).to_have_css("background-color", "rgb(156, 204, 101)")  # board.css .band-busy
+    await expect(badge).to_have_attribute("title", re.compile(r"^NEDOCS-score 45 van 200: druk; gemeten \d+ s geleden$"))
+    await expect(maastricht.locator(".nedocs-line .age")).to_have_count(0)  # measured with the waiting times: one age for both
+    await expect(maastricht.locator(".waiting .age")).to_contain_text(" s geleden")
+    await expect(maastricht.locator(".waiting .waits")).to_have_text("triage 5 min · arts 40 min")
+    await expect(maastricht.locator(".waiting")).not_to_have_class(STALE)
+    # the last hours as a small line, fetched once for the row
+    trend = maastricht.locator(".nedocs-line .trend svg")
+    await expect(trend).to_have_attribute("data-points", "2")
+    await expect(trend).to_have_attribute("aria-label", "NEDOCS, laatste 6 uur: 30 → 45")
+    await expect(trend.locator("polyline")).to_have_count(1)
+    # stale: greyed like every other figure, its band still named
+    old = row(page, ROERMOND).locator(".nedocs")
+    await expect(old).to_have_text("NEDOCS 95 · zeer druk")
+    await expect(old).to_have_class(STALE)
+    await expect(old).to_have_css("background-color", "rgb(224, 224, 224)")
+
+    await watch_highlights(page)
+    started = time.monotonic()
+    await hospitals.report(MAASTRICHT, nedocs=150)
+    await highlighted(page, MAASTRICHT, "NEDOCS 150 · ernstig overvol")
+    elapsed = time.monotonic() - started
+    assert elapsed < LIVE / 1000, f"the change took {elapsed:.3f} s to show"
+    await expect(badge).to_have_attribute("data-band", "severely_overcrowded")
+    await expect(badge).to_have_css("background-color", RED)
+    await expect(trend).to_have_attribute("data-points", "3")  # the live point joins the trend
+    await expect(trend).to_have_attribute("aria-label", "NEDOCS, laatste 6 uur: 30 → 150")
+    await expect(maastricht.locator(".waits")).to_have_text("triage 5 min · arts 40 min")  # what the report did not carry stays
+    await expect(maastricht.locator(".nedocs-line .age")).to_contain_text(" s geleden")  # measured apart now: an age each
+    await expect(maastricht.locator(".seh")).to_have_text("open")
+
+    await page.locator("#lang").click()
+    await expect(badge).to_have_text("NEDOCS 150 · severely overcrowded")
+    await expect(maastricht.locator(".waits")).to_have_text("triage 5 min · doctor 40 min")
+    await page.wait_for_timeout(5500)  # past the page's 5 s redraw: the trend is drawn from what it has, not fetched again
+    await expect(trend).to_have_attribute("data-points", "3")
+    assert [url for url in trend_requests if MAASTRICHT in url] == [f"{server.url}/api/v1/facilities/{MAASTRICHT}/pressure?hours=6"]
+
+
+async def test_a_capability_on_stop_shows_as_a_badge_and_one_past_its_end_as_unconfirmed(page, server, hospitals, viewer):
+    now = datetime.now(UTC).replace(microsecond=0)
+    until, ended = now + timedelta(minutes=90), now - timedelta(minutes=5)
+    pci = {"capability": "pci", "reason": "equipment", "expected_until": until.isoformat()}
+    await hospitals.report(MAASTRICHT, seh={"status": "open"}, capability_stops=[pci])
+    thrombectomy = {
+        "capability": "stroke_thrombectomy",
+        "reason": "other",
+        "reason_text": "CT <defect>",
+        "expected_until": ended.isoformat(),
+    }
+    await hospitals.report(ROERMOND, measured_at=now - timedelta(minutes=30), capability_stops=[thrombectomy])
+    await open_board(page, server, viewer)
+
+    badge = row(page, MAASTRICHT).locator('.cap-stop[data-capability="pci"]')
+    await expect(badge).to_have_text(f"PCI stop tot {clock(until)}")
+    await expect(badge).to_have_class("cap-stop")
+    await expect(badge).to_have_attribute("title", re.compile(r"^PCI op stop: apparatuur defect; gemeld \d+ s geleden$"))
+    await expect(row(page, MAASTRICHT).locator(".seh")).to_have_text("open")  # the SEH itself stays open
+    expired = row(page, ROERMOND).locator(".cap-stop")
+    await expect(expired).to_have_text(f"Trombectomie stop tot {clock(ended)} — niet bevestigd")
+    await expect(expired).to_have_class("cap-stop expired")
+    await expect(expired).to_have_attribute("title", re.compile(r"^Trombectomie op stop: CT <defect>; het verwachte einde is voorbij"))
+
+    # live: a second capability goes on stop (the list replaces the list), then the list is emptied
+    await watch_highlights(page)
+    trauma = {"capability": "trauma_centre", "reason": "calamity", "expected_until": until.isoformat()}
+    await hospitals.report(MAASTRICHT, capability_stops=[pci, trauma])
+    await highlighted(page, MAASTRICHT, f"Trauma stop tot {clock(until)}")
+    await expect(row(page, MAASTRICHT).locator(".cap-stop")).to_have_text(
+        [f"PCI stop tot {clock(until)}", f"Trauma stop tot {clock(until)}"]
+    )
+    await page.locator("#lang").click()
+    await expect(expired).to_have_text(f"Thrombectomy stop until {clock(ended)} — unconfirmed")
+    await expect(badge).to_have_attribute("title", re.compile(r"^PCI on stop: equipment failure; reported "))
+    await hospitals.report(MAASTRICHT, capability_stops=[])
+    await expect(row(page, MAASTRICHT).locator(".cap-stop")).to_have_count(0, timeout=LIVE)
+    await expect(row(page, MAASTRICHT).locator(".seh")).to_have_text("open")

@@ -43,8 +43,11 @@ class Hospitals:
             self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
         return self.tokens[facility_id]
 
-    async def report(self, facility_id: str, *, seh: dict | None = None, units: list | None = None) -> None:
-        when = datetime.now(UTC)
+    async def report(
+        self, facility_id: str, *, seh: dict | None = None, units: list | None = None, measured_at: datetime | None = None, **parts: object
+    ) -> None:
+        """`parts`: the optional parts of a report (capability_stops, waiting, nedocs), sent as given."""
+        when = measured_at or datetime.now(UTC)
         if facility_id in self.last and when <= self.last[facility_id]:
             when = self.last[facility_id] + timedelta(milliseconds=1)  # reports of one facility must move forward
         self.last[facility_id] = when
@@ -53,6 +56,7 @@ class Hospitals:
             body["seh"] = seh
         if units is not None:
             body["units"] = units
+        body.update(parts)
         response = await self.client.post(
             f"{self.base}/api/v1/facilities/{facility_id}/reports", json=body, headers=bearer(await self.token(facility_id))
         )
@@ -215,7 +219,8 @@ async def test_picking_a_municipality_by_name_or_typing_coordinates_sets_the_poi
 async def test_announcing_takes_two_clicks_and_the_hold_shows_on_the_receiving_hospitals_board(
     page, browser, server, hospitals, dispatcher
 ):
-    await hospitals.report(MAASTRICHT, seh=OPEN, units=SEH_PLACES)
+    await hospitals.report(MAASTRICHT, seh=OPEN, units=SEH_PLACES, nedocs=72, waiting={"triage_min": 8, "doctor_min": 35})
+    await hospitals.report(HEERLEN, seh={"status": "busy"}, units=SEH_PLACES, nedocs=104, waiting={"doctor_min": 60})
     hospital = await hospitals.token(MAASTRICHT)
     await open_dispatch(page, server, dispatcher)
     await page.get_by_label("Gemeente").fill("Maastricht")
@@ -330,7 +335,7 @@ async def test_a_refused_announcement_shows_the_reason_and_holds_nothing(page, s
     await page.get_by_role("button", name="Zoek dichtstbijzijnde").click()
     await expect(azm.locator(".fit")).to_have_text("niet geschikt")
     local_end = f"{until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
-    await expect(azm.locator(".why")).to_have_text(f"SEH op stop: crowding tot {local_end}")
+    await expect(azm.locator(".why")).to_have_text(f"SEH op stop: drukte tot {local_end}")  # the reason's label, not its code
     await expect(azm.locator(".seh")).to_have_text("stop")
     await expect(azm.locator("button.announce")).to_have_count(0)
 
@@ -444,3 +449,53 @@ async def test_a_wrong_key_or_a_key_that_is_not_for_dispatch_shows_the_sign_in_f
     await expect(page.locator("#who")).to_have_text("Ingelogd: dispatch")
     assert await page.evaluate("sessionStorage.getItem('capacity.key')") == dispatcher
     assert dispatcher not in await page.evaluate("JSON.stringify(localStorage)")
+
+
+async def test_a_capability_stop_is_said_in_the_pages_language_and_each_candidate_shows_its_crowding(
+    page, server, hospitals, dispatcher, keys
+):
+    # Maastricht declares PCI (the shipped data knows its trauma centre only)
+    admin = await keys.create(Role.admin)
+    declared = await hospitals.client.put(
+        f"{server.url}/api/v1/facilities/{MAASTRICHT}/capabilities", json={"capabilities": ["pci"]}, headers=bearer(admin)
+    )
+    assert declared.status_code == 200, declared.text
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    until, ended = now + timedelta(minutes=90), now - timedelta(minutes=5)
+    pci = {"capability": "pci", "reason": "equipment", "expected_until": until.isoformat()}
+    await hospitals.report(
+        MAASTRICHT, seh=OPEN, units=SEH_PLACES, nedocs=125, waiting={"triage_min": 10, "doctor_min": 50}, capability_stops=[pci]
+    )
+    # Heerlen's PCI stop passed its expected end without a new report: still honoured, said to be unconfirmed
+    lab = {"capability": "pci", "reason": "other", "reason_text": "cathlab <dicht>", "expected_until": ended.isoformat()}
+    await hospitals.report(HEERLEN, measured_at=now - timedelta(minutes=30), capability_stops=[lab])
+    await hospitals.report(HEERLEN, seh=OPEN, nedocs=15, waiting={"doctor_min": 20})
+    await open_dispatch(page, server, dispatcher)
+    await page.get_by_label("Gemeente").fill("Maastricht")
+    await page.get_by_label("Gemeente").press("Enter")
+
+    azm, heerlen = candidate(page, MAASTRICHT), candidate(page, HEERLEN)
+    await expect(azm.locator(".nedocs")).to_have_text("NEDOCS 125 · overvol")
+    await expect(azm.locator(".nedocs")).to_have_attribute("data-band", "overcrowded")
+    await expect(azm.locator(".nedocs")).to_have_css("background-color", "rgb(239, 108, 0)")  # dispatch.css .band-overcrowded
+    await expect(azm.locator(".pressure .waits")).to_have_text("triage 10 min · arts 50 min")
+    await expect(azm.locator(".pressure")).to_contain_text(" gemeten ")
+    await expect(heerlen.locator(".nedocs")).to_have_text("NEDOCS 15 · niet druk")
+    await expect(heerlen.locator(".pressure .waits")).to_have_text("arts 20 min")
+    await expect(azm.locator(".fit")).to_have_text("geschikt")  # a capability's stop matters only when it is needed
+
+    await page.get_by_label("PCI (dotteren)").check()
+    await expect(azm.locator(".fit")).to_have_text("niet geschikt")
+    clock = f"{until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
+    await expect(azm.locator(".why")).to_have_text(f"PCI (dotteren) op stop: apparatuur defect tot {clock}")
+    expired = f"{ended.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
+    await expect(heerlen.locator(".why li")).to_contain_text(
+        [f"PCI (dotteren) op stop: cathlab <dicht> tot {expired} (verlopen, niet bevestigd)"]
+    )  # `other`: the hospital's own words, as text
+    await expect(azm.locator(".seh")).to_have_text("open")  # the SEH itself is open
+
+    await page.locator("#lang").click()
+    await expect(azm.locator(".why")).to_have_text(f"PCI on stop: equipment failure until {clock}")
+    await expect(heerlen.locator(".why li")).to_contain_text([f"PCI on stop: cathlab <dicht> until {expired} (expired, unconfirmed)"])
+    await expect(azm.locator(".nedocs")).to_have_text("NEDOCS 125 · overcrowded")
+    await expect(azm.locator(".pressure .waits")).to_have_text("triage 10 min · doctor 50 min")

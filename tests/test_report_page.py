@@ -8,7 +8,9 @@ import csv
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from playwright.async_api import Page, Route, expect
 
 from capacity.domain import Role
 from regions.registry import DATA, load_registry
-from tests.conftest import IN_ENGLISH, ServerThread
+from tests.conftest import IN_ENGLISH, TIME_ZONE, ServerThread
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -74,7 +76,7 @@ async def test_a_good_report_is_saved_with_its_event_id_and_shows_on_the_board(p
     token = await keys.create(Role.facility, FACILITY)
     await sign_in(page, server, token)
     await page.select_option("#seh-status", "stop")
-    await page.fill("#seh-reason", "crowding")
+    await page.select_option("#seh-reason", "crowding")
     await page.fill("#seh-until", "2099-01-01T12:00")
     row = page.locator('tr[data-unit="stroke"]')
     await row.locator('[data-count="staffed"]').fill("6")
@@ -83,14 +85,150 @@ async def test_a_good_report_is_saved_with_its_event_id_and_shows_on_the_board(p
     await expect(row.locator("th")).to_have_text("stroke unit")
     await page.get_by_role("button", name=SEND).click()
     await expect(page.locator("#result")).to_have_text(re.compile(r"^Opgeslagen: gebeurtenis \d+-\d+$"))
-    await expect(page.locator("#seh-now")).to_have_text("nu: stop (crowding)")
+    await expect(page.locator("#seh-now")).to_have_text("nu: stop (drukte, tot 1 jan 2099 12:00)")
     await expect(row.locator(".now")).to_have_text("2 / 6")
     await expect(page.locator('tr[data-unit="ic_adult"] .now')).to_have_text("niet gemeld")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     saved = await state(server, token)
     assert saved["seh"]["status"] == "stop" and saved["seh"]["reason"] == "crowding"
     assert [(u["type"], u["available"], u["occupied"]) for u in saved["units"]] == [("stroke", 2, None)]
+
+
+def local_input(when: datetime) -> str:
+    """A time as the browser's datetime-local field takes it (the test browser runs in TIME_ZONE)."""
+    return f"{when.astimezone(ZoneInfo(TIME_ZONE)):%Y-%m-%dT%H:%M}"
+
+
+def clock(when: datetime) -> str:
+    return f"{when.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
+
+
+async def test_the_reason_is_one_of_the_list_and_other_needs_a_few_words(page, server, keys):
+    token = await keys.create(Role.facility, FACILITY)
+    await sign_in(page, server, token)
+    until = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=2)
+    # reason, text and expected end belong to a stop or a closure only
+    await expect(page.locator("#seh-reason")).to_be_hidden()
+    await page.select_option("#seh-status", "busy")
+    await expect(page.locator("#seh-reason")).to_be_hidden()
+    await page.select_option("#seh-status", "closed")
+    reasons = page.locator("#seh-reason option")
+    await expect(reasons).to_have_text(
+        ["— kies een reden —", "drukte", "geen IC-bed", "personeelstekort", "apparatuur defect", "ICT-storing", "calamiteit", "anders"]
+    )
+    assert [await o.get_attribute("value") for o in await reasons.all()] == [
+        "", "crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other",
+    ]  # fmt: skip
+    text = page.get_by_label("Toelichting", exact=True)
+    await expect(text).to_be_hidden()
+    await page.select_option("#seh-reason", "other")
+    await expect(text).to_be_visible()
+
+    # "anders" without a text, and a closure without an end: the page says so, nothing is sent
+    await page.get_by_role("button", name=SEND).click()
+    text_error, until_error = (
+        page.locator('[data-error-for="body.seh.reason_text"]'),
+        page.locator('[data-error-for="body.seh.expected_until"]'),
+    )
+    await expect(text_error).to_have_text("bij „anders” is een toelichting nodig")
+    await expect(until_error).to_have_text("een sluiting heeft een verwacht einde nodig")
+    await expect(text).to_have_class("invalid")
+    await page.locator("#lang").click()
+    await expect(text_error).to_have_text("“other” needs a few words of details")
+    await expect(until_error).to_have_text("a closure needs an expected end")
+    await page.locator("#lang").click()
+    assert (await state(server, token))["seh"] is None
+
+    # what only the API checks: its words next to the field they name (a tab is no plain text)
+    await text.fill("water\tdamage")
+    await page.fill("#seh-until", local_input(until))
+    await page.get_by_role("button", name=SEND).click()
+    await expect(text_error).to_have_text("Value error, must be plain text without control characters")
+    await expect(until_error).to_have_text("")
+    assert (await state(server, token))["seh"] is None
+
+    # a report-level message about the SEH (loc ["body", "seh"]) under the SEH fields, as the API words it
+    async def without_end(route: Route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        body["seh"].pop("expected_until", None)
+        await route.continue_(post_data=json.dumps(body))
+
+    await page.route(f"**/api/v1/facilities/{FACILITY}/reports", without_end)
+    await text.fill("waterschade")
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator('[data-error-for="body.seh"]')).to_have_text(
+        "Value error, an SEH closed needs an expected_until: when it is expected to end"
+    )
+    await page.unroute(f"**/api/v1/facilities/{FACILITY}/reports")
+
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
+    await expect(page.locator("#seh-now")).to_have_text(f"nu: gesloten (waterschade, tot {clock(until)})")
+    saved = (await state(server, token))["seh"]
+    assert (saved["status"], saved["reason"], saved["reason_text"]) == ("closed", "other", "waterschade")
+    assert datetime.fromisoformat(saved["expected_until"]) == until
+
+
+async def test_a_capability_stop_sent_from_the_form_shows_on_the_board_and_untick_ends_it(page, context, server, keys):
+    token = await keys.create(Role.facility, FACILITY)
+    await sign_in(page, server, token)
+    until = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=2)
+    change = page.locator("#caps-change")
+    await expect(change).to_contain_text("Ongewijzigd")
+    pci = page.locator('#caps tr[data-capability="pci"]')
+    await expect(page.locator("#caps tr")).to_have_count(6)
+    await expect(pci.locator("th")).to_have_text("PCI (dotteren)")
+    await expect(pci.locator(".now")).to_have_text("niet op stop")
+    await expect(pci.get_by_label("PCI (dotteren): reden")).to_be_disabled()  # not on stop: nothing to say why
+
+    board = await context.new_page()  # the board, live, in another tab (a facility key may read its region)
+    await board.goto(f"{server.url}/#key={token}")
+    await board.select_option("#region", "ROAZ11")
+    await expect(board.locator("#status")).to_have_text("live")
+    badge = board.locator(f'#board tr[data-facility="{FACILITY}"] .cap-stop')
+    await expect(badge).to_have_count(0)
+
+    await pci.get_by_label("PCI (dotteren): op stop").check()
+    await expect(change).to_contain_text("Gewijzigd: de aangevinkte stops vervangen")
+    await page.get_by_role("button", name=SEND).click()  # no reason, no end: the page says so
+    await expect(pci.locator('[data-error-for="caps.pci.reason"]')).to_have_text("een stop heeft een reden nodig")
+    await expect(pci.locator('[data-error-for="caps.pci.expected_until"]')).to_have_text("een stop heeft een verwacht einde nodig")
+    await pci.get_by_label("PCI (dotteren): reden").select_option("equipment")
+    await pci.get_by_label("PCI (dotteren): verwacht einde").fill(local_input(until))
+    # pressure figures in the same report: the band shows as the score is typed
+    await page.get_by_label("NEDOCS-score (0–200)").fill("130")
+    await expect(page.locator("#nedocs-band")).to_have_text("overvol")
+    await page.get_by_label("Wachttijd tot arts (min)").fill("45")
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
+    await expect(pci.locator(".now")).to_have_text(f"op stop: apparatuur defect, tot {clock(until)}")
+    await expect(change).to_contain_text("Ongewijzigd")
+    await expect(page.locator("#nedocs-now")).to_contain_text("nu: 130 · overvol (")
+    await expect(page.locator("#doctor-now")).to_contain_text("nu: 45 min (")
+    await expect(page.locator("#triage-now")).to_contain_text("nu: ? (")  # one waiting time sent: the other unknown
+    saved = await state(server, token)
+    assert [(s["capability"], s["reason"]) for s in saved["capability_stops"]] == [("pci", "equipment")]
+    assert saved["nedocs"]["score"] == 130 and saved["waiting"]["doctor_min"] == 45
+
+    await expect(badge).to_have_text(f"PCI stop tot {clock(until)}")
+    await expect(badge).to_have_attribute("data-capability", "pci")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+    # a report that leaves the capability rows alone leaves the stops as they are
+    await page.select_option("#seh-status", "open")
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
+    assert [s["capability"] for s in (await state(server, token))["capability_stops"]] == ["pci"]
+    await expect(badge).to_have_count(1)
+
+    # untick: the list sent is empty, the stop ends, the board's badge goes
+    await pci.get_by_label("PCI (dotteren): op stop").uncheck()
+    await page.get_by_role("button", name=SEND).click()
+    await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
+    await expect(pci.locator(".now")).to_have_text("niet op stop")
+    assert (await state(server, token))["capability_stops"] == []
+    await expect(badge).to_have_count(0)
+    await board.close()
 
 
 async def test_only_a_facility_key_opens_the_form(page, context, server, keys):
@@ -120,7 +258,7 @@ async def test_the_language_button_relabels_the_form_and_keeps_what_was_typed(pa
 
     await page.locator("#lang").click()
     await expect(page.locator("h1")).to_have_text("Report capacity")
-    await expect(page.locator("#report thead")).to_contain_text("Staffed")
+    await expect(page.locator("#report table:has(#units) thead")).to_contain_text("Staffed")
     await expect(row.locator("th")).to_have_text("ICU adult")
     await expect(page.get_by_label("ICU adult: staffed")).to_have_value("12")  # what was typed stays
     await expect(page.locator("#seh-status option:checked")).to_have_text("busy")

@@ -33,6 +33,38 @@
       "board.measured": "gemeten {age}",
       "board.held": "; {held} gereserveerd voor aangekondigde patiënten ({available} beschikbaar)",
       "board.reason": "Reden: {reason}",
+      "board.cap_stop": "{cap} stop tot {time}",
+      "board.cap_stop.open": "{cap} stop",
+      "board.cap_stop.expired": "{cap} stop tot {time} — niet bevestigd",
+      "board.cap_stop.title": "{cap} op stop: {reason}; gemeld {age}",
+      "board.cap_stop.title.expired": "{cap} op stop: {reason}; het verwachte einde is voorbij zonder nieuwe melding (gemeld {age})",
+      "board.nedocs": "NEDOCS {score} · {band}",
+      "board.nedocs.title": "NEDOCS-score {score} van 200: {band}; gemeten {age}",
+      "board.waiting.triage": "triage {n} min",
+      "board.waiting.doctor": "arts {n} min",
+      "board.waiting.title": "Wachttijden op de SEH, gemeten {age}",
+      "board.trend.nedocs": "NEDOCS, laatste 6 uur: {from} → {to}",
+      "board.trend.doctor": "Wachttijd tot arts, laatste 6 uur: {from} → {to} min",
+      "board.trend.triage": "Wachttijd tot triage, laatste 6 uur: {from} → {to} min",
+      "reason.crowding": "drukte",
+      "reason.no_ic_bed": "geen IC-bed",
+      "reason.staffing": "personeelstekort",
+      "reason.equipment": "apparatuur defect",
+      "reason.ict_failure": "ICT-storing",
+      "reason.calamity": "calamiteit",
+      "reason.other": "anders",
+      "cap.trauma_centre": "Trauma",
+      "cap.pci": "PCI",
+      "cap.stroke_thrombectomy": "Trombectomie",
+      "cap.acute_obstetrics": "Acute verloskunde",
+      "cap.paediatric_seh": "Kinder-SEH",
+      "cap.burns": "Brandwonden",
+      "band.not_busy": "niet druk",
+      "band.busy": "druk",
+      "band.extremely_busy": "zeer druk",
+      "band.overcrowded": "overvol",
+      "band.severely_overcrowded": "ernstig overvol",
+      "band.dangerously_overcrowded": "gevaarlijk overvol",
       "board.outlines_unavailable": "Regiogrenzen niet beschikbaar ({error}).",
       "board.empty.hospitals": "Geen ziekenhuizen in deze regio.",
       "board.empty.care": "Geen zorgplaatsen in deze regio.",
@@ -68,6 +100,38 @@
       "board.measured": "measured {age}",
       "board.held": "; {held} held for announced patients ({available} available)",
       "board.reason": "Reason: {reason}",
+      "board.cap_stop": "{cap} stop until {time}",
+      "board.cap_stop.open": "{cap} stop",
+      "board.cap_stop.expired": "{cap} stop until {time} — unconfirmed",
+      "board.cap_stop.title": "{cap} on stop: {reason}; reported {age}",
+      "board.cap_stop.title.expired": "{cap} on stop: {reason}; its expected end passed without a new report (reported {age})",
+      "board.nedocs": "NEDOCS {score} · {band}",
+      "board.nedocs.title": "NEDOCS score {score} of 200: {band}; measured {age}",
+      "board.waiting.triage": "triage {n} min",
+      "board.waiting.doctor": "doctor {n} min",
+      "board.waiting.title": "SEH waiting times, measured {age}",
+      "board.trend.nedocs": "NEDOCS, last 6 hours: {from} → {to}",
+      "board.trend.doctor": "Wait for a doctor, last 6 hours: {from} → {to} min",
+      "board.trend.triage": "Wait for triage, last 6 hours: {from} → {to} min",
+      "reason.crowding": "crowding",
+      "reason.no_ic_bed": "no ICU bed",
+      "reason.staffing": "staff shortage",
+      "reason.equipment": "equipment failure",
+      "reason.ict_failure": "ICT failure",
+      "reason.calamity": "major incident",
+      "reason.other": "other",
+      "cap.trauma_centre": "Trauma",
+      "cap.pci": "PCI",
+      "cap.stroke_thrombectomy": "Thrombectomy",
+      "cap.acute_obstetrics": "Acute obstetrics",
+      "cap.paediatric_seh": "Paediatric SEH",
+      "cap.burns": "Burns",
+      "band.not_busy": "not busy",
+      "band.busy": "busy",
+      "band.extremely_busy": "extremely busy",
+      "band.overcrowded": "overcrowded",
+      "band.severely_overcrowded": "severely overcrowded",
+      "band.dangerously_overcrowded": "dangerously overcrowded",
       "board.outlines_unavailable": "Region outlines unavailable ({error}).",
       "board.empty.hospitals": "No hospitals in this region.",
       "board.empty.care": "No care places in this region.",
@@ -88,9 +152,12 @@
     care: (f) => CARE_KINDS.has(f.kind),
     all: () => true,
   };
+  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS: events carry the score only.
+  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
+    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
   const $ = (id) => document.getElementById(id);
   const state = {
-    facilities: new Map(), lastEventId: null, offsetMs: 0, socket: null, retry: 500, region: null,
+    facilities: new Map(), lastEventId: null, offsetMs: 0, socket: null, retry: 500, region: null, key: null,
     filter: FILTERS[localStorage.getItem(FILTER)] ? localStorage.getItem(FILTER) : "hospitals",
     conn: { ok: false, key: "board.connecting", vars: {}, text: null },
     mapError: null,
@@ -98,7 +165,8 @@
 
   const takeKeyFromFragment = () => window.capacitySession.takeKey(KEY);
 
-  const secondsSince = (iso) => (Date.now() + state.offsetMs - Date.parse(iso)) / 1000;
+  const serverNow = () => Date.now() + state.offsetMs;
+  const secondsSince = (iso) => (serverNow() - Date.parse(iso)) / 1000;
   const age = (iso) => i18n.age(secondsSince(iso));
   const isStale = (iso, f) => secondsSince(iso) > f.reporting_interval_s;
   const count = (v) => (v === null || v === undefined ? t("unknown") : String(v));
@@ -113,6 +181,18 @@
   }
   const unitName = (type) => label(`unit.${type}`, type);
   const kindName = (kind) => label(`kind.${kind}`, kind);
+  const capName = (cap) => label(`cap.${cap}`, cap);
+  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  const bandName = (band) => label(`band.${band}`, band);
+  // Why a stop: the reason's label, or the hospital's own words for `other`.
+  const reasonWords = (stop) => (stop.reason === "other" && stop.reason_text ? stop.reason_text : stop.reason ? label(`reason.${stop.reason}`, stop.reason) : "");
+  // An expected end: the time of day when it is near (now or the coming hours), with the date when it is not.
+  function clock(iso) {
+    const d = new Date(iso);
+    const time = d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+    if (Math.abs(d - serverNow()) < 20 * 3600 * 1000) return time;
+    return `${d.toLocaleDateString(locale(), { day: "numeric", month: "short" })} ${time}`;
+  }
   // What the SEH column says: the reported status, else "no report" for a hospital that may have an
   // SEH, else what the place is (a hospital without an SEH, a care home, …).
   function sehText(f) {
@@ -143,6 +223,170 @@
 
   const demoBadge = () => el("span", { class: "demo", title: t("demo.title") }, t("demo.badge"));
 
+  // Trends: the last 6 hours of NEDOCS or waiting times, as a small line drawn here (no library).
+  // Fetched only for rows on screen (IntersectionObserver), a few at a time, each at most every
+  // TREND_TTL; live events add their points in between, so a board of 100+ rows stays light.
+  const trends = (() => {
+    const TREND_TTL = 3 * 60 * 1000, WINDOW = 6 * 3600 * 1000, MIN_SPAN = 30 * 60 * 1000, PARALLEL = 3, W = 64, H = 16;
+    const NS = "http://www.w3.org/2000/svg";
+    const cache = new Map();  // facility id -> {points, live, fetchedAt, loading}
+    const queue = [];
+    let running = 0;
+    const observer = typeof IntersectionObserver === "undefined" ? null : new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) want(entry.target.dataset.trend);
+    }, { rootMargin: "200px 0px" });
+
+    function want(id) {
+      const entry = cache.get(id);
+      if (entry && (entry.loading || Date.now() - entry.fetchedAt < TREND_TTL)) return;
+      if (!queue.includes(id)) queue.push(id);
+      pump();
+    }
+    function pump() {
+      while (running < PARALLEL && queue.length) {
+        const id = queue.shift();
+        running += 1;
+        load(id).finally(() => { running -= 1; pump(); });
+      }
+    }
+    async function load(id) {
+      const entry = cache.get(id) || { points: null, live: [], fetchedAt: 0 };
+      entry.loading = true;
+      cache.set(id, entry);
+      try {
+        const response = await fetch(`/api/v1/facilities/${encodeURIComponent(id)}/pressure?hours=6`,
+          { headers: { Authorization: `Bearer ${state.key}` } });
+        if (response.ok) entry.points = (await response.json()).points || [];
+      } catch (_) { /* no trend this time; the figures themselves are unaffected */ }
+      entry.fetchedAt = Date.now();
+      entry.loading = false;
+      draw(id);
+    }
+
+    // The points of one series in the window, oldest first: fetched ones and those that came live since.
+    function series(id, name) {
+      const entry = cache.get(id);
+      if (!entry || !entry.points) return [];
+      const start = serverNow() - WINDOW;
+      const byTime = new Map();
+      for (const p of [...entry.points, ...entry.live]) {
+        const at = Date.parse(p.measured_at);
+        if (at >= start && p[name] !== null && p[name] !== undefined) byTime.set(at, p[name]);
+      }
+      return [...byTime.entries()].sort((a, b) => a[0] - b[0]);
+    }
+
+    // A step line (a figure holds until the next report) from the first point in the window to now:
+    // the time axis spans what there is (at least MIN_SPAN), so a recent change is not squeezed flat.
+    function svg(id, name) {
+      const points = series(id, name);
+      if (!points.length) return null;
+      const end = Math.max(serverNow(), points[points.length - 1][0]);
+      const start = Math.max(end - WINDOW, Math.min(points[0][0], end - MIN_SPAN));
+      const max = name === "nedocs" ? 200 : Math.max(60, ...points.map((p) => p[1]));
+      const x = (at) => (2 + ((Math.min(end, Math.max(start, at)) - start) / (end - start)) * (W - 4)).toFixed(1);
+      const y = (v) => (H - 2 - (Math.min(v, max) / max) * (H - 4)).toFixed(1);
+      const node = document.createElementNS(NS, "svg");
+      for (const [k, v] of Object.entries({ class: "spark", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "data-points": points.length })) {
+        node.setAttribute(k, v);
+      }
+      const words = t(`board.trend.${name === "nedocs" ? "nedocs" : name === "doctor_min" ? "doctor" : "triage"}`,
+        { from: points[0][1], to: points[points.length - 1][1] });
+      node.setAttribute("aria-label", words);
+      const title = document.createElementNS(NS, "title");
+      title.textContent = words;
+      const base = document.createElementNS(NS, "line");
+      for (const [k, v] of Object.entries({ class: "base", x1: 2, x2: W - 2, y1: H - 2, y2: H - 2 })) base.setAttribute(k, v);
+      const line = document.createElementNS(NS, "polyline");
+      const steps = points.flatMap(([at, v], i) => (i ? [`${x(at)},${y(points[i - 1][1])}`, `${x(at)},${y(v)}`] : [`${x(at)},${y(v)}`]));
+      const lastValue = points[points.length - 1][1];
+      steps.push(`${x(end)},${y(lastValue)}`);
+      line.setAttribute("points", steps.join(" "));
+      const dot = document.createElementNS(NS, "circle");
+      for (const [k, v] of Object.entries({ cx: x(end), cy: y(lastValue), r: 2.2 })) dot.setAttribute(k, v);
+      dot.setAttribute("class", name === "nedocs" ? `dot band-${bandOf(lastValue)}` : "dot");
+      node.append(title, base, line, dot);
+      return node;
+    }
+
+    // The place for a trend in a row: empty (its size kept) until the points are there.
+    function node(id, name) {
+      const span = el("span", { class: "trend", "data-trend": id, "data-series": name });
+      const drawn = svg(id, name);
+      if (drawn) span.append(drawn);
+      return span;
+    }
+    function draw(id) {
+      for (const span of document.querySelectorAll(`#board .trend[data-trend="${CSS.escape(id)}"]`)) {
+        const drawn = svg(id, span.dataset.series);
+        span.replaceChildren(...(drawn ? [drawn] : []));
+      }
+    }
+
+    function add(id, point) {
+      const entry = cache.get(id);
+      if (!entry) return;  // not fetched yet: the fetch will bring it
+      entry.live.push(point);
+      const start = serverNow() - WINDOW;
+      entry.live = entry.live.filter((p) => Date.parse(p.measured_at) >= start);
+    }
+    function watch(root, fresh = true) {
+      if (!observer) return;
+      if (fresh) observer.disconnect();
+      for (const span of root.querySelectorAll(".trend")) observer.observe(span);
+    }
+    function unwatch(root) {
+      if (observer) for (const span of root.querySelectorAll(".trend")) observer.unobserve(span);
+    }
+    function forget() { queue.length = 0; }
+    return { node, add, watch, unwatch, forget };
+  })();
+
+  // A capability on stop while the SEH may stay open: "PCI stop tot 14:30"; past its expected end
+  // without a new report it still counts (dispatch honours it), marked unconfirmed.
+  function capStop(stop) {
+    const cap = capName(stop.capability);
+    const expired = !!stop.expired || (!!stop.expected_until && Date.parse(stop.expected_until) <= serverNow());
+    const time = stop.expected_until ? clock(stop.expected_until) : "";
+    const text = !time ? t("board.cap_stop.open", { cap }) : t(expired ? "board.cap_stop.expired" : "board.cap_stop", { cap, time });
+    const title = t(expired ? "board.cap_stop.title.expired" : "board.cap_stop.title", { cap, reason: reasonWords(stop) || t("unknown"), age: age(stop.measured_at) });
+    return el("span", { class: `cap-stop${expired ? " expired" : ""}`, "data-capability": stop.capability, title }, text);
+  }
+
+  // The SEH's pressure: NEDOCS as a badge in its band's colour, the waiting times, each with its age and
+  // a trend of the last hours; greyed when stale, like every other figure.
+  function pressure(f) {
+    const lines = [];
+    const n = f.nedocs;
+    if (n) {
+      const band = bandOf(n.score), stale = isStale(n.measured_at, f);
+      const line = el("div", { class: `pressure nedocs-line${stale ? " stale" : ""}` });
+      line.append(el("span", {
+        class: `nedocs band-${band}${stale ? " stale" : ""}`, "data-band": band,
+        title: t("board.nedocs.title", { score: n.score, band: bandName(band), age: age(n.measured_at) }),
+      }, t("board.nedocs", { score: n.score, band: bandName(band) })), " ", trends.node(f.id, "nedocs"));
+      lines.push(line);
+    }
+    const w = f.waiting;
+    // measured together (one report): one age, after the waiting times; else each its own
+    const known = (v) => v !== null && v !== undefined;
+    const waits = !!w && (known(w.triage_min) || known(w.doctor_min));
+    const together = n && waits && Date.parse(n.measured_at) === Date.parse(w.measured_at);
+    if (n && !together) lines[0].append(" ", el("span", { class: "age" }, age(n.measured_at)));
+    if (waits) {
+      const stale = isStale(w.measured_at, f);
+      const words = [];
+      if (known(w.triage_min)) words.push(t("board.waiting.triage", { n: w.triage_min }));
+      if (known(w.doctor_min)) words.push(t("board.waiting.doctor", { n: w.doctor_min }));
+      const line = el("div", { class: `pressure waiting${stale ? " stale" : ""}`, title: t("board.waiting.title", { age: age(w.measured_at) }) },
+        el("span", { class: "waits" }, words.join(" · ")));
+      if (!n) line.append(" ", trends.node(f.id, known(w.doctor_min) ? "doctor_min" : "triage_min"));
+      line.append(" ", el("span", { class: "age" }, age(w.measured_at)));
+      lines.push(line);
+    }
+    return lines;
+  }
+
   function row(f) {
     const tr = el("tr", { "data-facility": f.id });
     const name = el("td", {}, f.name);
@@ -152,21 +396,21 @@
     const seh = f.seh;
     const sehCell = el("td", seh && isStale(seh.measured_at, f) ? { class: "stale" } : {});
     if (seh) {
-      sehCell.append(el("span", { class: `seh seh-${seh.status}` }, sehText(f)));
-      if (seh.reason) sehCell.append(" ", seh.reason);
+      const head = el("div", { class: "seh-head" }, el("span", { class: `seh seh-${seh.status}` }, sehText(f)));
+      const why = reasonWords(seh);
+      if (why) head.append(" ", el("span", { class: "reason" }, why));
+      if (seh.expected_until) head.append(" ", el("span", { class: "until" }, t("board.until", { time: clock(seh.expected_until) })));
+      sehCell.append(head, el("div", { class: "age" }, age(seh.measured_at)));
       if (seh.incoming) {
         sehCell.append(el("div", { class: "incoming" }, t(seh.incoming > 1 ? "board.incoming.many" : "board.incoming.one", { n: seh.incoming })));
       }
-      if (seh.expected_until) {
-        const time = new Date(seh.expected_until).toLocaleTimeString(locale());
-        sehCell.append(el("div", { class: "age" }, t("board.until", { time })));
-      }
-      sehCell.append(el("div", { class: "age" }, age(seh.measured_at)));
     } else if (SEH_KINDS.has(f.kind) || !f.kind) {
       sehCell.append(el("span", { class: "seh seh-none" }, sehText(f)));
     } else {
       sehCell.append(el("span", { class: "kind", "data-kind": f.kind }, sehText(f)));
     }
+    if (f.capability_stops && f.capability_stops.length) sehCell.append(el("div", { class: "cap-stops" }, ...f.capability_stops.map((c) => capStop(c))));
+    sehCell.append(...pressure(f));
     tr.append(sehCell);
     const units = el("td");
     for (const u of f.units) {
@@ -190,6 +434,7 @@
       rows.push(el("tr", { class: "empty" }, el("td", { colspan: "4" }, t(`board.empty.${state.filter}`))));
     }
     body.replaceChildren(...rows);
+    trends.watch(body);
     $("demo-note").hidden = !visible().some((f) => f.synthetic);
   }
 
@@ -198,7 +443,7 @@
     const old = document.querySelector(`tr[data-facility="${CSS.escape(f.id)}"]`);
     const fresh = row(f);
     fresh.classList.add("changed");
-    if (old) old.replaceWith(fresh);
+    if (old) { trends.unwatch(old); old.replaceWith(fresh); trends.watch(fresh, false); }
     mapView.mark(f);
   }
 
@@ -206,7 +451,19 @@
     const f = state.facilities.get(e.facility_id);
     if (!f) return;
     if (e.seh) f.seh = e.seh;
-    for (const u of e.units) {
+    // the optional parts, when the report carried them (a list of capability stops replaces the list)
+    if (Array.isArray(e.capability_stops)) f.capability_stops = e.capability_stops;
+    if (e.waiting) f.waiting = e.waiting;
+    if (e.nedocs) f.nedocs = { ...e.nedocs, band: bandOf(e.nedocs.score) };
+    if (e.waiting || e.nedocs) {
+      trends.add(f.id, {
+        measured_at: e.measured_at,
+        nedocs: e.nedocs ? e.nedocs.score : null,
+        triage_min: e.waiting ? e.waiting.triage_min : null,
+        doctor_min: e.waiting ? e.waiting.doctor_min : null,
+      });
+    }
+    for (const u of e.units || []) {
       const i = f.units.findIndex((x) => x.type === u.type);
       if (i >= 0) f.units[i] = u; else f.units.push(u);
     }
@@ -248,7 +505,9 @@
       if (f.synthetic) title.append(" ", demoBadge());
       const hasSeh = !!f.seh || SEH_KINDS.has(f.kind) || !f.kind;
       const node = el("div", { class: "map-tip" }, title, hasSeh ? `SEH: ${sehText(f)}` : sehText(f));
-      if (f.seh && f.seh.reason) node.append(el("div", {}, t("board.reason", { reason: f.seh.reason })));
+      if (f.seh && f.seh.reason) node.append(el("div", {}, t("board.reason", { reason: reasonWords(f.seh) })));
+      if (f.capability_stops && f.capability_stops.length) node.append(el("div", { class: "cap-stops" }, ...f.capability_stops.map((c) => capStop(c))));
+      if (f.nedocs) node.append(el("div", {}, t("board.nedocs", { score: f.nedocs.score, band: bandName(bandOf(f.nedocs.score)) })));
       return node;
     }
 
@@ -387,6 +646,7 @@
   }
 
   async function start(key) {
+    state.key = key;
     const response = await fetch("/api/v1/regions", { headers: { Authorization: `Bearer ${key}` } });
     if (!response.ok) {
       sessionStorage.removeItem(KEY);
@@ -407,6 +667,7 @@
     select.onchange = () => {
       localStorage.setItem(REGION, select.value);
       state.region = select.value;
+      trends.forget();
       mapView.show([]);
       mapView.select(state.region);
       state.lastEventId = null;

@@ -8,6 +8,10 @@
     "paediatrics", "obstetrics", "elv", "grz", "psychiatry"];
   const NEEDS = ["seh", ...UNIT_TYPES];
   const CAPABILITIES = ["trauma_centre", "pci", "stroke_thrombectomy", "acute_obstetrics", "paediatric_seh", "burns"];
+  const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other"];
+  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS.
+  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
+    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
   const URGENCIES = ["A1", "A2", "B"];
   const CATEGORIES = ["trauma", "cardiac", "stroke", "respiratory", "sepsis", "obstetric", "paediatric", "psychiatric", "other"];
   const LIMIT = 5, MAX_HOLDS = 20;
@@ -80,6 +84,24 @@
       "dispatch.free": "{unit}: vrij {free} van {staffed}",
       "dispatch.held": "{n} vastgehouden",
       "dispatch.no_figures": "{unit}: geen cijfers",
+      "dispatch.nedocs": "NEDOCS {score} · {band}",
+      "dispatch.nedocs.title": "NEDOCS-score {score} van 200 (drukte op de SEH)",
+      "dispatch.waiting.triage": "triage {n} min",
+      "dispatch.waiting.doctor": "arts {n} min",
+      "dispatch.measured": "gemeten {age}",
+      "reason.crowding": "drukte",
+      "reason.no_ic_bed": "geen IC-bed",
+      "reason.staffing": "personeelstekort",
+      "reason.equipment": "apparatuur defect",
+      "reason.ict_failure": "ICT-storing",
+      "reason.calamity": "calamiteit",
+      "reason.other": "anders",
+      "band.not_busy": "niet druk",
+      "band.busy": "druk",
+      "band.extremely_busy": "zeer druk",
+      "band.overcrowded": "overvol",
+      "band.severely_overcrowded": "ernstig overvol",
+      "band.dangerously_overcrowded": "gevaarlijk overvol",
       "dispatch.announce": "Aanmelden",
       "dispatch.announce.aria": "Patiënt aanmelden bij {name}",
       "dispatch.confirm.title": "Patiënt aanmelden bij {name}: {need}",
@@ -133,6 +155,8 @@
       "why.closed": "SEH gesloten",
       "why.stop_expired": "SEH-stop verlopen, niet bevestigd",
       "why.until": "tot {time}",
+      "why.cap_stop": "{cap} op stop",
+      "why.expired": "(verlopen, niet bevestigd)",
       "why.no_free": "geen vrije plaatsen {unit}",
       "why.free_unknown": "vrije plaatsen {unit} onbekend",
       "why.no_figures": "geen cijfers {unit} gemeld",
@@ -203,6 +227,24 @@
       "dispatch.free": "{unit}: {free} free of {staffed}",
       "dispatch.held": "{n} held",
       "dispatch.no_figures": "{unit}: no figures",
+      "dispatch.nedocs": "NEDOCS {score} · {band}",
+      "dispatch.nedocs.title": "NEDOCS score {score} of 200 (SEH crowding)",
+      "dispatch.waiting.triage": "triage {n} min",
+      "dispatch.waiting.doctor": "doctor {n} min",
+      "dispatch.measured": "measured {age}",
+      "reason.crowding": "crowding",
+      "reason.no_ic_bed": "no ICU bed",
+      "reason.staffing": "staff shortage",
+      "reason.equipment": "equipment failure",
+      "reason.ict_failure": "ICT failure",
+      "reason.calamity": "major incident",
+      "reason.other": "other",
+      "band.not_busy": "not busy",
+      "band.busy": "busy",
+      "band.extremely_busy": "extremely busy",
+      "band.overcrowded": "overcrowded",
+      "band.severely_overcrowded": "severely overcrowded",
+      "band.dangerously_overcrowded": "dangerously overcrowded",
       "dispatch.announce": "Announce",
       "dispatch.announce.aria": "Announce a patient to {name}",
       "dispatch.confirm.title": "Announce a patient to {name}: {need}",
@@ -256,6 +298,8 @@
       "why.closed": "SEH closed",
       "why.stop_expired": "SEH stop expired, unconfirmed",
       "why.until": "until {time}",
+      "why.cap_stop": "{cap} on stop",
+      "why.expired": "(expired, unconfirmed)",
       "why.no_free": "no free {unit} places",
       "why.free_unknown": "free {unit} places unknown",
       "why.no_figures": "no {unit} figures reported",
@@ -299,6 +343,10 @@
   const needLabel = (need) => (need === "seh" ? t("dispatch.need.seh") : t(`unit.${need}`));
   const unitLabel = (unit) => t(`unit.${unit}`);
   const capLabel = (cap) => t(`cap.${cap}`);
+  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  // A stop's reason as said: its label, or the hospital's own words (`other`, or anything not on the list).
+  const reasonLabel = (words) => (REASONS.includes(words) && words !== "other" ? t(`reason.${words}`) : words);
+  const sehReason = (seh) => (seh.reason === "other" && seh.reason_text ? seh.reason_text : seh.reason ? t(`reason.${seh.reason}`) : "");
   const count = (v) => (v === null || v === undefined ? t("unknown") : String(v));
   const minutes = (m) => (m < 0.5 ? t("dispatch.minutes.lt1") : t("dispatch.minutes", { n: Math.round(m) }));
 
@@ -539,7 +587,15 @@
       const head = t({ "SEH on stop": "why.stop", "SEH closed": "why.closed" }[m[1]] || "why.stop_expired");
       // the expected end in this browser's time zone (the API writes it in the server's)
       const until = m[3] && (c.seh && c.seh.expected_until ? clock(c.seh.expected_until) : m[3]);
-      return head + (m[2] ? `: ${m[2]}` : "") + (until ? ` ${t("why.until", { time: until })}` : "");
+      // the reason's code, or the hospital's own words for `other` (said as written, even if they read like a code)
+      const reason = m[2] && (c.seh && c.seh.reason === "other" ? m[2] : reasonLabel(m[2]));
+      return head + (reason ? `: ${reason}` : "") + (until ? ` ${t("why.until", { time: until })}` : "");
+    }],
+    // "pci on stop: equipment until 14:30 (expired, unconfirmed)": a capability stop (the SEH may be open)
+    [/^(\w+) on stop(?:: (.*?))?(?: until (\d{1,2}:\d{2}))?( \(expired, unconfirmed\))?$/s, (m) => {
+      if (!CAPABILITIES.includes(m[1])) return null;
+      return t("why.cap_stop", { cap: capLabel(m[1]) }) + (m[2] ? `: ${reasonLabel(m[2])}` : "")
+        + (m[3] ? ` ${t("why.until", { time: m[3] })}` : "") + (m[4] ? ` ${t("why.expired")}` : "");
     }],
     [/^no free (\w+) places$/, (m) => t("why.no_free", { unit: unitLabel(m[1]) })],
     [/^free (\w+) places unknown$/, (m) => t("why.free_unknown", { unit: unitLabel(m[1]) })],
@@ -549,7 +605,8 @@
   function why(text, c) {
     for (const [pattern, say] of WHY) {
       const m = text.match(pattern);
-      if (m) return say(m, c);
+      const said = m && say(m, c);
+      if (said) return said;
     }
     return text;
   }
@@ -566,7 +623,7 @@
         box.append(label, el("span", { class: "seh seh-none" }, c.kind === "hospital_no_seh" ? t("seh.no_seh") : t("seh.none")));
       } else {
         box.append(label, el("span", { class: `seh seh-${seh.status}` }, t(`seh.${seh.status}`)));
-        if (seh.reason) box.append(" ", el("span", { class: "reason" }, seh.reason));
+        if (seh.reason) box.append(" ", el("span", { class: "reason" }, sehReason(seh)));
         if (seh.expected_until) box.append(" ", el("span", { class: "age" }, t("dispatch.until", { time: clock(seh.expected_until) })));
         if (seh.incoming) box.append(" · ", el("span", { class: "incoming" }, t("dispatch.incoming", { n: seh.incoming })));
         box.append(" · ", el("span", { class: "age" }, t("dispatch.reported", { age: i18n.age(seh.age_s) })));
@@ -582,7 +639,32 @@
         box.append(" · ", el("span", { class: "age" }, t("dispatch.reported", { age: i18n.age(u.age_s) })));
       }
     }
-    return box;
+    const pressure = pressureLine(c);
+    return pressure ? [box, pressure] : [box];
+  }
+
+  // The SEH's crowding (NEDOCS band) and waiting times, each with its age; greyed when stale.
+  function pressureLine(c) {
+    const n = c.nedocs, w = c.waiting;
+    if (!n && !w) return null;
+    const line = el("div", { class: "pressure" });
+    if (n) {
+      const band = n.band || bandOf(n.score);
+      line.append(el("span", { class: `nedocs band-${band}${n.stale ? " stale" : ""}`, "data-band": band, title: t("dispatch.nedocs.title", { score: n.score }) },
+        t("dispatch.nedocs", { score: n.score, band: t(`band.${band}`) })));
+    }
+    const together = n && w && n.measured_at === w.measured_at;
+    if (n && !together) line.append(" ", el("span", { class: `age${n.stale ? " stale" : ""}` }, t("dispatch.measured", { age: i18n.age(n.age_s) })));
+    if (w) {
+      const words = [];
+      if (w.triage_min !== null && w.triage_min !== undefined) words.push(t("dispatch.waiting.triage", { n: w.triage_min }));
+      if (w.doctor_min !== null && w.doctor_min !== undefined) words.push(t("dispatch.waiting.doctor", { n: w.doctor_min }));
+      if (n) line.append(" · ");
+      line.append(el("span", { class: `waits${w.stale ? " stale" : ""}` }, words.join(" · ")), " ",
+        el("span", { class: `age${w.stale ? " stale" : ""}` }, t("dispatch.measured", { age: i18n.age(w.age_s) })));
+    }
+    if ((n && n.stale) || (w && w.stale)) line.append(" ", el("span", { class: "pressure-stale" }, t("stale")));
+    return line;
   }
 
   function candidateItem(c, index, answer) {
@@ -608,7 +690,7 @@
         c.within_norm ? `✓ ${t("dispatch.within", { norm })}` : `✗ ${t("dispatch.beyond", { norm })}`),
       el("span", { class: `fit ${c.suitable ? "yes" : "no"}` }, c.suitable ? t("dispatch.suitable") : t("dispatch.unsuitable")),
       c.stale ? el("span", { class: "stale-mark" }, t("stale")) : null);
-    li.append(head, marks, figures(c, answer.need));
+    li.append(head, marks, ...figures(c, answer.need));
     if (c.why.length) li.append(el("ul", { class: "why" }, ...c.why.map((w) => el("li", {}, why(w, c)))));
     if (c.suitable) {
       const open = state.confirm && state.confirm.facility_id === c.facility_id;

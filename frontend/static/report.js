@@ -17,9 +17,15 @@
       "report.status.keep": "— geen wijziging —",
       "report.status.stop": "stop (nu geen ambulances)",
       "report.reason": "Reden",
+      "report.reason.choose": "— kies een reden —",
+      "report.reason_text": "Toelichting",
+      "report.reason_text.hint": "verplicht bij „anders”, hooguit 200 tekens",
       "report.until": "Verwacht einde",
       "report.now": "nu: {status}",
       "report.now.none": "nu: geen melding",
+      "report.now.until": "tot {time}",
+      "report.now.value": "nu: {value} ({age})",
+      "report.now.minutes": "{n} min",
       "report.units": "Afdelingen",
       "report.units.hint": "(laat de rij van een afdeling leeg om die ongewijzigd te laten; een leeg aantal in een ingevulde rij wordt als onbekend verstuurd)",
       "report.col.unit": "Afdeling",
@@ -31,12 +37,54 @@
       "report.count.occupied": "{unit}: bezet",
       "report.count.available": "{unit}: beschikbaar",
       "report.not_reported": "niet gemeld",
+      "report.caps": "Voorzieningen op stop",
+      "report.caps.hint": "(de SEH blijft open; de meldkamer stuurt geen patiënten voor een voorziening op stop)",
+      "report.caps.col.capability": "Voorziening",
+      "report.caps.col.on_stop": "Op stop",
+      "report.caps.on_stop": "{cap}: op stop",
+      "report.caps.reason": "{cap}: reden",
+      "report.caps.reason_text": "{cap}: toelichting",
+      "report.caps.until": "{cap}: verwacht einde",
+      "report.caps.unchanged": "Ongewijzigd: de stops hieronder zijn wat nu getoond wordt en worden niet meegestuurd.",
+      "report.caps.changed": "Gewijzigd: de aangevinkte stops vervangen met deze melding de hele lijst (niets aangevinkt = geen stops meer).",
+      "report.caps.reset": "Wijzigingen ongedaan maken",
+      "report.caps.none": "niet op stop",
+      "report.caps.now": "op stop: {reason}, tot {time}",
+      "report.caps.now.expired": "verlopen — niet bevestigd ({reason}, tot {time})",
+      "report.pressure": "Drukte op de SEH",
+      "report.pressure.hint": "(optioneel; leeg laten = ongewijzigd. Vult u één wachttijd in, dan geldt de andere als onbekend)",
+      "report.triage": "Wachttijd tot triage (min)",
+      "report.doctor": "Wachttijd tot arts (min)",
+      "report.nedocs": "NEDOCS-score (0–200)",
       "report.send": "Melding versturen",
       "report.stop_needs_reason": "een stop heeft een reden nodig",
       "report.stop_needs_until": "een stop heeft een verwacht einde nodig",
+      "report.closed_needs_reason": "een sluiting heeft een reden nodig",
+      "report.closed_needs_until": "een sluiting heeft een verwacht einde nodig",
+      "report.other_needs_text": "bij „anders” is een toelichting nodig",
+      "report.until_past": "het verwachte einde moet later zijn dan nu",
       "report.saved": "Opgeslagen: gebeurtenis {id}",
       "report.saved.duplicate": "Opgeslagen: gebeurtenis {id} (was al verwerkt)",
       "report.refused": "geweigerd ({status})",
+      "reason.crowding": "drukte",
+      "reason.no_ic_bed": "geen IC-bed",
+      "reason.staffing": "personeelstekort",
+      "reason.equipment": "apparatuur defect",
+      "reason.ict_failure": "ICT-storing",
+      "reason.calamity": "calamiteit",
+      "reason.other": "anders",
+      "cap.trauma_centre": "traumacentrum",
+      "cap.pci": "PCI (dotteren)",
+      "cap.stroke_thrombectomy": "trombectomie (beroerte)",
+      "cap.acute_obstetrics": "acute verloskunde",
+      "cap.paediatric_seh": "kinder-SEH",
+      "cap.burns": "brandwondenzorg",
+      "band.not_busy": "niet druk",
+      "band.busy": "druk",
+      "band.extremely_busy": "zeer druk",
+      "band.overcrowded": "overvol",
+      "band.severely_overcrowded": "ernstig overvol",
+      "band.dangerously_overcrowded": "gevaarlijk overvol",
     },
     en: {
       "report.doc_title": "Report capacity — ROAZ capacity",
@@ -49,9 +97,15 @@
       "report.status.keep": "— no change —",
       "report.status.stop": "stop (no ambulances now)",
       "report.reason": "Reason",
+      "report.reason.choose": "— choose a reason —",
+      "report.reason_text": "Details",
+      "report.reason_text.hint": "required with “other”, at most 200 characters",
       "report.until": "Expected end",
       "report.now": "now: {status}",
       "report.now.none": "now: not reported",
+      "report.now.until": "until {time}",
+      "report.now.value": "now: {value} ({age})",
+      "report.now.minutes": "{n} min",
       "report.units": "Units",
       "report.units.hint": "(leave a unit's row empty to leave it unchanged; an empty count in a filled row is sent as unknown)",
       "report.col.unit": "Unit",
@@ -63,12 +117,54 @@
       "report.count.occupied": "{unit}: occupied",
       "report.count.available": "{unit}: available",
       "report.not_reported": "not reported",
+      "report.caps": "Capabilities on stop",
+      "report.caps.hint": "(the SEH stays open; dispatch sends no patients needing a capability on stop)",
+      "report.caps.col.capability": "Capability",
+      "report.caps.col.on_stop": "On stop",
+      "report.caps.on_stop": "{cap}: on stop",
+      "report.caps.reason": "{cap}: reason",
+      "report.caps.reason_text": "{cap}: details",
+      "report.caps.until": "{cap}: expected end",
+      "report.caps.unchanged": "Unchanged: the stops below are what is shown now and are not sent.",
+      "report.caps.changed": "Changed: with this report the ticked stops replace the whole list (nothing ticked = no stops any more).",
+      "report.caps.reset": "Undo changes",
+      "report.caps.none": "not on stop",
+      "report.caps.now": "on stop: {reason}, until {time}",
+      "report.caps.now.expired": "expired — unconfirmed ({reason}, until {time})",
+      "report.pressure": "SEH pressure",
+      "report.pressure.hint": "(optional; leave empty = unchanged. If you fill in one waiting time, the other counts as unknown)",
+      "report.triage": "Wait for triage (min)",
+      "report.doctor": "Wait for a doctor (min)",
+      "report.nedocs": "NEDOCS score (0–200)",
       "report.send": "Send report",
       "report.stop_needs_reason": "a stop needs a reason",
       "report.stop_needs_until": "a stop needs an expected end",
+      "report.closed_needs_reason": "a closure needs a reason",
+      "report.closed_needs_until": "a closure needs an expected end",
+      "report.other_needs_text": "“other” needs a few words of details",
+      "report.until_past": "the expected end must lie after now",
       "report.saved": "Saved: event {id}",
       "report.saved.duplicate": "Saved: event {id} (already applied)",
       "report.refused": "refused ({status})",
+      "reason.crowding": "crowding",
+      "reason.no_ic_bed": "no ICU bed",
+      "reason.staffing": "staff shortage",
+      "reason.equipment": "equipment failure",
+      "reason.ict_failure": "ICT failure",
+      "reason.calamity": "major incident",
+      "reason.other": "other",
+      "cap.trauma_centre": "trauma centre",
+      "cap.pci": "PCI",
+      "cap.stroke_thrombectomy": "stroke thrombectomy",
+      "cap.acute_obstetrics": "acute obstetrics",
+      "cap.paediatric_seh": "paediatric SEH",
+      "cap.burns": "burns care",
+      "band.not_busy": "not busy",
+      "band.busy": "busy",
+      "band.extremely_busy": "extremely busy",
+      "band.overcrowded": "overcrowded",
+      "band.severely_overcrowded": "severely overcrowded",
+      "band.dangerously_overcrowded": "dangerously overcrowded",
     },
   });
 
@@ -76,9 +172,16 @@
   const UNIT_TYPES = ["seh_places", "ic_adult", "nicu", "picu", "medium_care", "ccu", "stroke", "ward_general",
     "paediatrics", "obstetrics", "elv", "grz", "psychiatry"];
   const COUNTS = ["staffed", "occupied", "available"];
+  const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other"];
+  const CAPABILITIES = ["trauma_centre", "pci", "stroke_thrombectomy", "acute_obstetrics", "paediatric_seh", "burns"];
+  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS.
+  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
+    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
+  const STOPS = new Set(["stop", "closed"]);
   const $ = (id) => document.getElementById(id);
   let me = null;
   let shownState = null;  // the facility as last loaded, to draw its labels again in another language
+  let capsTouched = false;  // whether the capability stops were changed since they were last loaded (then the list is sent)
   // What the page itself says in #result and #signin-error: its own words (key, values) or the server's (text).
   const said = { result: null, signinError: null };
 
@@ -89,6 +192,26 @@
     return text === key ? fallback : text;
   }
   const unitName = (type) => label(`unit.${type}`, type);
+  const capName = (cap) => label(`cap.${cap}`, cap);
+  const reasonName = (reason) => label(`reason.${reason}`, reason);
+  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
+  const pad = (n) => String(n).padStart(2, "0");
+  // A stop's end: the time of day when it is near, with the date when it is not.
+  function when(iso) {
+    const d = new Date(iso);
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (Math.abs(d - Date.now()) < 20 * 3600 * 1000) return time;
+    return `${d.toLocaleDateString(locale(), { day: "numeric", month: "short", year: "numeric" })} ${time}`;
+  }
+  // An ISO time as a datetime-local input's value (this browser's time zone), and back.
+  function localInput(iso) {
+    const d = new Date(iso);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+  const ageOf = (view) => i18n.age(view.age_s);
+  // The reason as people read it: its label, or the hospital's own words for `other`.
+  const reasonWords = (stop) => (stop.reason === "other" && stop.reason_text ? stop.reason_text : stop.reason ? reasonName(stop.reason) : "");
 
   async function api(path, options = {}) {
     const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, ...(options.headers || {}) };
@@ -189,6 +312,116 @@
     }
   }
 
+  // ---- reasons: the fixed list, as a select (SEH and each capability row) ----------------------
+  function fillReasons(select) {
+    const chosen = select.value;
+    const options = [["", "report.reason.choose"], ...REASONS.map((r) => [r, `reason.${r}`])].map(([value, key]) => {
+      const option = document.createElement("option");
+      option.value = value;
+      option.dataset.i18n = key;
+      option.textContent = t(key);
+      return option;
+    });
+    select.replaceChildren(...options);
+    select.value = chosen;
+  }
+
+  // The SEH's reason, text and expected end belong to a stop or closure only; the text to `other` only.
+  function showSehFields() {
+    const stopping = STOPS.has($("seh-status").value);
+    document.querySelectorAll("[data-for-stop]").forEach((row) => { row.hidden = !stopping; });
+    document.querySelector("[data-for-other]").hidden = !stopping || $("seh-reason").value !== "other";
+  }
+
+  // Choosing stop or closed while one is shown: its reason and a future end are filled in, to confirm or change.
+  function prefillSeh() {
+    const seh = shownState && shownState.seh;
+    if (!STOPS.has($("seh-status").value) || !seh || !seh.reason || $("seh-reason").value) return;
+    $("seh-reason").value = seh.reason;
+    if (!$("seh-reason-text").value && seh.reason_text) $("seh-reason-text").value = seh.reason_text;
+    if (!$("seh-until").value && seh.expected_until && Date.parse(seh.expected_until) > Date.now()) {
+      $("seh-until").value = localInput(seh.expected_until);
+    }
+  }
+
+  // ---- capability stops: a row per capability, filled with what is on stop now -----------------
+  function capCell(...children) {
+    const td = document.createElement("td");
+    td.append(...children);
+    return td;
+  }
+  function errorSlot(loc) {
+    const slot = document.createElement("span");
+    slot.className = "error";
+    slot.dataset.errorFor = loc;
+    return slot;
+  }
+
+  function renderCaps() {
+    const stops = new Map(((shownState && shownState.capability_stops) || []).map((s) => [s.capability, s]));
+    const known = [...CAPABILITIES, ...[...stops.keys()].filter((c) => !CAPABILITIES.includes(c))];
+    const rows = known.map((cap) => {
+      const stop = stops.get(cap);
+      const at = `caps.${cap}`;
+      const tr = document.createElement("tr");
+      tr.dataset.capability = cap;
+      const th = document.createElement("th");
+      th.scope = "row";
+      const box = Object.assign(document.createElement("input"), { type: "checkbox", checked: !!stop });
+      box.dataset.field = "on_stop";
+      const reason = document.createElement("select");
+      reason.className = "reason";
+      reason.dataset.field = "reason";
+      reason.dataset.loc = `${at}.reason`;
+      fillReasons(reason);
+      reason.value = (stop && stop.reason) || "";
+      const text = Object.assign(document.createElement("input"), { maxLength: 200, value: (stop && stop.reason_text) || "" });
+      text.dataset.field = "reason_text";
+      text.dataset.loc = `${at}.reason_text`;
+      text.className = "reason-text";
+      const until = Object.assign(document.createElement("input"), { type: "datetime-local" });
+      until.dataset.field = "expected_until";
+      until.dataset.loc = `${at}.expected_until`;
+      if (stop && stop.expected_until) until.value = localInput(stop.expected_until);
+      const now = capCell(document.createElement("span"), errorSlot(at));
+      now.className = "now";
+      now.firstChild.className = "now-text";
+      tr.append(th, capCell(box), capCell(reason, text, errorSlot(`${at}.reason`), errorSlot(`${at}.reason_text`)),
+        capCell(until, errorSlot(`${at}.expected_until`)), now);
+      return tr;
+    });
+    $("caps").replaceChildren(...rows);
+    capsTouched = false;
+    labelCaps();
+  }
+
+  // The capability rows' words and which of their fields apply, in place: what was typed stays.
+  function labelCaps() {
+    const stops = new Map(((shownState && shownState.capability_stops) || []).map((s) => [s.capability, s]));
+    for (const tr of $("caps").rows) {
+      const cap = tr.dataset.capability;
+      const name = capName(cap);
+      tr.cells[0].textContent = name;
+      const [box, reason, text, until] = ["on_stop", "reason", "reason_text", "expected_until"].map((f) => tr.querySelector(`[data-field="${f}"]`));
+      box.setAttribute("aria-label", t("report.caps.on_stop", { cap: name }));
+      reason.setAttribute("aria-label", t("report.caps.reason", { cap: name }));
+      text.setAttribute("aria-label", t("report.caps.reason_text", { cap: name }));
+      until.setAttribute("aria-label", t("report.caps.until", { cap: name }));
+      for (const option of reason.options) option.textContent = t(option.dataset.i18n);
+      reason.disabled = text.disabled = until.disabled = !box.checked;
+      text.hidden = reason.value !== "other";
+      tr.classList.toggle("on-stop", box.checked);
+      const stop = stops.get(cap);
+      const time = stop && stop.expected_until ? when(stop.expected_until) : "?";
+      tr.querySelector(".now-text").textContent = !stop ? t("report.caps.none")
+        : t(stop.expired ? "report.caps.now.expired" : "report.caps.now", { reason: reasonWords(stop) || "?", time });
+      tr.querySelector(".now").classList.toggle("expired", !!(stop && stop.expired));
+    }
+    $("caps-change").textContent = t(capsTouched ? "report.caps.changed" : "report.caps.unchanged");
+    $("caps-change").classList.toggle("changed", capsTouched);
+    $("caps-reset").hidden = !capsTouched;
+  }
+
   function labelFacility() {
     if (!shownState || !me) return;
     const body = shownState;
@@ -201,9 +434,33 @@
       $("who").append(" ", badge);
     }
     const seh = body.seh;
-    $("seh-now").textContent = seh
-      ? t("report.now", { status: `${label(`seh.${seh.status}`, seh.status)}${seh.reason ? ` (${seh.reason})` : ""}` })
-      : t("report.now.none");
+    let status = seh ? label(`seh.${seh.status}`, seh.status) : "";
+    if (seh) {
+      const about = [reasonWords(seh), seh.expected_until ? t("report.now.until", { time: when(seh.expected_until) }) : ""].filter(Boolean);
+      if (about.length) status += ` (${about.join(", ")})`;
+    }
+    $("seh-now").textContent = seh ? t("report.now", { status }) : t("report.now.none");
+    const waiting = body.waiting;
+    const minutes = (n) => (n === null || n === undefined ? t("unknown") : t("report.now.minutes", { n }));
+    const value = (view, text) => (view ? t("report.now.value", { value: text, age: ageOf(view) }) : t("report.now.none"));
+    $("triage-now").textContent = value(waiting, waiting && minutes(waiting.triage_min));
+    $("doctor-now").textContent = value(waiting, waiting && minutes(waiting.doctor_min));
+    const nedocs = body.nedocs;
+    $("nedocs-now").textContent = value(nedocs, nedocs && `${nedocs.score} · ${t(`band.${nedocs.band || bandOf(nedocs.score)}`)}`);
+    for (const id of ["triage-now", "doctor-now", "nedocs-now"]) {
+      const view = id === "nedocs-now" ? nedocs : waiting;
+      $(id).classList.toggle("stale", !!(view && view.stale));
+    }
+    showBand();
+  }
+
+  // The band of the score being typed, as the board will show it.
+  function showBand() {
+    const raw = $("nedocs").value;
+    const score = Number(raw);
+    const band = raw !== "" && Number.isInteger(score) && score >= 0 && score <= 200 ? bandOf(score) : null;
+    $("nedocs-band").textContent = band ? t(`band.${band}`) : "";
+    $("nedocs-band").className = band ? `band band-${band}` : "band";
   }
 
   async function load() {
@@ -211,17 +468,56 @@
     if (!response.ok) { say("result", null, body.detail); return; }
     shownState = body;
     renderUnits(body);
+    renderCaps();
     labelFacility();
+    showSehFields();
+  }
+
+  const isoOf = (input) => (input.value ? new Date(input.value).toISOString() : null);
+
+  // A stop's reason, text and end as the API takes them; `what` (stop, closed or cap) names the page's own hints.
+  function stopParts(reason, text, until, loc, what) {
+    const hints = [];
+    const part = { reason: reason.value || undefined };
+    if (reason.value === "other") part.reason_text = text.value.trim() || undefined;
+    part.expected_until = isoOf(until) || undefined;
+    const needs = what === "closed" ? "closed" : "stop";
+    if (!part.reason) hints.push([[...loc, "reason"], `report.${needs}_needs_reason`]);
+    else if (part.reason === "other" && !part.reason_text) hints.push([[...loc, "reason_text"], "report.other_needs_text"]);
+    if (!part.expected_until) hints.push([[...loc, "expected_until"], `report.${needs}_needs_until`]);
+    else if (Date.parse(part.expected_until) <= Date.now()) hints.push([[...loc, "expected_until"], "report.until_past"]);
+    return { part, hints };
   }
 
   function collect() {
     const report = { measured_at: new Date().toISOString() };
+    const hints = [];
     const status = $("seh-status").value;
     if (status) {
       report.seh = { status };
-      if ($("seh-reason").value.trim()) report.seh.reason = $("seh-reason").value.trim();
-      if ($("seh-until").value) report.seh.expected_until = new Date($("seh-until").value).toISOString();
+      if (STOPS.has(status)) {
+        const stop = stopParts($("seh-reason"), $("seh-reason-text"), $("seh-until"), ["body", "seh"], status);
+        Object.assign(report.seh, stop.part);
+        hints.push(...stop.hints);
+      }
     }
+    const capIndex = [];  // the capability of each sent stop, to place the API's messages at its row
+    if (capsTouched) {
+      report.capability_stops = [];
+      for (const tr of $("caps").rows) {
+        const get = (f) => tr.querySelector(`[data-field="${f}"]`);
+        if (!get("on_stop").checked) continue;
+        const cap = tr.dataset.capability;
+        const stop = stopParts(get("reason"), get("reason_text"), get("expected_until"), ["caps", cap], "stop");
+        report.capability_stops.push({ capability: cap, ...stop.part });
+        capIndex.push(cap);
+        hints.push(...stop.hints);
+      }
+    }
+    const minutes = (id) => ($(id).value === "" ? null : Number($(id).value));
+    const triage = minutes("waiting-triage"), doctor = minutes("waiting-doctor");
+    if (triage !== null || doctor !== null) report.waiting = { triage_min: triage, doctor_min: doctor };
+    if ($("nedocs").value !== "") report.nedocs = Number($("nedocs").value);
     const units = [];
     const rowIndex = new Map();
     document.querySelectorAll("#units tr").forEach((row) => {
@@ -233,7 +529,7 @@
       units.push(unit);
     });
     if (units.length) report.units = units;
-    return { report, rowIndex };
+    return { report, rowIndex, capIndex, hints };
   }
 
   function locate(loc, rowIndex) {
@@ -247,15 +543,29 @@
     return null;
   }
 
+  // Where the form shows an API message: ["body", "capability_stops", 0, "reason"] at that capability's
+  // row; a report-level message about one stop's end (loc ["body"]) at that end.
+  function placeOf(loc, msg, capIndex) {
+    const index = Number(loc[2]);
+    if (loc[1] === "capability_stops" && loc.length > 2 && Number.isInteger(index) && capIndex[index]) {
+      return ["caps", capIndex[index], ...loc.slice(3)];
+    }
+    if (loc.length === 1 && loc[0] === "body") {
+      if (/\bseh\.expected_until\b/.test(msg)) return ["body", "seh", "expected_until"];
+      const cap = msg.match(/\bthe (\w+) stop's expected_until\b/);
+      if (cap && capIndex.includes(cap[1])) return ["caps", cap[1], "expected_until"];
+    }
+    return loc;
+  }
+
   async function submit(event) {
     event.preventDefault();
     clearErrors();
     say("result", null, "");
     $("result").className = "";
-    const { report, rowIndex } = collect();
-    if (report.seh && report.seh.status === "stop" && (!report.seh.reason || !report.seh.expected_until)) {
-      if (!report.seh.reason) showError(["body", "seh", "reason"], { key: "report.stop_needs_reason" });
-      if (!report.seh.expected_until) showError(["body", "seh", "expected_until"], { key: "report.stop_needs_until" });
+    const { report, rowIndex, capIndex, hints } = collect();
+    if (hints.length) {
+      hints.forEach(([loc, key]) => showError(loc, { key }));
       return;
     }
     const { response, body } = await api(`/api/v1/facilities/${encodeURIComponent(me.facility_id)}/reports`, {
@@ -264,13 +574,14 @@
     if (response.ok) {
       say("result", [body.duplicate ? "report.saved.duplicate" : "report.saved", { id: body.event_id }]);
       $("result").className = "ok";
-      document.querySelectorAll("#units input").forEach((i) => { i.value = ""; });
+      document.querySelectorAll("#units input, #pressure-fields input").forEach((i) => { i.value = ""; });
       await load();
       return;
     }
     if (response.status === 422 && Array.isArray(body.detail)) {
       body.detail.forEach((error) => {
-        const place = locate(error.loc, rowIndex);
+        const loc = error.loc.map(String);
+        const place = locate(loc, rowIndex);
         if (place) {
           const cell = place.input ? place.input.closest("td") : place.row.querySelector(".now");
           let slot = cell.querySelector(".error");
@@ -278,7 +589,7 @@
           slot.textContent = error.msg;
           (place.input || place.row).classList.add("invalid");
         } else {
-          showError(error.loc.map(String), error.msg);
+          showError(placeOf(loc, error.msg, capIndex), error.msg);
         }
       });
       return;
@@ -305,6 +616,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    fillReasons($("seh-reason"));
     $("signin").addEventListener("submit", (event) => {
       event.preventDefault();
       sessionStorage.setItem(KEY, $("key").value.trim());
@@ -312,10 +624,21 @@
       start();
     });
     $("report").addEventListener("submit", submit);
+    $("seh-status").addEventListener("change", () => { prefillSeh(); showSehFields(); });
+    $("seh-reason").addEventListener("change", showSehFields);
+    $("nedocs").addEventListener("input", showBand);
+    const touched = () => { capsTouched = true; labelCaps(); };
+    $("caps").addEventListener("change", touched);
+    $("caps").addEventListener("input", touched);
+    $("caps-reset").addEventListener("click", () => {
+      renderCaps();
+      document.querySelectorAll('#caps [data-error-for], [data-error-for="body.capability_stops"]').forEach((s) => { s.textContent = ""; });
+    });
     i18n.onChange(() => {
       drawSaid("result");
       drawSaid("signinError");
       labelUnits();
+      labelCaps();
       labelFacility();
     });
     if (takeKeyFromFragment()) start(); else $("signin").hidden = false;
