@@ -15,10 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 
 from capacity import metrics
+from capacity.alerts.routes import router as alerts_router
+from capacity.alerts.service import Evaluator, Rules
+from capacity.alerts.webhooks import Webhooks
 from capacity.auth.routes import router as keys_router
 from capacity.auth.service import Authenticator
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
+from capacity.coverage.routes import router as coverage_router
+from capacity.coverage.service import CoverageService
 from capacity.db import Database
 from capacity.dispatch.capabilities import CapabilityBook
 from capacity.dispatch.routes import router as dispatch_router
@@ -88,12 +93,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keeper.start()
     else:
         keeper.not_ready = set(registry.regions)
+    webhooks = Webhooks(
+        db=db,
+        attempts=settings.webhook_attempts,
+        backoff_s=settings.webhook_backoff_s,
+        timeout_s=settings.webhook_timeout_s,
+        queue_size=settings.webhook_queue_size,
+        senders=settings.webhook_senders,
+    )
+    alerts = Evaluator(
+        redis=redis,
+        db=db,
+        registry=registry,
+        rules=Rules(
+            min_interval_s=settings.alerts_min_interval_s, free_margin=settings.alerts_free_margin, stream_maxlen=settings.stream_maxlen
+        ),
+        send=webhooks.submit,
+        tick_s=settings.alerts_tick_s,
+    )
+    webhooks.start()
+    alerts.start()  # also while the schema is behind: its rounds fail quietly until it is current
     app.state.redis = redis
     app.state.registry = registry
     app.state.registry_sync = registry_sync
     app.state.locator = RegionLocator.shipped(settings.outlines_file)
     app.state.db = db
     app.state.keeper = keeper
+    app.state.alerts = alerts
+    app.state.webhooks = webhooks
     app.state.record = EventLog(db=db) if settings.durability == "sql" else None
     app.state.applier = Applier.register(redis)
     app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
@@ -101,10 +128,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.capabilities = CapabilityBook(db=db, registry=registry)
     app.state.identifiers = IdentifierBook(db=db, registry=registry)
     app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
+    app.state.coverage = CoverageService.create(
+        redis=redis, registry=registry, outlines=settings.outlines_file, stream_maxlen=settings.stream_maxlen
+    )
+    app.state.coverage.start()
     try:
         yield
     finally:
-        steps = [("websocket hub", app.state.hub.close()), ("keeper", keeper.close()), ("registry sync", registry_sync.close())]
+        steps = [
+            ("websocket hub", app.state.hub.close()),
+            ("keeper", keeper.close()),
+            ("alerts", alerts.close()),
+            ("coverage publisher", app.state.coverage.close()),
+            ("webhooks", webhooks.close()),
+            ("registry sync", registry_sync.close()),
+        ]
         if app.state.record is not None:
             steps.append(("event log", app.state.record.close()))
         steps += [("redis", redis.aclose()), ("database", db.dispose())]
@@ -171,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(edxl_router)
     app.include_router(fhir_router)
     app.include_router(csv_reports_router)
+    app.include_router(alerts_router)
+    app.include_router(coverage_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -504,3 +504,77 @@ async def _import_reports(settings: Settings, text: str, name: str, reached):
             await record.close()
         await redis.aclose()
         await db.dispose()
+
+
+@app.command("coverage")
+def coverage(
+    all_open: Annotated[
+        bool, typer.Option("--all-open", help="The baseline: every 24/7 SEH (kind seh) open, nothing else; needs no live state.")
+    ] = False,
+    areas: Annotated[int, typer.Option(min=0, help="Areas outside to name per region (most minutes first).")] = 5,
+) -> None:
+    """The 45-minute norm: the national share within 45 minutes by ambulance and the people outside per region.
+
+    Without --all-open it reads which SEHs take ambulances now from REDIS_URL (and imported
+    hospitals from DATABASE_URL). The model and every assumption: regions/COVERAGE.md."""
+    from rich.table import Table
+
+    from capacity.coverage.service import all_open_coverage, current_coverage
+    from regions import coverage as norm
+
+    settings = get_settings()
+    registry = settings.load_registry()
+    model = norm.CoverageModel.build(
+        population=norm.load_population(region_ids=list(registry.regions), outlines=settings.outlines_file),
+        facilities=registry.facilities.values(),
+    )
+    if all_open:
+        answer = all_open_coverage(registry=registry, model=model)
+        title = f"45-minute norm, every 24/7 SEH open ({len(answer.counted_sehs)} SEHs)"
+    else:
+        if not settings.redis_url:
+            console.print("[red]set REDIS_URL to the Redis the servers use, or ask for the baseline with --all-open[/red]")
+            raise typer.Exit(2)
+
+        async def live():
+            db = await _schema_ready(settings)
+            redis = connect(settings.redis_url or "")
+            try:
+                full = await full_registry(settings=settings, db=db)
+                return await current_coverage(redis=redis, registry=full, model=model, regions=None)
+            finally:
+                await redis.aclose()
+                await db.dispose()
+
+        try:
+            answer = asyncio.run(live())
+        except (RedisError, OSError) as exc:
+            console.print(f"[red]Redis did not answer ({exc.__class__.__name__})[/red]")
+            raise typer.Exit(1) from exc
+        title = f"45-minute norm now ({len(answer.counted_sehs)} SEHs take ambulances)"
+    table = Table(title=title)
+    table.add_column("region", no_wrap=True)
+    for column in ("people", "within 45 min", "outside", "share within"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("areas outside (PC4, most minutes first; i = island)")
+    for region in answer.regions:
+        named = " ".join(f"{a.pc4}{'' if a.minutes is not None else 'i'}" for a in region.outside_areas[:areas])
+        more = " …" if len(region.outside_areas) > areas else ""
+        table.add_row(
+            region.region_id,
+            f"{region.people:,}",
+            f"{region.within:,}",
+            f"{region.outside:,}",
+            f"{region.share:.2%}",
+            f"{len(region.outside_areas)}: {named}{more}" if region.outside_areas else "0",
+        )
+    national = answer.national
+    table.add_section()
+    table.add_row("NL", f"{national.people:,}", f"{national.within:,}", f"{national.outside:,}", f"{national.share:.2%}", "", style="bold")
+    console.print(table)
+    p = answer.model
+    console.print(
+        f"[dim]model: {p.response_min:g} min response + {p.on_scene_min:g} min on scene + transport ≤ {p.transport_budget_min:g} min "
+        f"({p.travel_model}); {p.population}; {p.islands}; SEHs: {p.seh_rule}. Sources: regions/COVERAGE.md[/dim]",
+        soft_wrap=True,
+    )

@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     announcement_grace_s: int = Field(default=1800, gt=0, description="A hold lapses this long after the announced ETA.")
     history_retention_days: int = Field(default=730, gt=0, description="SQL history kept by `capacity db prune`.")
 
+    alerts_tick_s: float = Field(default=1.0, gt=0, description="How often each worker judges alert conditions (time-based ones too).")
+    alerts_min_interval_s: float = Field(
+        default=60.0, ge=0, description="Least time between two transitions (firing, cleared) of one alert: no flapping storm."
+    )
+    alerts_free_margin: int = Field(
+        default=1, ge=0, description="A free_below alert clears only at threshold + this many free places (hysteresis)."
+    )
+    alerts_max_per_key: int = Field(default=100, gt=0, description="Alert subscriptions one key may hold.")
+    webhook_attempts: int = Field(default=5, ge=1, le=20, description="Webhook attempts per alert before giving up.")
+    webhook_backoff_s: float = Field(default=0.5, gt=0, description="Wait after the first failed attempt; doubled after each next one.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="One webhook attempt's time limit.")
+    webhook_queue_size: int = Field(default=1000, gt=0, description="Webhook deliveries waiting per worker before new ones are refused.")
+    webhook_senders: int = Field(default=4, gt=0, le=64, description="Webhook deliveries in flight at once per worker.")
+
     def migrates_on_start(self) -> bool:
         return self.auto_migrate if self.auto_migrate is not None else self.database_url is None
 

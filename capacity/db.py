@@ -39,6 +39,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def register_tables() -> None:
     """Import every module that declares tables, so Base.metadata knows the whole schema."""
+    from capacity.alerts import models as _alerts  # noqa: F401
     from capacity.auth import models as _auth  # noqa: F401
     from capacity.dispatch import announcements as _announcements  # noqa: F401
     from capacity.dispatch import capabilities as _capabilities  # noqa: F401

@@ -42,6 +42,9 @@ def persisted_key(region_id: str) -> str:
     return f"{PREFIX}:{{{region_id}}}:persisted"
 
 
+RESET_FIELD = "r"
+"""A stream entry with this field marks a rebuild of the region's live state from SQL."""
+
 HOLD_PREFIX = "h:"  # facility hash fields h:<need>: places held by announcements
 
 

@@ -177,3 +177,20 @@ async def test_a_slow_client_is_dropped_and_never_holds_up_the_others(rds, live,
         assert hub.clients(REGION) == 1
     finally:
         await hub.close()
+
+
+async def test_a_stale_notice_reaches_every_board_and_an_unknown_entry_restarts_nobody(server, rds, keys):
+    """Stream entries other than reports (a facility gone stale, a coverage change, kinds a worker
+    does not know yet) must never be taken for a rebuild, which would restart every board."""
+    viewer = await keys.create(Role.viewer)
+    async with connect(f"{server.ws_url}/ws/regions/ROAZ11") as ws:
+        await ws.send(orjson.dumps({"type": "auth", "key": viewer}).decode())
+        assert orjson.loads(await ws.recv())["type"] == "snapshot"
+        stream = "cap:{ROAZ11}:events"
+        await rds.xadd(stream, {"x": "something new"})
+        notice = {"kind": "stale", "facility_id": "seh-tno-00", "region_id": "ROAZ11", "since": "2026-11-26T00:00:00Z"}
+        stale_id = await rds.xadd(stream, {"k": orjson.dumps(notice).decode()})
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        while message["type"] == "heartbeat":
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert message == {"type": "stale", "id": stale_id, **notice}

@@ -258,6 +258,7 @@ class RegistrySync:
         self.check_s = check_s
         self._version: bytes | str | None = b"unread"
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def refresh(self) -> None:
         """Load the imported facilities into the registry and the GEO indexes."""
@@ -275,7 +276,7 @@ class RegistrySync:
         self._task = asyncio.create_task(self._watch(), name="registry-sync")
 
     async def _watch(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.check_s)
             try:
                 await self.refresh_if_changed()
@@ -283,6 +284,7 @@ class RegistrySync:
                 log.warning("facility registry not refreshed: %s", exc)
 
     async def close(self) -> None:
+        self._stopping = True  # ends the loop even if the cancellation is lost inside a Redis call
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -39,6 +39,7 @@ from capacity.reports.timers import announce_stale, count_stale, expire_stops
 from capacity.store import (
     HOLD_PREFIX,
     NATIONAL_GEO_KEY,
+    RESET_FIELD,
     announcement_key,
     expiry_key,
     facility_key,
@@ -54,8 +55,6 @@ from capacity.store import (
 from regions.registry import Facility, Registry
 
 log = logging.getLogger(__name__)
-
-RESET_FIELD = "r"
 
 
 @dataclass(frozen=True)
@@ -237,6 +236,7 @@ class Keeper:
     not_ready: set[str] = field(default_factory=set)
     applier: Applier | None = None
     _task: asyncio.Task[None] | None = None
+    _stopping: bool = False
 
     @property
     def ready(self) -> bool:
@@ -302,7 +302,7 @@ class Keeper:
 
     async def _run(self) -> None:
         last_reconcile = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await self.ensure_ready()
                 if self.ready:
@@ -320,6 +320,9 @@ class Keeper:
             await asyncio.sleep(self.check_s)
 
     async def close(self) -> None:
+        """Stop the loop. The flag ends it even if a cancellation is lost inside a Redis call
+        (seen with redis-py: a worker's keeper writing on after its server stopped)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -19,7 +19,9 @@ from redis.exceptions import RedisError
 
 from capacity import metrics
 from capacity.domain import utc_iso
-from capacity.store import stream_key
+from capacity.store import RESET_FIELD, stream_key
+
+ALERT_FIELD = "al"  # an alert for one key (capacity.alerts publishes it)
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +43,31 @@ def event_message(event_id: str, payload: str) -> str:
 class Message:
     """One stream entry as websocket text. An announcement's details go only to those who may
     see them (`private_to`: the receiving facility; dispatch and admin); everyone else gets
-    `redacted`: which facility holds one place more or less for which need."""
+    `redacted`: which facility holds one place more or less for which need. An alert goes to
+    its subscriber's key only (`private_to_key`); everyone else gets nothing (empty text),
+    but still passes the entry's id, so resuming with `since` works for every client."""
 
     key: EventKey | None
     text: str
     private_to: str | None = None
     redacted: str = ""
+    private_to_key: str | None = None
 
     def for_(self, subscriber: Subscriber) -> str:
+        if self.private_to_key is not None:
+            return self.text if subscriber.key_id == self.private_to_key else ""
         if self.private_to is None or subscriber.sees_all or subscriber.facility_id == self.private_to:
             return self.text
         return self.redacted
 
 
+NOTICES = {"k": "stale", "c": "coverage"}
+"""Stream fields whose JSON goes to every client as is, under this message type: a facility's
+figures went stale (capacity.reports.timers), the 45-minute coverage changed (capacity.coverage)."""
+
+
 def entry_message(event_id: str, fields: dict[str, str]) -> Message | None:
-    """The message for a stream entry; None for a rebuild marker."""
+    """The message for a stream entry; None only for the rebuild marker, which restarts clients."""
     if "e" in fields:
         return Message(event_key(event_id), event_message(event_id, fields["e"]))
     if "a" in fields:
@@ -64,7 +76,16 @@ def entry_message(event_id: str, fields: dict[str, str]) -> Message | None:
         hold = {"type": "hold", "id": event_id, "facility_id": announcement["facility_id"], "need": announcement["need"], "change": change}
         text = orjson.dumps({"type": "announcement", "id": event_id, "announcement": announcement}).decode()
         return Message(event_key(event_id), text, private_to=announcement["facility_id"], redacted=orjson.dumps(hold).decode())
-    return None
+    if ALERT_FIELD in fields:
+        alert = orjson.loads(fields[ALERT_FIELD])
+        text = orjson.dumps({"type": "alert", "id": event_id, "alert": alert}).decode()
+        return Message(event_key(event_id), text, private_to_key=alert["key_id"])
+    if RESET_FIELD in fields:
+        return None
+    for name, kind in NOTICES.items():
+        if name in fields:
+            return Message(event_key(event_id), '{"type":"' + kind + '","id":"' + event_id + '",' + fields[name][1:])
+    return Message(event_key(event_id), "")  # a kind this worker does not know: nobody is told, the position moves on
 
 
 @dataclass(eq=False)
@@ -74,6 +95,7 @@ class Subscriber:
     queue: asyncio.Queue[Message]
     facility_id: str | None = None
     sees_all: bool = False
+    key_id: str | None = None
     done: bool = False
     slow: bool = False
     rebuilt: bool = False
@@ -113,8 +135,11 @@ class Hub:
         self._feeds: dict[str, RegionFeed] = {}
         self._lock = asyncio.Lock()
         self._heartbeat_task: asyncio.Task | None = None
+        self._closing = False
 
-    async def subscribe(self, region_id: str, *, facility_id: str | None = None, sees_all: bool = False) -> Subscriber:
+    async def subscribe(
+        self, region_id: str, *, facility_id: str | None = None, sees_all: bool = False, key_id: str | None = None
+    ) -> Subscriber:
         """Register a client. Its reader is running (from a known position) before this returns,
         so a snapshot taken afterwards is always followed by every later event."""
         feed = self._feeds.get(region_id)
@@ -128,7 +153,7 @@ class Hub:
                     self._feeds[region_id] = feed
                     if self._heartbeat_task is None:
                         self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="heartbeats")
-        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all)
+        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all, key_id=key_id)
         feed.subscribers.add(subscriber)
         metrics.WS_CLIENTS.labels(region=region_id).inc()
         return subscriber
@@ -157,7 +182,7 @@ class Hub:
     async def _read(self, feed: RegionFeed) -> None:
         key = stream_key(feed.region_id)
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
                 response = await self._redis.xread({key: feed.last_id}, count=self._batch, block=self._block_ms)
                 backoff = 0.1
@@ -197,6 +222,7 @@ class Hub:
                     self._publish(feed, Message(None, text))
 
     async def close(self) -> None:
+        self._closing = True  # ends the readers even if a cancellation is lost inside a Redis call
         tasks = [f.task for f in self._feeds.values() if f.task] + ([self._heartbeat_task] if self._heartbeat_task else [])
         for task in tasks:
             task.cancel()

@@ -67,7 +67,9 @@ async def region_socket(
         raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
     hub = state.hub
     try:
-        subscriber = await hub.subscribe(region_id, facility_id=reader.facility_id, sees_all=reader.role in SEES_ANNOUNCEMENTS)
+        subscriber = await hub.subscribe(
+            region_id, facility_id=reader.facility_id, sees_all=reader.role in SEES_ANNOUNCEMENTS, key_id=reader.key_id
+        )
     except RedisError as exc:
         raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
     receiver = asyncio.create_task(_until_disconnect(websocket, subscriber))
@@ -92,7 +94,8 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, sub
     if replay is not None:
         last, last_id = event_key(since), since
         for message in replay:
-            await websocket.send_text(message.for_(subscriber))
+            if text := message.for_(subscriber):
+                await websocket.send_text(text)
             last = message.key or last
         if replay:
             last_id = "{}-{}".format(*last)
@@ -125,7 +128,8 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
             if key <= last:
                 continue
             last = key
-        await websocket.send_text(message.for_(subscriber))
+        if text := message.for_(subscriber):  # empty: an entry for another key (an alert)
+            await websocket.send_text(text)
 
 
 async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber) -> None:

@@ -1,0 +1,94 @@
+"""/api/v1/alerts: subscriptions (create, list, delete), the alert history, the webhook delivery log.
+
+Dispatch, coordinator and hospital (facility) keys subscribe, and admin keys; a viewer only
+looks at the board. Each key sees and deletes its own subscriptions (an admin key, all).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+
+from capacity.alerts.models import AlertItem, AlertPeriod, CreatedSubscription, DeliveryItem, Subscription, SubscriptionRequest
+from capacity.alerts.service import (
+    SUBSCRIBER_ROLES,
+    SubscriptionRefused,
+    alert_history,
+    create_subscription,
+    delete_subscription,
+    list_subscriptions,
+    own_subscription,
+)
+from capacity.alerts.webhooks import delivery_log
+from capacity.auth.deps import principal
+from capacity.auth.models import Principal
+from capacity.history.service import record_audit
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+SubscriptionId = Annotated[str, Path(max_length=40)]
+
+
+async def alert_subscriber(request: Request) -> Principal:
+    """Keys that may subscribe: dispatch, coordinator, facility and admin (401, then 403)."""
+    who = await principal(request)
+    if who.role not in SUBSCRIBER_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="alerts need a dispatch, coordinator, facility or admin key")
+    return who
+
+
+AlertSubscriber = Annotated[Principal, Depends(alert_subscriber)]
+
+
+def _refused(exc: SubscriptionRefused) -> HTTPException:
+    """403 says why in a sentence; 422 in the shape every validation error has (field and message)."""
+    if exc.status_code == 422:
+        return HTTPException(exc.status_code, detail=[{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}])
+    return HTTPException(exc.status_code, detail=str(exc))
+
+
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+async def subscribe(request: Request, who: AlertSubscriber, body: SubscriptionRequest) -> CreatedSubscription:
+    """Subscribe the calling key to a condition; a generated webhook secret is shown in this answer only."""
+    state = request.app.state
+    try:
+        made = await create_subscription(
+            db=state.db, registry=state.registry, principal=who, request=body, max_per_key=state.settings.alerts_max_per_key
+        )
+    except SubscriptionRefused as exc:
+        raise _refused(exc) from exc
+    detail = {"region_id": made.region_id, "condition": made.condition.model_dump(mode="json"), "webhook": made.webhook_url is not None}
+    await record_audit(db=state.db, actor=who.label, action="alert_subscribed", target=made.id, detail=detail, key_id=who.key_id)
+    return made
+
+
+@router.get("/subscriptions")
+async def subscriptions(request: Request, who: AlertSubscriber) -> list[Subscription]:
+    """The key's own subscriptions (an admin key: everyone's); webhook secrets are never shown."""
+    return await list_subscriptions(db=request.app.state.db, principal=who)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unsubscribe(request: Request, who: AlertSubscriber, subscription_id: SubscriptionId) -> Response:
+    """Delete one of the key's subscriptions; its alert history stays."""
+    state = request.app.state
+    if not await delete_subscription(db=state.db, redis=state.redis, principal=who, subscription_id=subscription_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no subscription {subscription_id!r} of this key")
+    await record_audit(db=state.db, actor=who.label, action="alert_unsubscribed", target=subscription_id, detail={}, key_id=who.key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/history")
+async def history(request: Request, who: AlertSubscriber, period: Annotated[AlertPeriod, Query()]) -> list[AlertItem]:
+    """The key's alerts (firing and cleared) between `from` and `to`, from the SQL record."""
+    assert period.start is not None and period.end is not None
+    return await alert_history(db=request.app.state.db, principal=who, start=period.start, end=period.end, limit=period.limit)
+
+
+@router.get("/subscriptions/{subscription_id}/deliveries")
+async def deliveries(request: Request, who: AlertSubscriber, subscription_id: SubscriptionId) -> list[DeliveryItem]:
+    """Every webhook attempt for the subscription: its answer's status code, or the error."""
+    db = request.app.state.db
+    if await own_subscription(db=db, principal=who, subscription_id=subscription_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no subscription {subscription_id!r} of this key")
+    return await delivery_log(db=db, subscription_id=subscription_id)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from capacity.auth.deps import CurrentPrincipal, principal
+from capacity.auth.models import Principal
+from capacity.coverage.models import CoverageAnswer, WhatIfAnswer, WhatIfRequest
+from capacity.coverage.service import PLANNER_ROLES, WhatIfRefused, current_coverage, what_if
+
+router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
+
+
+async def coverage_planner(request: Request) -> Principal:
+    """Keys that may ask what-if: coordinator, dispatch and admin (401, then 403)."""
+    who = await principal(request)
+    if who.role not in PLANNER_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a what-if needs a coordinator, dispatch or admin key")
+    return who
+
+
+CoveragePlanner = Annotated[Principal, Depends(coverage_planner)]
+
+
+@router.get("")
+async def get_coverage(request: Request, who: CurrentPrincipal) -> CoverageAnswer:
+    """The 45-minute norm now: per region (those this key may read) and nationally, with the areas outside."""
+    state = request.app.state
+    return await current_coverage(redis=state.redis, registry=state.registry, model=state.coverage.model, regions=who.region_ids)
+
+
+@router.post("/what-if")
+async def post_what_if(request: Request, who: CoveragePlanner, body: WhatIfRequest) -> WhatIfAnswer:
+    """The norm if these SEHs were closed (or opened) on top of the live state, and who changes side; nothing is changed."""
+    state = request.app.state
+    try:
+        return await what_if(
+            redis=state.redis,
+            registry=state.registry,
+            model=state.coverage.model,
+            closed=body.closed,
+            opened=body.opened,
+            regions=who.region_ids,
+        )
+    except WhatIfRefused as exc:
+        detail = [{"loc": [str(part) for part in exc.loc], "msg": str(exc), "type": "value_error"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from exc
