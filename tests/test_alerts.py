@@ -62,6 +62,10 @@ class Hospitals:
         unit = {"type": unit_type, "staffed": 40, "available": available}
         return await self._push(facility_id, {"measured_at": self._at(facility_id, at), "units": [unit]})
 
+    async def pressure(self, facility_id: str, *, nedocs: int, doctor_min: int) -> str:
+        body = {"measured_at": self._at(facility_id, None), "nedocs": nedocs, "waiting": {"doctor_min": doctor_min}}
+        return await self._push(facility_id, body)
+
     async def seh(self, facility_id: str, status: str, at: datetime | None = None, until: datetime | None = None) -> str:
         seh: dict[str, Any] = {"status": status}
         if status in ("stop", "closed"):
@@ -116,6 +120,31 @@ async def test_a_coordinator_is_told_once_when_free_ic_places_drop_below_n_and_o
     assert await states_after(http, coordinator, sub["id"], 2) == ["firing", "cleared"]
     history = await alerts_of(http, coordinator, sub["id"])
     assert "below 5" in history[0]["message"] and history[0]["condition"]["unit_type"] == "ic_adult"
+
+
+async def test_a_dispatcher_is_told_when_an_seh_gets_overcrowded_or_the_wait_for_a_doctor_runs_long(http, keys, hospitals):
+    dispatcher = await keys.create(Role.dispatch)
+    crowded = await subscribe(http, dispatcher, {"type": "pressure_above", "measure": "nedocs", "threshold": 140}, region=REGION)
+    waiting = await subscribe(
+        http, dispatcher, {"type": "pressure_above", "measure": "doctor_min", "threshold": 90, "facility_id": ROERMOND}
+    )
+    await hospitals.pressure(MAASTRICHT, nedocs=150, doctor_min=60)
+    await hospitals.pressure(ROERMOND, nedocs=80, doctor_min=120)
+    assert await states_after(http, dispatcher, crowded["id"], 1) == ["firing"]
+    assert await states_after(http, dispatcher, waiting["id"], 1) == ["firing"]
+    await hospitals.pressure(MAASTRICHT, nedocs=140, doctor_min=60)  # at the threshold, not below it minus the margin: still firing
+    await settle()
+    assert [a["state"] for a in await alerts_of(http, dispatcher, crowded["id"])] == ["firing"]
+    await hospitals.pressure(MAASTRICHT, nedocs=100, doctor_min=60)
+    assert await states_after(http, dispatcher, crowded["id"], 2) == ["firing", "cleared"]
+    history = await alerts_of(http, dispatcher, waiting["id"])
+    assert "doctor_min above 90" in history[0]["message"]
+    bad = await http.post(
+        "/api/v1/alerts/subscriptions",
+        json={"condition": {"type": "pressure_above", "measure": "queue", "threshold": 5}, "region": REGION},
+        headers=bearer(dispatcher),
+    )
+    assert bad.status_code == 422
 
 
 async def test_free_places_wobbling_around_the_threshold_do_not_cause_a_storm(http, keys, hospitals):

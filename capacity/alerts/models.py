@@ -110,6 +110,18 @@ class Stale(BaseModel):
     facility_id: str | None = Field(default=None, max_length=64)
 
 
+class PressureAbove(BaseModel):
+    """A facility's (this one, or any of the region) fresh NEDOCS score or waiting time to a doctor
+    (or to triage) rises above `threshold`; clears at or below threshold minus the free margin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["pressure_above"]
+    measure: Literal["nedocs", "doctor_min", "triage_min"]
+    threshold: int = Field(ge=0, le=1440, description="NEDOCS 0–200, waiting times in minutes.")
+    facility_id: str | None = Field(default=None, max_length=64)
+
+
 class MyStopExpired(BaseModel):
     """A hospital's own SEH stop passed its expected end without a new report (facility keys only)."""
 
@@ -119,7 +131,7 @@ class MyStopExpired(BaseModel):
     facility_id: str | None = Field(default=None, max_length=64, description="Default: the key's own facility.")
 
 
-Condition = Annotated[FreeBelow | SehOnStop | StopLonger | Stale | MyStopExpired, Field(discriminator="type")]
+Condition = Annotated[FreeBelow | SehOnStop | StopLonger | Stale | PressureAbove | MyStopExpired, Field(discriminator="type")]
 CONDITION = TypeAdapter(Condition)
 
 

@@ -46,6 +46,7 @@ from capacity.alerts.models import (
     CreatedSubscription,
     FreeBelow,
     MyStopExpired,
+    PressureAbove,
     SehOnStop,
     Stale,
     StopLonger,
@@ -382,6 +383,28 @@ def judge_stale(condition: Stale, board: RegionBoard, *, marks: Marks) -> Verdic
     return Verdict(False, f"{where} reporting again")
 
 
+def pressure_of(facility: FacilityState, measure: str) -> int | None:
+    """The facility's fresh NEDOCS score or waiting time; a stale or unknown one is None."""
+    if measure == "nedocs":
+        return facility.nedocs.score if facility.nedocs and not facility.nedocs.stale else None
+    if facility.waiting is None or facility.waiting.stale:
+        return None
+    return getattr(facility.waiting, measure)
+
+
+def judge_pressure_above(condition: PressureAbove, board: RegionBoard, *, firing: bool, margin: int) -> Verdict:
+    """Fires above the threshold; once firing, clears only at or below threshold − margin."""
+    known = {f.id: value for f in _watched(board, condition.facility_id) if (value := pressure_of(f, condition.measure)) is not None}
+    if not known:
+        return Verdict(None, f"no fresh {condition.measure} reported")
+    limit = condition.threshold - margin if firing else condition.threshold
+    high = [f for f in board.facilities if f.id in known and known[f.id] > limit]
+    if high:
+        parts = [f"{f.name} {known[f.id]}" for f in high]
+        return Verdict(True, f"{condition.measure} above {condition.threshold}: {', '.join(parts)}"[:500], tuple(f.id for f in high))
+    return Verdict(False, f"{condition.measure} at or below {condition.threshold} again")
+
+
 def judge_my_stop_expired(condition: MyStopExpired, board: RegionBoard) -> Verdict:
     own = _watched(board, condition.facility_id)
     if not own:
@@ -403,6 +426,8 @@ def judge(condition: Condition, *, board: RegionBoard, marks: Marks, now: dateti
         return judge_stop_longer(condition, board, marks=marks, now=now)
     if isinstance(condition, Stale):
         return judge_stale(condition, board, marks=marks)
+    if isinstance(condition, PressureAbove):
+        return judge_pressure_above(condition, board, firing=firing, margin=margin)
     return judge_my_stop_expired(condition, board)
 
 
