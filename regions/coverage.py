@@ -257,6 +257,8 @@ class Area:
     region_id: str
     population: int
     minutes: float | None
+    lat: float
+    lon: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +306,8 @@ class Evaluation:
                 region_id=pop.region_ids[int(pop.region[i])],
                 population=int(pop.people[i]),
                 minutes=round(float(self.minutes[i]), 1) if np.isfinite(self.minutes[i]) else None,
+                lat=round(float(pop.lat[i]), 5),
+                lon=round(float(pop.lon[i]), 5),
             )
             for i in order
         ]

@@ -32,6 +32,8 @@ class Area(BaseModel):
     region_id: str
     population: int
     minutes: float | None = Field(description="The model's minutes to the nearest counted SEH; null: no road (an island).")
+    lat: float = Field(description="The area's point (PC4 centroid, WGS84), for maps.")
+    lon: float
 
 
 class RegionCoverage(Figures):

@@ -120,7 +120,7 @@ def _figures(figures: norm.Figures) -> Figures:
 
 
 def _areas(areas: Iterable[norm.Area]) -> list[Area]:
-    return [Area(pc4=a.pc4, region_id=a.region_id, population=a.population, minutes=a.minutes) for a in areas]
+    return [Area(pc4=a.pc4, region_id=a.region_id, population=a.population, minutes=a.minutes, lat=a.lat, lon=a.lon) for a in areas]
 
 
 def _readable(registry: Registry, regions: frozenset[str] | None) -> list[str]:
