@@ -902,3 +902,77 @@ async def test_a_capability_on_stop_shows_as_a_badge_and_one_past_its_end_as_unc
     await hospitals.report(MAASTRICHT, capability_stops=[])
     await expect(row(page, MAASTRICHT).locator(".cap-stop")).to_have_count(0, timeout=LIVE)
     await expect(row(page, MAASTRICHT).locator(".seh")).to_have_text("open")
+
+
+DEN_HELDER = "seh-tno-50"  # Noordwest Ziekenhuisgroep locatie Den Helder, the northern tip of ROAZ02
+TEXEL = '#map path[data-coverage="outside"][data-pc4^="179"]'  # PC4 1791–1797: Texel, an island without a road
+
+
+async def test_a_coordinator_sees_the_areas_outside_45_minutes_on_the_map_with_a_summary_and_can_hide_them(page, server, keys):
+    coordinator = await keys.create(Role.coordinator)
+    await open_board(page, server, coordinator, region="ROAZ02")
+
+    summary = page.locator("#coverage-summary")
+    await expect(summary).to_have_text(
+        re.compile(r"^ROAZ02: \d+(,\d+)?% binnen 45 min — [\d.]+ inwoners daarbuiten \(landelijk \d+(,\d+)?%\)$")
+    )
+    await expect(page.locator(TEXEL).first).to_be_visible()
+    outside = await page.locator('#map path[data-coverage="outside"]').count()
+    assert outside > 0
+    await page.locator(TEXEL).first.hover(force=True)
+    await expect(page.locator(".leaflet-tooltip")).to_contain_text("geen weg (eiland)")
+
+    toggle = page.get_by_label("Buiten 45 minuten tonen")
+    await expect(toggle).to_be_checked()
+    await toggle.uncheck()
+    await expect(page.locator('#map path[data-coverage="outside"]')).to_have_count(0)
+    await expect(summary).to_be_visible()  # the figures stay, only the map layer goes
+    await page.reload()
+    await expect(page.locator("#status")).to_have_text("live", timeout=LOAD)
+    await expect(page.get_by_label("Buiten 45 minuten tonen")).not_to_be_checked()
+    await expect(page.locator('#map path[data-coverage="outside"]')).to_have_count(0)
+    await page.get_by_label("Buiten 45 minuten tonen").check()
+    await expect(page.locator('#map path[data-coverage="outside"]')).to_have_count(outside)
+
+
+async def test_a_coordinator_asks_what_if_an_seh_closes_and_sees_who_falls_outside_while_a_viewer_has_no_such_panel(
+    page, context, server, keys, viewer
+):
+    coordinator = await keys.create(Role.coordinator)
+    await open_board(page, server, coordinator, region="ROAZ02")
+    panel = page.locator("#whatif")
+    await expect(panel).to_be_visible()
+    await page.get_by_text("Wat als…").click()
+    closing = page.locator(f'#whatif-sehs input[value="{DEN_HELDER}"]')
+    await closing.focus()
+    await page.keyboard.press("Space")  # by keyboard: the box has its own label
+    await expect(closing).to_be_checked()
+    await expect(page.get_by_label(re.compile("Den Helder.*Den Helder"))).to_be_checked()
+    await page.get_by_role("button", name="Bereken").click()
+
+    result = page.locator("#whatif-result")
+    await expect(result).to_have_text(
+        re.compile(r"^Als Noordwest Ziekenhuisgroep locatie Den Helder dicht gaat: [\d.]+ inwoners van ROAZ02 buiten 45 minuten$")
+    )
+    newly = int(re.search(r"gaat: ([\d.]+) inwoners", await result.inner_text()).group(1).replace(".", ""))
+    assert newly > 0
+    orange = page.locator('#map path[data-coverage="newly"]')
+    assert await orange.count() > 0
+    await expect(orange.first).to_have_attribute("fill", "#fb8c00")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "board-coverage.png", full_page=True)
+
+    # the live board is untouched: the summary is what it was; closing the panel removes the orange areas
+    await expect(page.locator("#coverage-summary")).to_contain_text("ROAZ02:")
+    await page.get_by_text("Wat als…").click()
+    await expect(orange).to_have_count(0)
+    await expect(result).to_have_text("")
+
+    # a viewer (in a page of its own) gets the coverage layer but no what-if panel
+    other = await context.new_page()
+    await open_board(other, server, viewer, region="ROAZ02")
+    await expect(other.locator("#coverage-summary")).to_contain_text("ROAZ02:")
+    await expect(other.locator('#map path[data-coverage="outside"]').first).to_be_attached()
+    await expect(other.locator("#whatif")).to_be_hidden()
+    await other.close()

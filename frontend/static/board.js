@@ -56,6 +56,20 @@
       "board.empty.hospitals": "Geen ziekenhuizen in deze regio.",
       "board.empty.care": "Geen zorgplaatsen in deze regio.",
       "board.empty.all": "Geen locaties in deze regio.",
+      "coverage.toggle": "Buiten 45 minuten tonen",
+      "coverage.summary": "{region}: {share} binnen 45 min — {outside} inwoners daarbuiten (landelijk {national})",
+      "coverage.tip": "{pc4}: {people} inwoners, {minutes}",
+      "coverage.minutes": "{n} min",
+      "coverage.no_road": "geen weg (eiland)",
+      "whatif.title": "Wat als…",
+      "whatif.legend": "SEH's die dicht gaan",
+      "whatif.run": "Bereken",
+      "whatif.reset": "Wissen",
+      "whatif.none": "Kies eerst een of meer SEH's.",
+      "whatif.busy": "berekenen…",
+      "whatif.result": "Als {names} dicht gaan: {n} inwoners van {region} buiten 45 minuten",
+      "whatif.result.one": "Als {names} dicht gaat: {n} inwoners van {region} buiten 45 minuten",
+      "whatif.failed": "Berekening mislukt ({error}).",
       "board.footer": "Ziekenhuislocaties: TNO dashboard-acute-zorg (2021–2022); regio's: CBS Gebieden in Nederland 2022. "
         + "Kaart: Leaflet (BSD-2-Clause), zonder kaarttegels.",
     },
@@ -110,6 +124,20 @@
       "board.empty.hospitals": "No hospitals in this region.",
       "board.empty.care": "No care places in this region.",
       "board.empty.all": "No facilities in this region.",
+      "coverage.toggle": "Show outside 45 minutes",
+      "coverage.summary": "{region}: {share} within 45 min — {outside} inhabitants outside (national {national})",
+      "coverage.tip": "{pc4}: {people} inhabitants, {minutes}",
+      "coverage.minutes": "{n} min",
+      "coverage.no_road": "no road (island)",
+      "whatif.title": "What if…",
+      "whatif.legend": "SEHs that close",
+      "whatif.run": "Calculate",
+      "whatif.reset": "Clear",
+      "whatif.none": "Choose one or more SEHs first.",
+      "whatif.busy": "calculating…",
+      "whatif.result": "If {names} close: {n} inhabitants of {region} outside 45 minutes",
+      "whatif.result.one": "If {names} closes: {n} inhabitants of {region} outside 45 minutes",
+      "whatif.failed": "Calculation failed ({error}).",
       "board.footer": "Hospital locations: TNO dashboard-acute-zorg (2021–2022); regions: CBS Gebieden in Nederland 2022. "
         + "Map: Leaflet (BSD-2-Clause), no map tiles.",
     },
@@ -557,7 +585,147 @@
       showError();
     }
 
-    return { init, select, mark, show, relabel };
+    // Coverage: PC4 areas as small circles under the facility markers, radius by population.
+    const areaLayers = { outside: null, newly: null };
+    const AREA_STYLE = {
+      outside: { color: "#7f0000", fillColor: "#b71c1c", weight: 1, opacity: 0.9, fillOpacity: 0.55 },
+      newly: { color: "#a84300", fillColor: "#fb8c00", weight: 1.5, opacity: 0.95, fillOpacity: 0.7 },
+    };
+    function areas(kind, list, tipOf) {  // draw exactly these areas of this kind (null or []: none)
+      if (!map) return;
+      if (areaLayers[kind]) { areaLayers[kind].remove(); areaLayers[kind] = null; }
+      if (!list || !list.length) return;
+      const group = L.layerGroup().addTo(map);
+      for (const a of list) {
+        const radius = Math.max(3, Math.min(14, Math.sqrt(a.population || 0) / 12));
+        const m = L.circleMarker([a.lat, a.lon], { radius, ...AREA_STYLE[kind] }).addTo(group);
+        m.bindTooltip(() => tipOf(a));
+        const path = m.getElement();
+        if (path) { path.setAttribute("data-coverage", kind); path.setAttribute("data-pc4", a.pc4); }
+      }
+      areaLayers[kind] = group;
+      if (areaLayers.newly && kind === "outside") areaLayers.newly.eachLayer((l) => l.bringToFront());
+      for (const m of markers.values()) m.bringToFront();
+    }
+
+    return { init, select, mark, show, relabel, areas };
+  })();
+
+  const fmt = (n, opts = {}) => new Intl.NumberFormat(locale(), opts).format(n);
+  const pct = (share) => fmt(share, { style: "percent", maximumFractionDigits: 2 });
+  const areaTip = (a) => t("coverage.tip", {
+    pc4: a.pc4, people: fmt(a.population),
+    minutes: a.minutes === null || a.minutes === undefined ? t("coverage.no_road") : t("coverage.minutes", { n: Math.round(a.minutes) }),
+  });
+
+  // The 45-minute norm for the chosen region (GET /api/v1/coverage); a key that may not read it sees nothing.
+  const COVERAGE_SHOWN = "capacity.board.coverage";
+  const coverage = (() => {
+    let answer = null, asked = 0;
+    const on = () => localStorage.getItem(COVERAGE_SHOWN) !== "off";
+    const regionOf = () => (answer ? answer.regions.find((r) => r.region_id === state.region) : null);
+    function draw() {
+      const r = regionOf();
+      $("coverage").hidden = !r;
+      $("coverage-toggle").checked = on();
+      mapView.areas("outside", r && on() ? r.outside_areas : null, areaTip);
+      $("coverage-summary").textContent = r ? t("coverage.summary", {
+        region: r.region_id, share: pct(r.share), outside: fmt(r.outside), national: pct(answer.national.share),
+      }) : "";
+    }
+    async function load() {
+      const ticket = ++asked, region = state.region;
+      try {
+        const response = await fetch("/api/v1/coverage", { headers: { Authorization: `Bearer ${state.key}` } });
+        if (ticket !== asked || region !== state.region) return;
+        answer = response.ok ? await response.json() : null;  // 401/403 (or any failure): the layer stays hidden
+      } catch (_) {
+        if (ticket === asked) answer = null;
+      }
+      draw();
+    }
+    $("coverage-toggle").addEventListener("change", () => {
+      localStorage.setItem(COVERAGE_SHOWN, $("coverage-toggle").checked ? "on" : "off");
+      draw();
+    });
+    return { load, draw, clear: () => { answer = null; draw(); } };
+  })();
+
+  // What if some SEHs of the region closed: coordinator, dispatch and admin keys only; the live state is not touched.
+  const PLANNERS = new Set(["coordinator", "dispatch", "admin"]);
+  const whatIf = (() => {
+    let allowed = false, last = null;
+    const sehs = () => [...state.facilities.values()].filter((f) => SEH_KINDS.has(f.kind)).sort((a, b) => a.name.localeCompare(b.name));
+    function list() {
+      const box = $("whatif-sehs");
+      const ticked = new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+      box.replaceChildren(...sehs().map((f) => {
+        const id = `whatif-${f.id}`;
+        const input = el("input", { type: "checkbox", id, value: f.id });
+        input.checked = ticked.has(f.id);
+        return el("label", { for: id }, input, ` ${f.name} (${f.city})`);
+      }));
+    }
+    function result() {
+      const out = $("whatif-result");
+      out.classList.toggle("error", !!(last && last.error));
+      if (!last) { out.textContent = ""; return; }
+      if (last.busy) { out.textContent = t("whatif.busy"); return; }
+      if (last.error) { out.textContent = last.error === "none" ? t("whatif.none") : t("whatif.failed", { error: last.error }); return; }
+      out.textContent = t(last.names.length > 1 ? "whatif.result" : "whatif.result.one", {
+        names: last.names.join(", "), n: fmt(last.change ? last.change.newly_outside : 0), region: last.region,
+      });
+    }
+    function reset() {
+      last = null;
+      result();
+      mapView.areas("newly", null);
+    }
+    async function run() {
+      const closed = [...$("whatif-sehs").querySelectorAll("input:checked")].map((i) => i.value);
+      mapView.areas("newly", null);
+      if (!closed.length) { last = { error: "none" }; result(); return; }
+      const region = state.region;
+      last = { busy: true };
+      result();
+      try {
+        const response = await fetch("/api/v1/coverage/what-if", {
+          method: "POST",
+          headers: { Authorization: `Bearer ${state.key}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ closed, opened: [] }),
+        });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const answer = await response.json();
+        if (region !== state.region) return;
+        const change = (answer.difference.regions || []).find((r) => r.region_id === region) || null;
+        last = { names: closed.map((id) => (state.facilities.get(id) || { name: id }).name), change, region };
+        mapView.areas("newly", change ? change.newly_outside_areas : null, areaTip);
+      } catch (err) {
+        last = { error: err.message };
+      }
+      result();
+    }
+    async function ask() {  // the key's role decides whether the panel is there at all
+      try {
+        const response = await fetch("/api/v1/keys/me", { headers: { Authorization: `Bearer ${state.key}` } });
+        allowed = response.ok && PLANNERS.has((await response.json()).role);
+      } catch (_) {
+        allowed = false;
+      }
+      $("whatif").hidden = !allowed;
+      if (allowed) list();
+    }
+    $("whatif-run").addEventListener("click", run);
+    $("whatif-reset").addEventListener("click", () => {
+      for (const i of $("whatif-sehs").querySelectorAll("input:checked")) i.checked = false;
+      reset();
+    });
+    $("whatif").addEventListener("toggle", () => { if (!$("whatif").open) reset(); });
+    return {
+      ask, result,
+      region() { reset(); $("whatif-sehs").replaceChildren(); },
+      facilities() { if (allowed) list(); },
+    };
   })();
 
   // The connection state: a label of this page (key and values) or the server's own words (text).
@@ -590,6 +758,10 @@
         state.lastEventId = msg.last_event_id;
         render();
         mapView.show(visible());
+        whatIf.facilities();
+        coverage.load();
+      } else if (msg.type === "coverage") {
+        if (!msg.region_id || msg.region_id === state.region) coverage.load();
       } else if (msg.type === "event") {
         applyEvent(msg);
       } else if (msg.type === "hold") {
@@ -638,11 +810,14 @@
     state.region = select.value;
     mapView.init();
     mapView.select(state.region);
+    whatIf.ask();
     select.onchange = () => {
       localStorage.setItem(REGION, select.value);
       state.region = select.value;
       trends.forget();
       mapView.show([]);
+      coverage.clear();
+      whatIf.region();
       mapView.select(state.region);
       state.lastEventId = null;
       const old = state.socket;
@@ -669,6 +844,8 @@
   i18n.onChange(() => {
     render();
     mapView.relabel();
+    coverage.draw();
+    whatIf.result();
     renderConnection();
   });
   setInterval(() => { if (state.facilities.size) render(); }, 5000);
