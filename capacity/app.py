@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
@@ -30,6 +31,7 @@ from capacity.dispatch.routes import router as dispatch_router
 from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
 from capacity.facilities.routes import router as facilities_router
 from capacity.facilities.service import RegistrySync
+from capacity.headers import SecurityHeaders
 from capacity.history.log import EventLog
 from capacity.history.recovery import Keeper
 from capacity.history.routes import router as history_router
@@ -194,6 +196,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     larger = {path: limits.max_import_bytes for path in ("/api/v1/facilities/import", "/api/v1/reports.csv")}
     larger |= {path: limits.max_document_bytes for path in ("/fhir/MeasureReport", "/edxl/have")}
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger=larger)
+    app.add_middleware(SecurityHeaders)
+    if limits.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=limits.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     for error in UNAVAILABLE:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     reporting_interval_s: int = Field(default=900, gt=0, description="Default age after which a figure is stale.")
     stream_maxlen: int = Field(default=100_000, gt=0, description="Approximate events kept per region stream.")
     max_body_bytes: int = Field(default=65_536, gt=0)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins other sites' pages may call the API from; empty (the default): none."
+    )
     max_document_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest EDXL-HAVE or FHIR document (several hospitals, narrative text) accepted."
     )

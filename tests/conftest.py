@@ -298,5 +298,7 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
     tab = await context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    # Anything the Content-Security-Policy blocks is a page that relies on something it may not do.
+    tab.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     yield tab
-    assert not errors, f"the page threw: {errors}"
+    assert not errors, f"the page threw or broke its Content-Security-Policy: {errors}"
