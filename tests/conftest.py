@@ -12,6 +12,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -302,3 +303,49 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
     tab.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     yield tab
     assert not errors, f"the page threw or broke its Content-Security-Policy: {errors}"
+
+
+class Hospitals:
+    """Pushes reports through the public HTTP API the way hospitals do, each with its own facility's
+    key, every facility's reports moving forward in time (for the page tests)."""
+
+    def __init__(self, client: httpx.AsyncClient, keys: Keys, base: str) -> None:
+        self.client, self.keys, self.base = client, keys, base
+        self.tokens: dict[str, str] = {}
+        self.last: dict[str, datetime] = {}
+
+    async def token(self, facility_id: str) -> str:
+        if facility_id not in self.tokens:
+            self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
+        return self.tokens[facility_id]
+
+    async def report(
+        self, facility_id: str, *, measured_at: datetime | None = None, seh: dict | None = None, units: list | None = None, **parts: object
+    ) -> str:
+        """`parts`: the optional parts of a report (capability_stops, waiting, nedocs), sent as given."""
+        when = measured_at or datetime.now(UTC)
+        if facility_id in self.last and when <= self.last[facility_id]:
+            when = self.last[facility_id] + timedelta(milliseconds=1)
+        self.last[facility_id] = when
+        body: dict = {"measured_at": when.isoformat()}
+        if seh is not None:
+            body["seh"] = seh
+        if units is not None:
+            body["units"] = units
+        body.update(parts)
+        response = await self.client.post(
+            f"{self.base}/api/v1/facilities/{facility_id}/reports", json=body, headers=bearer(await self.token(facility_id))
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["event_id"]
+
+    async def get(self, path: str, token: str) -> httpx.Response:
+        response = await self.client.get(f"{self.base}{path}", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        return response
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def hospitals(server: ServerThread, keys: Keys) -> AsyncIterator[Hospitals]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield Hospitals(client, keys, server.url)

@@ -25,7 +25,7 @@ from capacity.auth.service import create_key
 from capacity.db import Database
 from capacity.domain import Role
 from regions.registry import CARE_KINDS, DATA, HOSPITAL_KINDS, Registry, load_registry
-from tests.conftest import IN_ENGLISH, LOAD, TIME_ZONE, ServerThread
+from tests.conftest import IN_ENGLISH, LOAD, TIME_ZONE, Hospitals, ServerThread
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -36,45 +36,6 @@ REGION = "ROAZ11"
 MAASTRICHT, ROERMOND, WEERT, HEERLEN = "seh-tno-00", "seh-tno-39", "seh-tno-67", "seh-tno-87"
 LIVE = 1000  # ms: the product's promise, a change is on every board within a second
 STALE = re.compile(r"\bstale\b")
-
-
-class Hospitals:
-    """Pushes reports through the public HTTP API, each with its own facility's key."""
-
-    def __init__(self, client: httpx.AsyncClient, keys, base: str) -> None:
-        self.client, self.keys, self.base = client, keys, base
-        self.tokens: dict[str, str] = {}
-        self.last: dict[str, datetime] = {}
-
-    async def report(
-        self, facility_id: str, *, measured_at: datetime | None = None, seh: dict | None = None, units=None, **parts: object
-    ) -> str:
-        """`parts`: the optional parts of a report (capability_stops, waiting, nedocs), sent as given."""
-        if facility_id not in self.tokens:
-            self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
-        when = measured_at or datetime.now(UTC)
-        if facility_id in self.last and when <= self.last[facility_id]:
-            when = self.last[facility_id] + timedelta(milliseconds=1)  # reports of one facility must move forward
-        self.last[facility_id] = when
-        body: dict = {"measured_at": when.isoformat()}
-        if seh is not None:
-            body["seh"] = seh
-        if units is not None:
-            body["units"] = units
-        body.update(parts)
-        response = await self.client.post(
-            f"{self.base}/api/v1/facilities/{facility_id}/reports",
-            json=body,
-            headers={"Authorization": f"Bearer {self.tokens[facility_id]}"},
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["event_id"]
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def hospitals(server, keys) -> AsyncIterator[Hospitals]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield Hospitals(client, keys, server.url)
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -7,17 +7,15 @@ checked is what a dispatcher (meldkamer) sees and what the API then holds.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from capacity.domain import Role
-from tests.conftest import ARTIFACTS, IN_ENGLISH, LOAD, TIME_ZONE
+from tests.conftest import ARTIFACTS, IN_ENGLISH, LOAD, TIME_ZONE, Hospitals, bearer
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -28,54 +26,6 @@ NEAR_MAASTRICHT = (50.85, 5.69)  # the west of the city, 2.4 km from the academi
 OPEN = {"status": "open"}
 SEH_PLACES = [{"type": "seh_places", "staffed": 10, "occupied": 4, "available": 6}]
 ANNOUNCED = re.compile(r"\b1\b.*(announced|aangemeld|aangekondigd)", re.IGNORECASE)  # the board, in either language
-
-
-class Hospitals:
-    """Pushes reports through the public HTTP API, each with its own facility's key."""
-
-    def __init__(self, client: httpx.AsyncClient, keys, base: str) -> None:
-        self.client, self.keys, self.base = client, keys, base
-        self.tokens: dict[str, str] = {}
-        self.last: dict[str, datetime] = {}
-
-    async def token(self, facility_id: str) -> str:
-        if facility_id not in self.tokens:
-            self.tokens[facility_id] = await self.keys.create(Role.facility, facility_id)
-        return self.tokens[facility_id]
-
-    async def report(
-        self, facility_id: str, *, seh: dict | None = None, units: list | None = None, measured_at: datetime | None = None, **parts: object
-    ) -> None:
-        """`parts`: the optional parts of a report (capability_stops, waiting, nedocs), sent as given."""
-        when = measured_at or datetime.now(UTC)
-        if facility_id in self.last and when <= self.last[facility_id]:
-            when = self.last[facility_id] + timedelta(milliseconds=1)  # reports of one facility must move forward
-        self.last[facility_id] = when
-        body: dict = {"measured_at": when.isoformat()}
-        if seh is not None:
-            body["seh"] = seh
-        if units is not None:
-            body["units"] = units
-        body.update(parts)
-        response = await self.client.post(
-            f"{self.base}/api/v1/facilities/{facility_id}/reports", json=body, headers=bearer(await self.token(facility_id))
-        )
-        assert response.status_code == 201, response.text
-
-    async def get(self, path: str, token: str) -> httpx.Response:
-        response = await self.client.get(f"{self.base}{path}", headers=bearer(token))
-        assert response.status_code == 200, response.text
-        return response
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def hospitals(server, keys) -> AsyncIterator[Hospitals]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield Hospitals(client, keys, server.url)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
