@@ -34,10 +34,10 @@ from capacity.board.models import FacilityState, RegionBoard
 from capacity.domain import UnitType, utc_iso
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import NAME_SCHEME, OWN_SCHEME, IdentifierBook
-from capacity.interop.service import DocumentRejected, Parsed, Problem, apply_document, may_send, resolve_reports
-from capacity.reports.models import FUTURE_TOLERANCE, MAX_AGE, MAX_COUNT, AppliedSeh, AppliedUnit, ReportResult
+from capacity.interop.service import DocumentRejected, Parsed, Problem, apply_resolved, may_send, resolve_reports
+from capacity.reports.models import FUTURE_TOLERANCE, MAX_AGE, MAX_COUNT, AppliedSeh, AppliedUnit, Report, ReportResult
 from capacity.reports.service import Applier
-from regions.registry import Registry
+from regions.registry import Facility, Registry
 
 HAVE_NS = "urn:oasis:names:tc:emergency:EDXL:HAVE:1.0"
 HAVE_2_NS = "urn:oasis:names:tc:emergency:edxl:have:2.0"
@@ -1008,9 +1008,10 @@ async def apply_have(
     carrying = [r for r in readings if r.carries_figures]
     problems: list[Problem] = []
     forbidden: list[Problem] = []
+    items: list[tuple[Facility, Report]] = []
     if carrying:
         try:
-            await resolve_reports(parsed=[r.parsed for r in carrying], identifiers=identifiers, registry=registry, who=who)
+            items = await resolve_reports(parsed=[r.parsed for r in carrying], identifiers=identifiers, registry=registry, who=who)
         except DocumentRejected as rejected:
             (forbidden if rejected.status_code == status.HTTP_403_FORBIDDEN else problems).extend(rejected.problems)
     facility_of: dict[int, str] = {}
@@ -1037,10 +1038,9 @@ async def apply_have(
         raise DocumentRejected(status.HTTP_403_FORBIDDEN, sorted(forbidden, key=lambda p: _hospital_index(p, readings)))
     applied: list[ReportResult] = []
     if carrying:
-        applied = await apply_document(
+        applied = await apply_resolved(
             parsed=[r.parsed for r in carrying],
-            identifiers=identifiers,
-            registry=registry,
+            items=items,
             who=who,
             applier=applier,
             stream_maxlen=stream_maxlen,

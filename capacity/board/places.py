@@ -68,14 +68,14 @@ async def free_places(
     places: list[Place] = []
     for f, stored in zip(facilities, await pipe.execute(), strict=True):
         places += _places_of(f, stored, units, now)
+    if only_free:
+        places = [p for p in places if p.free]
     model = None
     if point is not None and places:
         minutes, model = await minutes_with_fallback(travel, point, [(p.lat, p.lon) for p in places])
         for place, value in zip(places, minutes, strict=True):
             place.travel_min = round(value, 1)
             place.distance_km = round(straight_km(point, (place.lat, place.lon)), 1)
-    if only_free:
-        places = [p for p in places if p.free]
     if point is not None:
         places.sort(key=lambda p: (p.stale, p.travel_min, p.name, p.unit))
     else:

@@ -48,14 +48,13 @@ from capacity.coverage.models import (
     WhatIfAnswer,
 )
 from capacity.domain import Role, utc_iso
-from capacity.store import PREFIX, facility_key, ready_key, stream_key
+from capacity.store import PREFIX, RESET_FIELD, facility_key, ready_key, stream_key
 from regions import coverage as norm
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
 
 COVERAGE_FIELD = "c"
-REBUILD_FIELD = "r"  # capacity.history.recovery.RESET_FIELD: the region's live state was rebuilt
 LOCK_KEY = f"{PREFIX}:coverage:lock"
 AREAS_ON_STREAM = 20
 PLANNER_ROLES = (Role.coordinator, Role.dispatch, Role.admin)
@@ -291,7 +290,7 @@ async def publish_changes(
 
 def wakes(fields: dict[str, str]) -> bool:
     """Whether a stream entry may change which SEHs count: a report with an SEH status, or a rebuild."""
-    if REBUILD_FIELD in fields:
+    if RESET_FIELD in fields:
         return True
     if "e" not in fields:
         return False

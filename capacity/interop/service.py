@@ -111,6 +111,20 @@ async def apply_document(
 ) -> list[ReportResult]:
     """Resolve and check every item, then apply them all in one atomic script (or none)."""
     items = await resolve_reports(parsed=parsed, identifiers=identifiers, registry=registry, who=who)
+    return await apply_resolved(parsed=parsed, items=items, who=who, applier=applier, stream_maxlen=stream_maxlen, record=record)
+
+
+async def apply_resolved(
+    *,
+    parsed: list[Parsed],
+    items: list[tuple[Facility, Report]],
+    who: Principal,
+    applier: Applier,
+    stream_maxlen: int,
+    record: EventLog | None,
+) -> list[ReportResult]:
+    """Apply reports `resolve_reports` made of `parsed` (same order) in one atomic script, or none:
+    409 naming the report that stopped it."""
     try:
         return await apply_reports(applier=applier, items=items, key_id=who.key_id, stream_maxlen=stream_maxlen, record=record)
     except BatchRefused as refused:
