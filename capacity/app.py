@@ -19,8 +19,11 @@ from capacity import metrics
 from capacity.alerts.routes import router as alerts_router
 from capacity.alerts.service import Evaluator, Rules
 from capacity.alerts.webhooks import Webhooks
+from capacity.auth.audit import FailureAudit
+from capacity.auth.deps import PUBLIC
+from capacity.auth.ratelimit import RateLimiter, SocketSlots
 from capacity.auth.routes import router as keys_router
-from capacity.auth.service import Authenticator
+from capacity.auth.service import Authenticator, KeyWatch
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.coverage.routes import router as coverage_router
@@ -125,11 +128,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.webhooks = webhooks
     app.state.record = EventLog(db=db) if settings.durability == "sql" else None
     app.state.applier = Applier.register(redis)
-    app.state.authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s)
+    limiter = RateLimiter(
+        redis=redis,
+        per_s=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+        failures_per_min=settings.wrong_secrets_per_min,
+        failure_burst=10,
+    )
+    app.state.authenticator = authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s, limiter=limiter)
+    app.state.failure_audit = FailureAudit(db=db)
+    app.state.socket_slots = SocketSlots(redis=redis, most=settings.ws_max_per_key)
+    app.state.socket_slots.start()
     app.state.travel = OsrmTravel(settings.router_url) if settings.router_url else GeodesicTravel()
     app.state.capabilities = CapabilityBook(db=db, registry=registry)
     app.state.identifiers = IdentifierBook(db=db, registry=registry)
-    app.state.hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
+    app.state.hub = hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
+    key_watch = KeyWatch(
+        redis=redis, authenticator=authenticator, on_change=lambda: hub.recheck_keys(authenticator.endings), check_s=settings.keeper_check_s
+    )
+    key_watch.start()
     app.state.coverage = CoverageService.create(
         redis=redis, registry=registry, outlines=settings.outlines_file, stream_maxlen=settings.stream_maxlen
     )
@@ -139,6 +156,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         steps = [
             ("websocket hub", app.state.hub.close()),
+            ("key watch", key_watch.close()),
+            ("socket slots", app.state.socket_slots.close()),
             ("keeper", keeper.close()),
             ("alerts", alerts.close()),
             ("coverage publisher", app.state.coverage.close()),
@@ -222,12 +241,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(coverage_router)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], dependencies=PUBLIC)
     async def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], dependencies=PUBLIC)
     async def readyz(request: Request) -> JSONResponse:
         """Ready to serve: Redis and the database answer, the schema is current, the live state whole."""
         checks = {"redis": "ok", "database": "ok", "schema": request.app.state.schema_problem or "ok", "live_state": "ok"}
@@ -246,22 +265,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=PUBLIC)
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/api/v1/outlines.geojson", tags=["board"])
+    @app.get("/api/v1/outlines.geojson", tags=["board"], dependencies=PUBLIC)
     async def outlines(request: Request) -> Response:
         """ROAZ outlines for maps that work offline (reference data, no key needed)."""
         return Response(outlines_geojson(request.app.state.settings.outlines_file), media_type="application/geo+json")
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=PUBLIC)
     async def board_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
     for path, page in (("/report", "report.html"), ("/dispatch", "dispatch.html"), ("/care", "care.html")):
-        app.add_api_route(path, _page(page), include_in_schema=False, methods=["GET"])
+        app.add_api_route(path, _page(page), include_in_schema=False, methods=["GET"], dependencies=PUBLIC)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
     ws_auth_timeout_s: float = Field(default=5.0, gt=0)
     key_cache_s: float = Field(default=30.0, ge=0, description="How long a verified key is trusted without a database look-up.")
+    ws_max_per_key: int = Field(default=200, gt=0, description="Websockets one key may hold open at once, across every worker.")
+    ws_max_message_bytes: int = Field(
+        default=4096, ge=1024, description="Largest message a websocket client may send (it sends only its auth message)."
+    )
+    ws_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300, description="How long a websocket ticket may wait to be used.")
+    rate_limit_per_s: float = Field(
+        default=20.0, ge=0, description="Requests per second one key may make on average, across every worker; 0: no limit."
+    )
+    rate_limit_burst: int = Field(default=200, gt=0, description="Requests one key may make at once before the rate applies.")
+    wrong_secrets_per_min: float = Field(
+        default=6.0, gt=0, description="Wrong secrets a key id may be tried with per minute (after a burst of 10) before 429."
+    )
 
     durability: Literal["sql", "redis"] = Field(
         default="sql",

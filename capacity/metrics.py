@@ -30,6 +30,8 @@ STALE_FACILITIES = Gauge(
     multiprocess_mode="livemax",
 )
 WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
+AUTH_FAILURES = Counter("capacity_auth_failures_total", "Requests and websockets refused for their key", ["reason"])
+RATE_LIMITED = Counter("capacity_rate_limited_total", "Requests refused by a key's rate limit", ["bucket"])
 
 
 def render() -> tuple[bytes, str]:

@@ -86,6 +86,24 @@ NATIONAL_GEO_KEY = f"{PREFIX}:geo:nl"
 REGISTRY_VERSION_KEY = f"{PREFIX}:registry:version"
 """Bumped by every facilities import; workers reload their registry when it changes."""
 
+KEYS_VERSION_KEY = f"{PREFIX}:keys:version"
+"""Bumped when a key is revoked or rotated: every worker re-checks the keys it trusts."""
+
+
+def bucket_key(purpose: str, key_id: str) -> str:
+    """A key's token bucket (capacity.auth.ratelimit): `requests`, or `failures` of its secret."""
+    return f"{PREFIX}:bucket:{purpose}:{key_id}"
+
+
+def ticket_key(ticket: str) -> str:
+    """A single-use websocket ticket (capacity.auth.tickets), expiring on its own."""
+    return f"{PREFIX}:ticket:{ticket}"
+
+
+def sockets_key(key_id: str) -> str:
+    """A key's open websockets across workers: members expire unless their worker renews them."""
+    return f"{PREFIX}:sockets:{key_id}"
+
 
 HASH_FIELDS = {"capability_stops": "cs", "waiting": "w", "nedocs": "n"}
 """Facility hash fields for the parts of a report beyond its SEH status and units."""

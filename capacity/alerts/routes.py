@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from capacity.alerts.models import AlertItem, AlertPeriod, CreatedSubscription, DeliveryItem, Subscription, SubscriptionRequest
 from capacity.alerts.service import (
-    SUBSCRIBER_ROLES,
     SubscriptionRefused,
     alert_history,
     create_subscription,
@@ -21,23 +20,11 @@ from capacity.alerts.service import (
     own_subscription,
 )
 from capacity.alerts.webhooks import delivery_log
-from capacity.auth.deps import principal
-from capacity.auth.models import Principal
+from capacity.auth.deps import AlertSubscriber
 from capacity.history.service import record_audit
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 SubscriptionId = Annotated[str, Path(max_length=40)]
-
-
-async def alert_subscriber(request: Request) -> Principal:
-    """Keys that may subscribe: dispatch, coordinator, facility and admin (401, then 403)."""
-    who = await principal(request)
-    if who.role not in SUBSCRIBER_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="alerts need a dispatch, coordinator, facility or admin key")
-    return who
-
-
-AlertSubscriber = Annotated[Principal, Depends(alert_subscriber)]
 
 
 def _refused(exc: SubscriptionRefused) -> HTTPException:

@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 ALERT_FIELD = "al"
 STALE_FIELD = "k"
 SYSTEM_KEY = "system"
-SUBSCRIBER_ROLES = (Role.dispatch, Role.coordinator, Role.facility, Role.admin)
 STOP_STATUSES = frozenset({SehStatus.stop.value, SehStatus.closed.value, SehStatus.stop_expired.value})
 
 

@@ -1,9 +1,9 @@
-"""Route rules as dependencies: who may write a facility, who may read a region.
+"""Route rules as dependencies: each carries one rule of capacity.auth.roles and returns what
+the route needs (the facility or region together with the caller).
 
-Each rule is one flat `async def` dependency that returns what the route needs (the
-facility or region together with the caller), rather than a tree of small ones: FastAPI
+Each rule is one flat `async def` dependency rather than a tree of small ones: FastAPI
 spends more time resolving a dependency tree than the checks themselves take, and runs a
-plain `def` dependency in a thread pool.
+plain `def` dependency in a thread pool. Every refusal is audited (capacity.auth.audit).
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 
+from capacity.auth import roles
 from capacity.auth.models import Principal
+from capacity.auth.roles import Rule, declares
+from capacity.auth.service import KeyRefused
 from capacity.domain import Role
 from regions.registry import Facility, Region
 
 FacilityId = Annotated[str, Path(max_length=64)]
 RegionId = Annotated[str, Path(max_length=16)]
+SHOWN_REASONS = frozenset({"revoked", "expired"})  # told to the caller; the rest read "unknown key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +37,54 @@ class RegionAccess:
     principal: Principal
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def too_many(retry_after_s: int, detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail, headers={"Retry-After": str(retry_after_s)})
+
+
+async def _refused(request: Request, reason: str, key_id: str | None = None) -> None:
+    client = request.client.host if request.client else None
+    await request.app.state.failure_audit.refused(reason=reason, key_id=key_id, where=f"{request.method} {request.url.path}", source=client)
+
+
+async def _unauthorized(request: Request, reason: str, detail: str, key_id: str | None = None) -> HTTPException:
+    await _refused(request, reason, key_id)
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def forbidden(request: Request, who: Principal, detail: str) -> HTTPException:
+    await _refused(request, "out of scope", who.key_id)
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
 async def _authenticate(request: Request) -> Principal:
+    """401 without a working key, 429 over the key's rate limit."""
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized("missing Authorization: Bearer <key>")
+        raise await _unauthorized(request, "no key", "missing Authorization: Bearer <key>")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Authorization must be 'Bearer <key>'")
-    found = await request.app.state.authenticator.authenticate(token.strip())
-    if found is None:
-        raise _unauthorized("unknown or revoked key")
-    return found
+        raise await _unauthorized(request, "malformed", "Authorization must be 'Bearer <key>'")
+    authenticator = request.app.state.authenticator
+    try:
+        who = await authenticator.authenticate(token.strip())
+    except KeyRefused as refused:
+        if refused.retry_after_s:
+            await _refused(request, refused.reason, refused.key_id)
+            raise too_many(refused.retry_after_s, "this key's secret was wrong too often; wait before trying again") from None
+        shown = f"key {refused.reason}" if refused.reason in SHOWN_REASONS else "unknown key"
+        raise await _unauthorized(request, refused.reason, shown, refused.key_id) from None
+    if wait := await authenticator.charge(who):
+        raise too_many(wait, f"rate limit of this key reached; retry in {wait} s")
+    return who
+
+
+async def holder(request: Request, rule: Rule) -> Principal:
+    """The caller's principal if its role passes `rule` (401, 429 or 403 otherwise)."""
+    who = await _authenticate(request)
+    if not rule.admits(who.role):
+        names = ", ".join(sorted(r.value for r in rule.roles or ()))
+        raise await forbidden(request, who, f"this needs a key of role {names} (this key: {who.role.value})")
+    return who
 
 
 def _facility(request: Request, facility_id: str) -> Facility:
@@ -64,71 +101,115 @@ def _region(request: Request, region_id: str) -> Region:
     return region
 
 
+@declares(roles.ANY_KEY)
 async def principal(request: Request) -> Principal:
-    """Any valid key (401 otherwise)."""
+    """Any working key; the route limits its answer to the key's regions."""
     return await _authenticate(request)
 
 
-async def _facility_access(request: Request, facility_id: str, *, write: bool) -> FacilityAccess:
-    """404 for an unknown facility, then 401 without a valid key, then 403 out of scope."""
+async def _facility_access(request: Request, facility_id: str, rule: Rule) -> FacilityAccess:
+    """404 for an unknown facility, then 401 without a valid key, then 403 out of role or scope."""
     facility = _facility(request, facility_id)
-    who = await _authenticate(request)
-    allowed = who.may_write(facility.id) if write else who.may_read(facility.region_id)
+    who = await holder(request, rule)
+    allowed = who.may_write(facility.id) if rule is roles.WRITE_FACILITY else who.may_read(facility.region_id)
     if not allowed:
-        verb = "write" if write else "read"
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not {verb} facility {facility.id!r}")
+        verb = "write" if rule is roles.WRITE_FACILITY else "read"
+        raise await forbidden(request, who, f"this key may not {verb} facility {facility.id!r}")
     return FacilityAccess(facility, who)
 
 
+@declares(roles.WRITE_FACILITY)
 async def facility_writer(request: Request, facility_id: FacilityId) -> FacilityAccess:
     """Only the facility's own key may write its reports."""
-    return await _facility_access(request, facility_id, write=True)
+    return await _facility_access(request, facility_id, roles.WRITE_FACILITY)
 
 
+@declares(roles.SEND_DOCUMENTS)
+async def document_sender(request: Request) -> Principal:
+    """CSV, EDXL-HAVE and FHIR documents of reports; which facilities a key may send is checked per report."""
+    return await holder(request, roles.SEND_DOCUMENTS)
+
+
+@declares(roles.READ_FACILITY)
 async def facility_reader(request: Request, facility_id: FacilityId) -> FacilityAccess:
-    return await _facility_access(request, facility_id, write=False)
+    return await _facility_access(request, facility_id, roles.READ_FACILITY)
 
 
-async def region_reader(request: Request, region_id: RegionId) -> RegionAccess:
+@declares(roles.HISTORY)
+async def facility_history_reader(request: Request, facility_id: FacilityId) -> FacilityAccess:
+    return await _facility_access(request, facility_id, roles.HISTORY)
+
+
+@declares(roles.ANNOUNCEMENT_PARTY)
+async def incoming_reader(request: Request, facility_id: FacilityId) -> FacilityAccess:
+    """Dispatch and admin, and the receiving facility itself."""
+    access = await _facility_access(request, facility_id, roles.ANNOUNCEMENT_PARTY)
+    who = access.principal
+    if who.role is Role.facility and who.facility_id != access.facility.id:
+        raise await forbidden(request, who, "only the receiving facility and dispatch see announcements")
+    return access
+
+
+async def _region_access(request: Request, region_id: str, rule: Rule) -> RegionAccess:
     region = _region(request, region_id)
-    who = await _authenticate(request)
+    who = await holder(request, rule)
     if not who.may_read(region.id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read region {region.id!r}")
+        raise await forbidden(request, who, f"this key may not read region {region.id!r}")
     return RegionAccess(region, who)
+
+
+@declares(roles.READ_REGION)
+async def region_reader(request: Request, region_id: RegionId) -> RegionAccess:
+    return await _region_access(request, region_id, roles.READ_REGION)
+
+
+@declares(roles.HISTORY)
+async def region_history_reader(request: Request, region_id: RegionId) -> RegionAccess:
+    return await _region_access(request, region_id, roles.HISTORY)
+
+
+@declares(roles.ANNOUNCE)
+async def dispatcher(request: Request) -> Principal:
+    """Dispatch (meldkamer) keys, and admin keys."""
+    return await holder(request, roles.ANNOUNCE)
+
+
+@declares(roles.ADMIN)
+async def administrator(request: Request) -> Principal:
+    """Admin keys only (audit, keys, facilities)."""
+    return await holder(request, roles.ADMIN)
+
+
+@declares(roles.ADMIN)
+async def facility_admin(request: Request, facility_id: FacilityId) -> FacilityAccess:
+    """Admin keys, on an existing facility (404 first)."""
+    facility = _facility(request, facility_id)
+    return FacilityAccess(facility, await holder(request, roles.ADMIN))
+
+
+@declares(roles.ALERTS)
+async def alert_subscriber(request: Request) -> Principal:
+    return await holder(request, roles.ALERTS)
+
+
+@declares(roles.PLAN)
+async def planner(request: Request) -> Principal:
+    """Coverage what-ifs: coordinators, dispatch and admin."""
+    return await holder(request, roles.PLAN)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 FacilityWriter = Annotated[FacilityAccess, Depends(facility_writer)]
 FacilityReader = Annotated[FacilityAccess, Depends(facility_reader)]
+FacilityHistoryReader = Annotated[FacilityAccess, Depends(facility_history_reader)]
+IncomingReader = Annotated[FacilityAccess, Depends(incoming_reader)]
 RegionReader = Annotated[RegionAccess, Depends(region_reader)]
-
-
-def _role_in(who: Principal, roles: tuple[Role, ...], what: str) -> Principal:
-    if who.role not in roles:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs {what}")
-    return who
-
-
-async def dispatcher(request: Request) -> Principal:
-    """Dispatch (meldkamer) keys, and admin keys."""
-    return _role_in(await _authenticate(request), (Role.dispatch, Role.admin), "a dispatch key")
-
-
+RegionHistoryReader = Annotated[RegionAccess, Depends(region_history_reader)]
+DocumentSender = Annotated[Principal, Depends(document_sender)]
 Dispatcher = Annotated[Principal, Depends(dispatcher)]
-
-
-async def administrator(request: Request) -> Principal:
-    """Admin keys only (audit, keys, facilities)."""
-    return _role_in(await _authenticate(request), (Role.admin,), "an admin key")
-
-
 Administrator = Annotated[Principal, Depends(administrator)]
-
-
-async def facility_admin(request: Request, facility_id: FacilityId) -> FacilityAccess:
-    """Admin keys, on an existing facility (404 first)."""
-    facility = _facility(request, facility_id)
-    return FacilityAccess(facility, await administrator(request))
-
-
 FacilityAdmin = Annotated[FacilityAccess, Depends(facility_admin)]
+AlertSubscriber = Annotated[Principal, Depends(alert_subscriber)]
+Planner = Annotated[Principal, Depends(planner)]
+PUBLIC = [Depends(roles.public)]
+"""`dependencies=PUBLIC` on a route: it declares that it needs no key."""

@@ -24,6 +24,14 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     regions: Mapped[str | None] = mapped_column(String(200), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    replaced_by: Mapped[str | None] = mapped_column(String(24), default=None)
+
+    def valid_until(self) -> datetime | None:
+        """When the key stops working: revoked (a rotated key: at the end of its grace) or expired."""
+        ends = [t for t in (self.revoked_at, self.expires_at) if t is not None]
+        return min(ends) if ends else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,10 @@ class Principal:
     role: Role
     facility_id: str | None
     region_ids: frozenset[str] | None
+    valid_until: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.valid_until is None or now < self.valid_until
 
     def may_read(self, region_id: str) -> bool:
         return self.region_ids is None or region_id in self.region_ids

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from capacity.auth.deps import CurrentPrincipal, FacilityReader, RegionReader
+from capacity.auth.deps import PUBLIC, CurrentPrincipal, FacilityReader, RegionReader
 from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
 from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
 from capacity.board.service import facility_state, region_board, region_summary
@@ -38,7 +38,7 @@ async def get_facility(request: Request, access: FacilityReader) -> FacilityStat
     return await facility_state(redis=request.app.state.redis, facility=access.facility, own=own)
 
 
-@router.get("/municipalities")
+@router.get("/municipalities", dependencies=PUBLIC)
 async def list_municipalities() -> list[MunicipalityView]:
     """The 345 municipalities (CBS 2022) with centroid and ROAZ region, for picking a point without
     a geocoding service (reference data, no key needed)."""

@@ -1,26 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Request, status
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-
-from capacity.auth.deps import CurrentPrincipal, principal
-from capacity.auth.models import Principal
+from capacity.auth.deps import CurrentPrincipal, Planner
 from capacity.coverage.models import CoverageAnswer, WhatIfAnswer, WhatIfRequest
-from capacity.coverage.service import PLANNER_ROLES, WhatIfRefused, current_coverage, what_if
+from capacity.coverage.service import WhatIfRefused, current_coverage, what_if
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
-
-
-async def coverage_planner(request: Request) -> Principal:
-    """Keys that may ask what-if: coordinator, dispatch and admin (401, then 403)."""
-    who = await principal(request)
-    if who.role not in PLANNER_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a what-if needs a coordinator, dispatch or admin key")
-    return who
-
-
-CoveragePlanner = Annotated[Principal, Depends(coverage_planner)]
 
 
 @router.get("")
@@ -31,7 +17,7 @@ async def get_coverage(request: Request, who: CurrentPrincipal) -> CoverageAnswe
 
 
 @router.post("/what-if")
-async def post_what_if(request: Request, who: CoveragePlanner, body: WhatIfRequest) -> WhatIfAnswer:
+async def post_what_if(request: Request, who: Planner, body: WhatIfRequest) -> WhatIfAnswer:
     """The norm if these SEHs were closed (or opened) on top of the live state, and who changes side; nothing is changed."""
     state = request.app.state
     try:

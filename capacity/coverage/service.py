@@ -47,7 +47,7 @@ from capacity.coverage.models import (
     RegionCoverage,
     WhatIfAnswer,
 )
-from capacity.domain import Role, utc_iso
+from capacity.domain import utc_iso
 from capacity.store import PREFIX, RESET_FIELD, facility_key, ready_key, stream_key
 from regions import coverage as norm
 from regions.registry import Registry
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 COVERAGE_FIELD = "c"
 LOCK_KEY = f"{PREFIX}:coverage:lock"
 AREAS_ON_STREAM = 20
-PLANNER_ROLES = (Role.coordinator, Role.dispatch, Role.admin)
 
 
 def published_key(region_id: str) -> str:

@@ -4,11 +4,12 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from capacity.auth.deps import CurrentPrincipal, Dispatcher, FacilityAdmin, FacilityReader
+from capacity.auth.deps import CurrentPrincipal, Dispatcher, FacilityAdmin, FacilityReader, IncomingReader, forbidden, holder
+from capacity.auth.roles import ANNOUNCEMENT_PARTY, declares
 from capacity.dispatch.announcements import (
     Announcement,
     AnnouncementRefused,
@@ -153,36 +154,41 @@ async def _end(request: Request, announcement: Announcement, how: str) -> Announ
     return (await get_announcement(redis=state.redis, announcement_id=announcement.id)) or announcement
 
 
-@router.get("/announcements/{announcement_id}")
-async def get_one_announcement(
-    request: Request, who: CurrentPrincipal, announcement_id: Annotated[str, Path(max_length=48)]
-) -> Announcement:
-    """One announcement and its state (active, arrived, cancelled, expired): for dispatch and the receiving facility."""
+AnnouncementId = Annotated[str, Path(max_length=48)]
+
+
+@declares(ANNOUNCEMENT_PARTY)
+async def announcement_party(request: Request, announcement_id: AnnouncementId) -> Announcement:
+    """The announcement, for dispatch and admin, and for the receiving facility only."""
+    who = await holder(request, ANNOUNCEMENT_PARTY)
     announcement = await _announcement(request, announcement_id)
-    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != announcement.facility_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only dispatch or the receiving facility see an announcement")
+    if who.role is Role.facility and who.facility_id != announcement.facility_id:
+        raise await forbidden(request, who, "only dispatch or the receiving facility see an announcement")
+    return announcement
+
+
+OwnAnnouncement = Annotated[Announcement, Depends(announcement_party)]
+
+
+@router.get("/announcements/{announcement_id}")
+async def get_one_announcement(announcement: OwnAnnouncement) -> Announcement:
+    """One announcement and its state (active, arrived, cancelled, expired): for dispatch and the receiving facility."""
     return announcement
 
 
 @router.post("/announcements/{announcement_id}/arrived")
-async def post_arrived(request: Request, who: CurrentPrincipal, announcement_id: Annotated[str, Path(max_length=48)]) -> Announcement:
+async def post_arrived(request: Request, announcement: OwnAnnouncement) -> Announcement:
     """The patient arrived: the place is no longer held (it is now occupied, as the next report will say)."""
-    announcement = await _announcement(request, announcement_id)
-    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != announcement.facility_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only dispatch or the receiving facility may say the patient arrived")
     return await _end(request, announcement, "arrived")
 
 
 @router.post("/announcements/{announcement_id}/cancel")
-async def post_cancel(request: Request, _who: Dispatcher, announcement_id: Annotated[str, Path(max_length=48)]) -> Announcement:
+async def post_cancel(request: Request, _who: Dispatcher, announcement_id: AnnouncementId) -> Announcement:
     """Dispatch takes the announcement back: the place is free again."""
     return await _end(request, await _announcement(request, announcement_id), "cancelled")
 
 
 @router.get("/facilities/{facility_id}/announcements")
-async def get_incoming(request: Request, access: FacilityReader) -> list[Announcement]:
+async def get_incoming(request: Request, access: IncomingReader) -> list[Announcement]:
     """The facility's announced patients with an active hold: for the facility itself and dispatch."""
-    who = access.principal
-    if who.role not in (Role.dispatch, Role.admin) and who.facility_id != access.facility.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the receiving facility and dispatch see announcements")
     return await active_announcements(redis=request.app.state.redis, facility=access.facility)

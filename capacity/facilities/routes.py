@@ -18,7 +18,11 @@ IMPORT_ERRORS = {
 }
 
 
-@router.post("/facilities/import", response_model=ImportResult, responses=IMPORT_ERRORS)
+IMPORT_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string"}} for t in ("text/csv", "text/plain")}}}
+"""The route reads the raw file, so the spec says what it takes (for /docs and generated clients)."""
+
+
+@router.post("/facilities/import", response_model=ImportResult, responses=IMPORT_ERRORS, openapi_extra=IMPORT_BODY)
 async def post_import(request: Request, who: Administrator) -> ImportResult | JSONResponse:
     """Import facilities of any kind from CSV (`text/csv`), all or nothing. Admin keys.
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from capacity.auth.deps import Administrator, FacilityReader, RegionReader
+from capacity.auth.deps import Administrator, FacilityHistoryReader, FacilityReader, RegionHistoryReader
 from capacity.history.schemas import AuditItem, FacilityHistory, PressureTrend, RegionStops, TimeRange
 from capacity.history.service import audit_trail, facility_history, pressure_trend, region_stops
 
@@ -28,7 +28,7 @@ def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Resp
 
 
 @router.get("/facilities/{facility_id}/history", response_model=FacilityHistory, responses=CSV_RESPONSE)
-async def get_history(request: Request, access: FacilityReader, period: Annotated[TimeRange, Query()]) -> FacilityHistory | Response:
+async def get_history(request: Request, access: FacilityHistoryReader, period: Annotated[TimeRange, Query()]) -> FacilityHistory | Response:
     """Every report of the facility in the range, with the state after each (CSV: one row per figure set)."""
     history = await facility_history(db=request.app.state.db, facility=access.facility, start=period.start, end=period.end)
     if period.format == "json":
@@ -86,7 +86,7 @@ async def get_history(request: Request, access: FacilityReader, period: Annotate
 @router.get("/regions/{region_id}/stops", response_model=RegionStops, responses=CSV_RESPONSE)
 async def get_stops(
     request: Request,
-    access: RegionReader,
+    access: RegionHistoryReader,
     period: Annotated[TimeRange, Query()],
     table: Annotated[
         str, Query(pattern="^(stops|days)$", description="With format=csv: the stops, or totals per facility and day.")

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from capacity.auth.deps import CurrentPrincipal, RegionAccess, region_reader
+from capacity.auth.deps import DocumentSender, RegionAccess, region_reader
+from capacity.auth.roles import READ_REGION, declares
 from capacity.board.service import region_board
-from capacity.domain import Role
 from capacity.interop.service import DocumentRejected, Problem
 from feeds.edxl_have import HaveApplied, SchemaUnavailable, apply_have, hospital_status_xml, read_hospital_status
 
@@ -28,6 +28,7 @@ HAVE_ANSWERS = {
 }
 
 
+@declares(READ_REGION)
 async def _region_in_query(
     request: Request, region: Annotated[str, Query(max_length=16, description="ROAZ region id, e.g. ROAZ05")]
 ) -> RegionAccess:
@@ -39,7 +40,7 @@ XML_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type":
 
 
 @router.post("/have", status_code=status.HTTP_201_CREATED, response_model=HaveApplied, responses=HAVE_ANSWERS, openapi_extra=XML_BODY)
-async def post_have(request: Request, who: CurrentPrincipal) -> Response:
+async def post_have(request: Request, who: DocumentSender) -> Response:
     """Apply an OASIS EDXL-HAVE 1.0 `HospitalStatus` (bare, or in an EDXL-DE 1.0 `EDXLDistribution`),
     all hospitals or none. Hospitals are matched by the identifiers an admin declares
     (`PUT /api/v1/facilities/{id}/identifiers`, scheme `name` for the OrganisationName); an admin
@@ -48,8 +49,6 @@ async def post_have(request: Request, who: CurrentPrincipal) -> Response:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in XML_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send an EDXL-HAVE 1.0 document as application/xml")
-    if who.role not in (Role.facility, Role.admin):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only facility and admin keys send reports")
     state = request.app.state
     body = await request.body()
     try:

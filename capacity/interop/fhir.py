@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from capacity.auth.deps import principal
-from capacity.auth.models import Principal
+from capacity.auth.deps import CurrentPrincipal, DocumentSender
 from capacity.board.service import facility_state, region_board
 from capacity.interop.service import DocumentRejected, apply_document
 from feeds.fhir_saner import (
@@ -33,6 +32,14 @@ from feeds.fhir_saner import (
 router = APIRouter(prefix="/fhir", tags=["interop"])
 
 OUTCOME = {"description": "An OperationOutcome naming each problem; nothing was applied", "content": {FHIR_JSON: {}}}
+RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string", "enum": ["MeasureReport", "Bundle"]}},
+    "description": "A FHIR R4 SANER MeasureReport, or a Bundle of them",
+}
+FHIR_BODY = {"requestBody": {"required": True, "content": {t: {"schema": RESOURCE} for t in (FHIR_JSON, "application/json")}}}
+"""The route reads the raw body, so the spec says what it takes (for /docs and generated clients)."""
 
 
 def _fhir(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -41,14 +48,6 @@ def _fhir(status_code: int, body: dict[str, Any], headers: dict[str, str] | None
 
 def _refused(status_code: int, code: str, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
     return _fhir(status_code, operation_outcome(issues=[Issue("error", code, diagnostics)]), headers)
-
-
-async def _caller(request: Request) -> Principal | Response:
-    """The key's principal, or the 401 as an OperationOutcome."""
-    try:
-        return await principal(request)
-    except HTTPException as exc:
-        return _refused(exc.status_code, "login", str(exc.detail), dict(exc.headers or {}))
 
 
 @router.post(
@@ -64,15 +63,13 @@ async def _caller(request: Request) -> Principal | Response:
         415: OUTCOME,
         422: OUTCOME,
     },
+    openapi_extra=FHIR_BODY,
 )
-async def post_measure_report(request: Request) -> Response:
+async def post_measure_report(request: Request, who: DocumentSender) -> Response:
     """Apply a SANER bed-capacity MeasureReport, or a Bundle of them (all or nothing).
 
     The facility is the subject (else the reporter): `Location/<facility id>`, or an identifier an
     admin mapped with `PUT /api/v1/facilities/{id}/identifiers`. A facility key sends only its own."""
-    who = await _caller(request)
-    if isinstance(who, Response):
-        return who
     state = request.app.state
     try:
         document = read_body(body=await request.body(), content_type=request.headers.get("content-type"))
@@ -96,14 +93,12 @@ async def post_measure_report(request: Request) -> Response:
 @router.get("/MeasureReport", response_class=Response, responses={400: OUTCOME, 401: OUTCOME, 403: OUTCOME, 404: OUTCOME})
 async def get_measure_reports(
     request: Request,
+    who: CurrentPrincipal,
     subject: Annotated[str | None, Query(max_length=80, description="A facility id (or Location/<id>): one MeasureReport")] = None,
     region: Annotated[str | None, Query(max_length=16, description="A region id, e.g. ROAZ05: a searchset Bundle")] = None,
 ) -> Response:
     """The live bed figures as SANER MeasureReports (R4): one facility's, or a Bundle of every
     facility in a region that has reported unit figures. Needs a key that may read the region."""
-    who = await _caller(request)
-    if isinstance(who, Response):
-        return who
     if (subject is None) == (region is None):
         return _refused(400, "required", "give subject=<facility id> or region=<region id>")
     state, now = request.app.state, datetime.now(UTC)

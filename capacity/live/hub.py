@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -96,9 +97,12 @@ class Subscriber:
     facility_id: str | None = None
     sees_all: bool = False
     key_id: str | None = None
+    valid_until: datetime | None = None
     done: bool = False
     slow: bool = False
     rebuilt: bool = False
+    key_ended: bool = False
+    too_big: bool = False
 
     def offer(self, item: Message) -> bool:
         try:
@@ -107,11 +111,11 @@ class Subscriber:
         except asyncio.QueueFull:
             return False
 
-    def end(self, *, slow: bool, rebuilt: bool = False) -> None:
+    def end(self, *, slow: bool, rebuilt: bool = False, key_ended: bool = False) -> None:
         """Stop this client's sender at its next message: empty the queue, leave one wake-up."""
         if self.done:
             return
-        self.done, self.slow, self.rebuilt = True, slow, rebuilt
+        self.done, self.slow, self.rebuilt, self.key_ended = True, slow, rebuilt, key_ended
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(Message(None, ""))
@@ -138,7 +142,13 @@ class Hub:
         self._closing = False
 
     async def subscribe(
-        self, region_id: str, *, facility_id: str | None = None, sees_all: bool = False, key_id: str | None = None
+        self,
+        region_id: str,
+        *,
+        facility_id: str | None = None,
+        sees_all: bool = False,
+        key_id: str | None = None,
+        valid_until: datetime | None = None,
     ) -> Subscriber:
         """Register a client. Its reader is running (from a known position) before this returns,
         so a snapshot taken afterwards is always followed by every later event."""
@@ -153,7 +163,9 @@ class Hub:
                     self._feeds[region_id] = feed
                     if self._heartbeat_task is None:
                         self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="heartbeats")
-        subscriber = Subscriber(queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all, key_id=key_id)
+        subscriber = Subscriber(
+            queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all, key_id=key_id, valid_until=valid_until
+        )
         feed.subscribers.add(subscriber)
         metrics.WS_CLIENTS.labels(region=region_id).inc()
         return subscriber
@@ -211,10 +223,38 @@ class Hub:
             self.unsubscribe(feed.region_id, subscriber)
             subscriber.end(slow=False, rebuilt=True)
 
+    async def recheck_keys(self, endings: Callable[[set[str]], Awaitable[dict[str, datetime | None]]]) -> None:
+        """Keys were revoked or rotated somewhere: close the sockets of keys that no longer work,
+        and let the others know their key's (new) end."""
+        key_ids = {s.key_id for feed in self._feeds.values() for s in feed.subscribers if s.key_id}
+        if not key_ids:
+            return
+        ends = await endings(key_ids)
+        for feed in list(self._feeds.values()):
+            for subscriber in list(feed.subscribers):
+                if subscriber.key_id is None:
+                    continue
+                if subscriber.key_id in ends:
+                    subscriber.valid_until = ends[subscriber.key_id]
+                else:
+                    self._end_key(feed, subscriber)
+
+    def _end_key(self, feed: RegionFeed, subscriber: Subscriber) -> None:
+        self.unsubscribe(feed.region_id, subscriber)
+        subscriber.end(slow=False, key_ended=True)
+
+    def _end_expired(self, moment: datetime) -> None:
+        for feed in list(self._feeds.values()):
+            for subscriber in list(feed.subscribers):
+                if subscriber.valid_until is not None and subscriber.valid_until <= moment:
+                    self._end_key(feed, subscriber)
+
     async def _heartbeats(self) -> None:
-        """Tell every client the server is alive and how far its region's stream has come."""
+        """Tell every client the server is alive and how far its region's stream has come;
+        close the sockets of keys that have expired meanwhile."""
         while True:
             await asyncio.sleep(self._heartbeat_s)
+            self._end_expired(datetime.now(UTC))
             now = utc_iso(datetime.now(UTC))
             for feed in list(self._feeds.values()):
                 if feed.subscribers:

@@ -1,9 +1,12 @@
 """WS /ws/regions/{region_id}: a snapshot (or the missed events), then every event as it happens.
 
-The key travels in the first message, `{"type": "auth", "key": "..."}`, never in the URL.
-Close codes: 4400 bad request, 4401 no valid key, 4403 region not in the key's scope,
-4404 unknown region, 1013 client too slow, 1012 live state rebuilt (reconnect with `since`:
-the missed events if that id is still known, else a fresh snapshot).
+No secret travels in the URL (URLs land in logs): either `?ticket=` with a single-use ticket
+from `POST /api/v1/live/tickets`, or the key in the first message, `{"type": "auth", "key": "..."}`.
+Close codes: 4400 bad request, 4401 no valid key or ticket (also when the key is revoked or
+expires while connected), 4403 region not in the key's scope, 4404 unknown region, 4429 the
+key's rate limit or its number of open sockets reached, 1009 message too big, 1013 client
+too slow, 1012 live state rebuilt (reconnect with `since`: the missed events if that id is
+still known, else a fresh snapshot).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,7 +22,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect, WebSocketException
 from redis.exceptions import RedisError
 
+from capacity.auth.deps import SHOWN_REASONS
 from capacity.auth.models import Principal
+from capacity.auth.roles import READ_REGION, declares
+from capacity.auth.service import KeyRefused
+from capacity.auth.tickets import redeem_ticket
 from capacity.board.service import region_board
 from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable
@@ -32,27 +40,62 @@ WORKER_ID = secrets.token_hex(4)
 SEES_ANNOUNCEMENTS = (Role.dispatch, Role.admin)
 
 
-async def socket_reader(websocket: WebSocket, region_id: str) -> Principal:
-    """Accept, then require a key in the first message that may read this region."""
+async def _refused(websocket: WebSocket, code: int, reason: str, audited: str, key_id: str | None = None) -> WebSocketException:
+    client = websocket.client.host if websocket.client else None
+    where = f"WS {websocket.url.path}"
+    await websocket.app.state.failure_audit.refused(reason=audited, key_id=key_id, where=where, source=client)
+    return WebSocketException(code, reason)
+
+
+async def _from_first_message(websocket: WebSocket) -> Principal:
+    state = websocket.app.state
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), state.settings.ws_auth_timeout_s)
+        message = orjson.loads(raw) if len(raw) <= state.settings.ws_max_message_bytes else None
+        token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
+    except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError, WebSocketDisconnect):
+        token = None
+    if not isinstance(token, str):
+        raise await _refused(websocket, 4401, 'send {"type": "auth", "key": "<key>"} first, or connect with ?ticket=', "no key")
+    try:
+        return await state.authenticator.authenticate(token)
+    except KeyRefused as refused:
+        shown = f"key {refused.reason}" if refused.reason in SHOWN_REASONS else "unknown key"
+        code = 4429 if refused.retry_after_s else 4401
+        raise await _refused(websocket, code, shown, refused.reason, refused.key_id) from None
+    except DatabaseUnavailable as exc:
+        raise WebSocketException(1013, "database unavailable; try again shortly") from exc
+
+
+@declares(READ_REGION)
+async def socket_reader(
+    websocket: WebSocket, region_id: str, ticket: Annotated[str | None, Query(max_length=64)] = None
+) -> AsyncIterator[Principal]:
+    """Accept, then require a ticket or a key that may read this region, within the key's limits."""
     state = websocket.app.state
     await websocket.accept()
     if region_id not in state.registry.regions:
         raise WebSocketException(4404, f"unknown region {region_id[:32]!r}")
-    try:
-        raw = await asyncio.wait_for(websocket.receive_text(), state.settings.ws_auth_timeout_s)
-        message = orjson.loads(raw)
-        token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
-    except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError):
-        token = None
-    try:
-        principal = await state.authenticator.authenticate(token) if isinstance(token, str) else None
-    except DatabaseUnavailable as exc:
-        raise WebSocketException(1013, "database unavailable; try again shortly") from exc
-    if principal is None:
-        raise WebSocketException(4401, 'send {"type": "auth", "key": "<key>"} first, with a valid key')
+    if ticket is not None:
+        try:
+            principal = await redeem_ticket(redis=state.redis, ticket=ticket)
+        except RedisError as exc:
+            raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
+        if principal is None:
+            raise await _refused(websocket, 4401, "unknown, used or expired ticket: ask for a new one", "bad ticket")
+    else:
+        principal = await _from_first_message(websocket)
     if not principal.may_read(region_id):
-        raise WebSocketException(4403, f"this key may not read region {region_id}")
-    return principal
+        raise await _refused(websocket, 4403, f"this key may not read region {region_id}", "out of scope", principal.key_id)
+    if wait := await state.authenticator.charge(principal):
+        raise WebSocketException(4429, f"rate limit of this key reached; retry in {wait} s")
+    slot = await state.socket_slots.take(principal.key_id)
+    if slot is None:
+        raise WebSocketException(4429, f"this key has {state.settings.ws_max_per_key} websockets open already")
+    try:
+        yield principal
+    finally:
+        await state.socket_slots.give_back(principal.key_id, slot)
 
 
 @router.websocket("/ws/regions/{region_id}")
@@ -68,11 +111,15 @@ async def region_socket(
     hub = state.hub
     try:
         subscriber = await hub.subscribe(
-            region_id, facility_id=reader.facility_id, sees_all=reader.role in SEES_ANNOUNCEMENTS, key_id=reader.key_id
+            region_id,
+            facility_id=reader.facility_id,
+            sees_all=reader.role in SEES_ANNOUNCEMENTS,
+            key_id=reader.key_id,
+            valid_until=reader.valid_until,
         )
     except RedisError as exc:
         raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
-    receiver = asyncio.create_task(_until_disconnect(websocket, subscriber))
+    receiver = asyncio.create_task(_until_disconnect(websocket, subscriber, state.settings.ws_max_message_bytes))
     try:
         last = await _catch_up(websocket, region_id, since, subscriber)
         await _pump(websocket, subscriber, last)
@@ -123,6 +170,10 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
                 await websocket.close(1013, "too slow: reconnect with since=<last event id>")
             elif subscriber.rebuilt:
                 await websocket.close(1012, "live state rebuilt from the record: reconnect with since=<last event id>")
+            elif subscriber.key_ended:
+                await websocket.close(4401, "this key was revoked or has expired")
+            elif subscriber.too_big:
+                await websocket.close(1009, "messages to the server are limited to the auth message")
             return
         if key is not None:
             if key <= last:
@@ -132,12 +183,16 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
             await websocket.send_text(text)
 
 
-async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber) -> None:
-    """Read (and ignore) what the client sends, so a close is noticed at once."""
+async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber, max_bytes: int) -> None:
+    """Read (and ignore) what the client sends, so a close is noticed at once; a client
+    sending more than a small message is closed (it has nothing to say after its auth)."""
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                break
+            if len(message.get("text") or message.get("bytes") or "") > max_bytes:
+                subscriber.too_big = True
                 break
     except Exception:
         pass
