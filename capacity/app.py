@@ -144,7 +144,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.identifiers = IdentifierBook(db=db, registry=registry)
     app.state.hub = hub = Hub(redis=redis, queue_size=settings.ws_queue_size, heartbeat_s=settings.ws_heartbeat_s)
     key_watch = KeyWatch(
-        redis=redis, authenticator=authenticator, on_change=lambda: hub.recheck_keys(authenticator.endings), check_s=settings.keeper_check_s
+        redis=redis,
+        authenticator=authenticator,
+        on_change=lambda: hub.recheck_keys(authenticator.endings),
+        check_s=settings.keeper_check_s,
+        flush_s=settings.key_used_flush_s,
     )
     key_watch.start()
     app.state.coverage = CoverageService.create(

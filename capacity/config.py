@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
     ws_auth_timeout_s: float = Field(default=5.0, gt=0)
     key_cache_s: float = Field(default=30.0, ge=0, description="How long a verified key is trusted without a database look-up.")
+    key_used_flush_s: float = Field(default=30.0, gt=0, description="How often each worker records when its keys were last used.")
     ws_max_per_key: int = Field(default=200, gt=0, description="Websockets one key may hold open at once, across every worker.")
     ws_max_message_bytes: int = Field(
         default=4096, ge=1024, description="Largest message a websocket client may send (it sends only its auth message)."
