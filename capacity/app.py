@@ -105,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout_s=settings.webhook_timeout_s,
         queue_size=settings.webhook_queue_size,
         senders=settings.webhook_senders,
+        allowed_hosts=frozenset(settings.webhook_allowed_hosts),
     )
     alerts = Evaluator(
         redis=redis,

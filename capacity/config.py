@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         default=1, ge=0, description="A free_below alert clears only at threshold + this many free places (hysteresis)."
     )
     alerts_max_per_key: int = Field(default=100, gt=0, description="Alert subscriptions one key may hold.")
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts on internal addresses that webhooks may still call (e.g. an on-premise alerting gateway); "
+        "every other webhook must resolve to public addresses only.",
+    )
     webhook_attempts: int = Field(default=5, ge=1, le=20, description="Webhook attempts per alert before giving up.")
     webhook_backoff_s: float = Field(default=0.5, gt=0, description="Wait after the first failed attempt; doubled after each next one.")
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="One webhook attempt's time limit.")

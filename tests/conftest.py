@@ -139,6 +139,7 @@ def settings(clean_redis: str, tmp_path: Path) -> Settings:
         auto_migrate=True,
         rate_limit_per_s=1000.0,  # the limiter runs in every test; tests of the limit itself set their own
         rate_limit_burst=10_000,
+        webhook_allowed_hosts=["127.0.0.1"],  # the tests' webhook receivers listen on loopback
     )
 
 

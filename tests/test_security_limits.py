@@ -137,3 +137,19 @@ async def test_a_client_sending_a_large_message_is_closed(server, keys):
     except ConnectionClosed as closed:
         code = closed.rcvd.code if closed.rcvd else None
     assert code == 1009
+
+
+async def test_a_webhook_to_an_internal_address_is_refused_unless_the_operator_allows_its_host(settings, keys):
+    coordinator = await keys.create(Role.coordinator)
+    body = {"region": REGION, "condition": {"type": "seh_on_stop", "count": 1}}
+    strict = settings.model_copy(update={"webhook_allowed_hosts": []})
+    with ServerThread(strict) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            answers = [
+                await http.post("/api/v1/alerts/subscriptions", json={**body, "webhook_url": url}, headers=bearer(coordinator))
+                for url in ("http://127.0.0.1:6379/", "http://169.254.169.254/latest/meta-data", "http://[::1]:5432/", "http://localhost/")
+            ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == ["body", "webhook_url"] and "internal address" in error["msg"]

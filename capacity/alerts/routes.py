@@ -40,7 +40,12 @@ async def subscribe(request: Request, who: AlertSubscriber, body: SubscriptionRe
     state = request.app.state
     try:
         made = await create_subscription(
-            db=state.db, registry=state.registry, principal=who, request=body, max_per_key=state.settings.alerts_max_per_key
+            db=state.db,
+            registry=state.registry,
+            principal=who,
+            request=body,
+            max_per_key=state.settings.alerts_max_per_key,
+            webhook_hosts=frozenset(state.settings.webhook_allowed_hosts),
         )
     except SubscriptionRefused as exc:
         raise _refused(exc) from exc

@@ -53,7 +53,7 @@ from capacity.alerts.models import (
     Subscription,
     SubscriptionRequest,
 )
-from capacity.alerts.webhooks import Delivery
+from capacity.alerts.webhooks import Delivery, destination_refusal
 from capacity.auth.models import ApiKey, Principal
 from capacity.board.models import FacilityState, RegionBoard
 from capacity.board.service import region_board
@@ -148,11 +148,20 @@ def _as_subscription(row: AlertSubscription) -> Subscription:
 
 
 async def create_subscription(
-    *, db: Database, registry: Registry, principal: Principal, request: SubscriptionRequest, max_per_key: int
+    *,
+    db: Database,
+    registry: Registry,
+    principal: Principal,
+    request: SubscriptionRequest,
+    max_per_key: int,
+    webhook_hosts: frozenset[str] = frozenset(),
 ) -> CreatedSubscription:
     """Store a subscription for the calling key. A webhook without a secret gets a generated
-    one, returned here only: the receiver needs it, nobody else ever should."""
+    one, returned here only: the receiver needs it, nobody else ever should. A webhook goes
+    only to a public address or a host the operator allows (`webhook_hosts`)."""
     target = resolve_target(principal=principal, registry=registry, request=request)
+    if request.webhook_url is not None and (refusal := await destination_refusal(str(request.webhook_url), allowed_hosts=webhook_hosts)):
+        raise SubscriptionRefused(422, refusal, ("body", "webhook_url"))
     condition = request.condition.model_copy(update={"facility_id": target.facility_id}) if target.facility_id else request.condition
     generated = secrets.token_urlsafe(32) if request.webhook_url is not None and request.webhook_secret is None else None
     row = AlertSubscription(

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -64,6 +67,25 @@ def signature(secret: str, body: bytes) -> str:
 def backoff_s(attempt: int, base_s: float) -> float:
     """The wait after failed attempt `attempt` (1-based): base, 2 × base, 4 × base, …"""
     return base_s * 2 ** (attempt - 1)
+
+
+async def destination_refusal(url: str, *, allowed_hosts: frozenset[str]) -> str | None:
+    """Why a webhook may not go to `url`, or None. Only public addresses, unless the operator
+    allows a host (CAPACITY_WEBHOOK_ALLOWED_HOSTS): a webhook must not become a way to make the
+    service call its own Redis, database, metadata endpoint or anything else on the inside.
+    Checked when subscribing and again before each attempt (a name may resolve elsewhere later)."""
+    host = urlsplit(url).hostname or ""
+    if host in allowed_hosts:
+        return None
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return f"the webhook host {host!r} does not resolve"
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(sockaddr[0])
+        if not address.is_global:
+            return f"the webhook host {host!r} is an internal address ({address}); only public addresses are called"
+    return None
 
 
 async def post_once(client: httpx.AsyncClient, delivery: Delivery) -> Attempt:
@@ -120,8 +142,19 @@ async def delivery_log(*, db: Database, subscription_id: str) -> list[DeliveryIt
 class Webhooks:
     """Per worker: a bounded queue of deliveries and the tasks that post them."""
 
-    def __init__(self, *, db: Database, attempts: int, backoff_s: float, timeout_s: float, queue_size: int, senders: int) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        attempts: int,
+        backoff_s: float,
+        timeout_s: float,
+        queue_size: int,
+        senders: int,
+        allowed_hosts: frozenset[str] = frozenset(),
+    ) -> None:
         self._db = db
+        self._allowed_hosts = allowed_hosts
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
@@ -147,7 +180,8 @@ class Webhooks:
         """Every attempt until one gets a 2xx answer or the attempts run out; each one logged."""
         assert self._client is not None, "start() first"
         for number in range(1, self._attempts + 1):
-            attempt = await post_once(self._client, delivery)
+            refusal = await destination_refusal(delivery.url, allowed_hosts=self._allowed_hosts)
+            attempt = Attempt(None, refusal, 0) if refusal else await post_once(self._client, delivery)
             try:
                 await log_attempt(db=self._db, delivery=delivery, number=number, attempt=attempt)
             except (SQLAlchemyError, OSError) as exc:
