@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -46,15 +45,19 @@ def test_a_route_added_without_a_rule_is_found():
     async def forgotten() -> dict:
         return {}
 
-    assert [r.path for r in iter_routes(app.router.routes) if not rules_of(r) and r.path not in FRAMEWORK_ROUTES] == [
-        "/api/v1/forgotten"
-    ]
+    assert [r.path for r in iter_routes(app.router.routes) if not rules_of(r) and r.path not in FRAMEWORK_ROUTES] == ["/api/v1/forgotten"]
 
 
 async def _announcement(http: httpx.AsyncClient, tokens: dict[Role, str]) -> str:
     now = datetime.now(UTC)
-    report = {"measured_at": now.isoformat(), "seh": {"status": "open"}, "units": [{"type": "ic_adult", "staffed": 4, "occupied": 1, "available": 3}]}
-    assert (await http.post(f"/api/v1/facilities/{FACILITY}/reports", json=report, headers=bearer(tokens[Role.facility]))).status_code == 201
+    report = {
+        "measured_at": now.isoformat(),
+        "seh": {"status": "open"},
+        "units": [{"type": "ic_adult", "staffed": 4, "occupied": 1, "available": 3}],
+    }
+    assert (
+        await http.post(f"/api/v1/facilities/{FACILITY}/reports", json=report, headers=bearer(tokens[Role.facility]))
+    ).status_code == 201
     body = {"facility_id": FACILITY, "need": "ic_adult", "urgency": "A1", "eta": (now + timedelta(minutes=20)).isoformat()}
     answer = await http.post("/api/v1/announcements", json=body, headers=bearer(tokens[Role.dispatch]))
     assert answer.status_code == 201, answer.text
@@ -135,7 +138,10 @@ async def test_every_role_may_open_the_board_socket_of_its_own_regions_only(serv
 
 async def test_a_facility_key_writing_another_facility_is_refused_and_nothing_is_applied(server, keys, settings):
     token = await keys.create(Role.facility, FACILITY)
-    report = {"measured_at": datetime.now(UTC).isoformat(), "seh": {"status": "closed", "reason": "crowding", "expected_until": "2099-01-01T00:00:00Z"}}
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "seh": {"status": "closed", "reason": "crowding", "expected_until": "2099-01-01T00:00:00Z"},
+    }
     async with httpx.AsyncClient(base_url=server.url) as http:
         refused = await http.post(f"/api/v1/facilities/{OTHER}/reports", json=report, headers=bearer(token))
         board = await http.get(f"/api/v1/facilities/{OTHER}", headers=bearer(token))
