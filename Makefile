@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test bench clean
+.PHONY: demo serve test bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP) ## the whole suite, against real Redis, SQLite and (for page test
 
 bench: $(STAMP) ## benchmarks vs the bare stack, measured in the same run (see bench/README.md)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+SOAK_SECONDS ?= 600
+soak: $(STAMP) ## the benchmark load for SOAK_SECONDS (default 10 minutes): memory flat, no error; not part of make test
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) var

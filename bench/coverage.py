@@ -161,11 +161,13 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
     }
 
 
-def run_coverage(*, redis_url: str, rounds: int = 300, console: Console | None = None) -> dict[str, Any]:
-    """The coverage benchmark on the given (flushed, loopback) Redis; the figures as a dict."""
+def run_coverage(*, redis_url: str, rounds: int = 300, console: Console | None = None, table: bool = True) -> dict[str, Any]:
+    """The coverage benchmark on the given (flushed, loopback) Redis; the figures as a dict
+    (`table=False` inside `make bench`, which shows them in its one table)."""
     console = console or Console()
     result = asyncio.run(measure(redis_url, rounds, console))
-    print_table(result, console)
+    if table:
+        print_table(result, console)
     return result
 
 

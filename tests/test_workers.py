@@ -14,25 +14,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from capacity.domain import Role
-from tests.conftest import ROOT, bearer, free_port
+from tests.conftest import ROOT, bearer, free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 REGION = "ROAZ11"
 FACILITIES = ("seh-tno-00", "seh-tno-39")
-
-
-async def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with httpx.AsyncClient() as client:
-        while asyncio.get_running_loop().time() < deadline:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("workers did not become ready")
 
 
 async def test_two_worker_processes_both_deliver_every_event(settings, keys, tmp_path):
