@@ -7,9 +7,10 @@ import logging
 import os
 import shutil
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -26,6 +27,7 @@ from capacity.history.recovery import rebuild_now
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
 from capacity.store import EmbeddedRedis, connect, start_embedded_redis
+from regions.registry import Registry
 
 app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash is stored.", no_args_is_help=True)
@@ -263,15 +265,21 @@ async def _import(settings: Settings, text: str, imported_by: str):
         await record_audit(db=db, actor="cli", action="facilities.import", target=",".join(result.regions), detail=result.model_dump())
     finally:
         await db.dispose()
-    if settings.redis_url:
-        redis = connect(settings.redis_url)
-        try:
-            await announce_change(redis=redis)
-        except (RedisError, OSError):
-            console.print("[yellow]Redis did not answer: running workers load the facilities at their next start[/yellow]")
-        finally:
-            await redis.aclose()
+    await _tell_workers(settings, announce_change, "running workers load the facilities at their next start")
     return result
+
+
+async def _tell_workers(settings: Settings, announce: Callable[..., Awaitable[None]], otherwise: str) -> None:
+    """Bump a version running workers watch in Redis; say what happens if Redis does not answer."""
+    if not settings.redis_url:
+        return
+    redis = connect(settings.redis_url)
+    try:
+        await announce(redis=redis)
+    except (RedisError, OSError):
+        console.print(f"[yellow]Redis did not answer: {otherwise}[/yellow]")
+    finally:
+        await redis.aclose()
 
 
 @facilities_app.command("identify")
@@ -364,7 +372,7 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-async def _key_change(settings: Settings, action: str, key_id: str, change) -> tuple:  # type: ignore[no-untyped-def]
+async def _key_change(settings: Settings, action: str, key_id: str, change: Callable[[Database, Registry], Awaitable[Any]]) -> Any:
     """Apply `change` to a key, audit it, and tell running workers (they close its sockets)."""
     db = await _schema_ready(settings)
     try:
@@ -373,14 +381,7 @@ async def _key_change(settings: Settings, action: str, key_id: str, change) -> t
         await record_audit(db=db, actor="cli", action=action, target=key_id, detail={})
     finally:
         await db.dispose()
-    if settings.redis_url:
-        redis = connect(settings.redis_url)
-        try:
-            await announce_key_change(redis=redis)
-        except (RedisError, OSError):
-            console.print(f"[yellow]Redis did not answer: running workers notice within {settings.key_cache_s:.0f} s[/yellow]")
-        finally:
-            await redis.aclose()
+    await _tell_workers(settings, announce_key_change, f"running workers notice within {settings.key_cache_s:.0f} s")
     return done
 
 

@@ -230,7 +230,7 @@ async def test_the_key_leaves_the_address_bar_and_stays_in_this_tab_only(page, c
 async def test_a_wrong_key_shows_the_sign_in_form_with_the_reason_and_the_right_key_shows_the_board(page, server, viewer):
     await page.goto(f"{server.url}/#key=cap_not_a_real_key")
     await expect(page.locator("#signin")).to_be_visible()
-    await expect(page.locator("#banner")).to_contain_text("unknown or revoked key")
+    await expect(page.locator("#banner")).to_contain_text("unknown key")
     await expect(page.locator("#status")).not_to_have_text("live")
     await expect(page.locator("#board tbody tr")).to_have_count(0)
     assert await page.evaluate("sessionStorage.getItem('capacity.key')") is None
@@ -937,3 +937,15 @@ async def test_a_coordinator_asks_what_if_an_seh_closes_and_sees_who_falls_outsi
     await expect(other.locator('#map path[data-coverage="outside"]').first).to_be_attached()
     await expect(other.locator("#whatif")).to_be_hidden()
     await other.close()
+
+
+async def test_a_board_whose_key_is_revoked_closes_and_asks_for_a_key_with_the_reason(page, server, keys):
+    admin, viewer = await keys.create(Role.admin), await keys.create(Role.viewer)
+    await open_board(page, server, viewer)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        revoked = await http.post(f"/api/v1/keys/{viewer.split('_')[1]}/revoke", headers={"Authorization": f"Bearer {admin}"})
+    assert revoked.status_code == 200
+    await expect(page.locator("#signin")).to_be_visible(timeout=5000)
+    await expect(page.locator("#banner")).to_contain_text("revoked")
+    await expect(page.locator("#status")).not_to_have_text("live")
+    assert await page.evaluate("sessionStorage.getItem('capacity.key')") is None

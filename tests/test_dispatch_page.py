@@ -381,7 +381,7 @@ async def test_the_page_switches_to_english_and_back(page, server, hospitals, di
 async def test_a_wrong_key_or_a_key_that_is_not_for_dispatch_shows_the_sign_in_form_with_the_reason(page, server, keys, dispatcher):
     await page.goto(f"{server.url}/dispatch#key=cap_not_a_real_key")
     await expect(page.locator("#signin")).to_be_visible()
-    await expect(page.locator("#banner")).to_contain_text("Sleutel geweigerd: unknown or revoked key")
+    await expect(page.locator("#banner")).to_contain_text("Sleutel geweigerd: unknown key")
     await expect(page.locator("#app")).to_be_hidden()
     assert await page.evaluate("location.hash") == ""
     assert await page.evaluate("sessionStorage.getItem('capacity.key')") is None
