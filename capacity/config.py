@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     ws_queue_size: int = Field(default=256, gt=0, description="Messages buffered per websocket client before it is dropped.")
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_send_timeout_s: float = Field(
+        default=5.0, gt=0, description="A client whose socket accepts nothing for this long (it stopped reading) is dropped."
+    )
     ws_auth_timeout_s: float = Field(default=5.0, gt=0)
     key_cache_s: float = Field(default=30.0, ge=0, description="How long a verified key is trusted without a database look-up.")
     key_used_flush_s: float = Field(default=30.0, gt=0, description="How often each worker records when its keys were last used.")

@@ -568,3 +568,28 @@ async def test_a_dashboard_that_stops_reading_does_not_slow_the_others_and_is_dr
             for one in stalled:
                 one.close()
             await close_all(boards)
+
+
+async def test_a_dashboard_whose_socket_accepts_nothing_is_dropped_before_its_queue_fills(settings, keys, tokens, tmp_path):
+    """With a queue far larger than the flood, only the send time limit can drop the stalled dashboard."""
+    async with Serve(
+        redis_url=settings.redis_url,
+        database_url=settings.database_url,
+        data_dir=tmp_path,
+        workers=1,
+        CAPACITY_WS_QUEUE_SIZE="1000000",
+        CAPACITY_WS_SEND_TIMEOUT_S="1",
+    ) as serve:
+        stalled = StalledDashboard(serve.ws_url, tokens["viewer"])
+        try:
+            async with httpx.AsyncClient(base_url=serve.url, timeout=10) as http:
+                await stalled.open()
+                flood = Flood(http, await keys.create(Role.admin))
+                deadline = asyncio.get_running_loop().time() + 60
+                while await dropped_for_falling_behind(http) < 1:
+                    assert asyncio.get_running_loop().time() < deadline, "the stalled dashboard was never dropped"
+                    for _ in range(5):
+                        assert await flood.send() == 201
+                    await asyncio.sleep(0.2)
+        finally:
+            stalled.close()

@@ -12,6 +12,7 @@ still known, else a fresh snapshot).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect, WebSocketException
 from redis.exceptions import RedisError
 
+from capacity import metrics
 from capacity.auth.deps import SHOWN_REASONS
 from capacity.auth.models import Principal
 from capacity.auth.roles import READ_REGION, declares
@@ -122,9 +124,16 @@ async def region_socket(
     receiver = asyncio.create_task(_until_disconnect(websocket, subscriber, state.settings.ws_max_message_bytes))
     try:
         last = await _catch_up(websocket, region_id, since, subscriber)
-        await _pump(websocket, subscriber, last)
+        await _pump(websocket, subscriber, last, send_timeout_s=state.settings.ws_send_timeout_s)
     except WebSocketDisconnect:
         pass
+    except TimeoutError:
+        # The client stopped reading and the socket's buffers are full: drop it as too slow
+        # (its close frame may never get through; the connection ends either way).
+        metrics.WS_DROPPED.labels(region=region_id).inc()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1):
+                await websocket.close(1013, "too slow: reconnect with since=<last event id>")
     except RedisError:
         await websocket.close(1013, "live state unavailable; reconnect with since=<last event id>")
     finally:
@@ -160,8 +169,9 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, sub
     return event_key(board.last_event_id) if board.last_event_id else (0, 0)
 
 
-async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) -> None:
-    """Forward queued messages in order, skipping any the catch-up already covered."""
+async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey, *, send_timeout_s: float) -> None:
+    """Forward queued messages in order, skipping any the catch-up already covered. A send that
+    cannot finish within `send_timeout_s` (a client that stopped reading) raises TimeoutError."""
     while True:
         message = await subscriber.queue.get()
         key = message.key
@@ -180,7 +190,8 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey) ->
                 continue
             last = key
         if text := message.for_(subscriber):  # empty: an entry for another key (an alert)
-            await websocket.send_text(text)
+            async with asyncio.timeout(send_timeout_s):
+                await websocket.send_text(text)
 
 
 async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber, max_bytes: int) -> None:
