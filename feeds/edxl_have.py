@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -825,6 +825,8 @@ def xs_datetime(text: str) -> datetime:
     except ValueError as exc:
         raise ValueError(f"{text[:40]!r} is not a valid date and time ({exc})") from None
     if next_day:
+        if value.date() == date.max:
+            raise ValueError(f"{text[:40]!r} is not a valid date and time (24:00 of the calendar's last day)")
         value += timedelta(days=1)
     if zone is None:
         return value

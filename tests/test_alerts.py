@@ -566,3 +566,11 @@ async def test_a_revoked_keys_subscriptions_fall_silent(http, settings, keys, ho
             assert list(await session.scalars(select(AlertEvent).where(AlertEvent.subscription_id == sub["id"]))) == []
     finally:
         await db.dispose()
+
+
+async def test_an_alert_history_range_at_the_ends_of_the_calendar_is_refused_with_422_naming_the_bounds(http, keys):
+    coordinator = await keys.create(Role.coordinator)
+    for params in ({"to": "0001-01-01T06:25:12Z"}, {"from": "0001-01-01T00:00:00+05:00"}, {"to": "9999-12-31T23:00:00-05:00"}):
+        response = await http.get("/api/v1/alerts/history", params=params, headers=bearer(coordinator))
+        assert response.status_code == 422, (params, response.text)
+        assert "must lie between 1900 and 9000" in str(response.json()["detail"])

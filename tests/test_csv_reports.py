@@ -148,6 +148,15 @@ async def test_every_bad_line_is_listed_with_its_line_and_column_and_nothing_is_
     assert await stream_events(rds, "ROAZ11") == []
 
 
+async def test_a_stop_expected_to_end_beyond_the_year_9000_is_refused_naming_seh_expected_until(http, keys, rds):
+    admin = await keys.create(Role.admin)
+    response = await post_csv(http, admin, HEADER + f"seh-tno-00,{at()},,,,,stop,crowding,9999-12-31T23:59:59-14:00\n")
+    assert response.status_code == 422, response.text
+    assert problems(response) == {(2, "seh_expected_until")}
+    assert "beyond the year 9000" in response.json()["detail"][0]["msg"]
+    assert await stream_events(rds, "ROAZ11") == []
+
+
 async def test_a_file_with_very_many_bad_lines_lists_the_first_thousand_and_says_how_many_more(http, keys):
     admin = await keys.create(Role.admin)
     response = await post_csv(http, admin, HEADER + f"seh-tno-00,{at()},beds,1,1,0,,,\n" * 1_500)

@@ -473,6 +473,14 @@ BROKEN = {
     "reason_too_long": (lambda: document(valid().replace("Crowding", "x" * 201)), "EMSTrafficReason"),
     "two_bed_types": (lambda: document(valid().replace("</BedType>", "</BedType><BedType>Burn</BedType>")), "exactly one BedType"),
     "not_available_yet_free": (lambda: document(hospital("Hospital 1", beds=(bed("AdultICU", 3, 8, "NotAvailable"),))), "contradicts"),
+    "midnight_ending_the_calendar": (
+        lambda: document(hospital("Hospital 1", when="9999-12-31T24:00:00Z", traffic="Normal")),
+        "not a valid date and time",
+    ),
+    "stop_until_the_end_of_the_calendar": (
+        lambda: document(hospital("Hospital 1", traffic="Closed", reason="Crowding", comment="expected until 9999-12-31T23:59:59-14:00")),
+        "beyond the year 9000",
+    ),
     "not_have_at_all": (lambda: b"<Bundle xmlns='http://hl7.org/fhir'/>", "expected an EDXL-HAVE 1.0 HospitalStatus"),
     "empty": (lambda: b"", "not well-formed XML"),
     "too_deep": (lambda: b"<a>" * 200 + b"</a>" * 200, "nested deeper"),

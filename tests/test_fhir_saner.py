@@ -360,6 +360,15 @@ async def test_reading_needs_a_key_that_may_read_the_region_and_errors_are_opera
         OperationOutcome.model_validate(answer.json())
 
 
+async def test_a_search_parameter_too_long_is_refused_with_an_operation_outcome_naming_it(http, keys):
+    hospital = await keys.create(Role.facility, FACILITY)
+    for params, name in (({"subject": "x" * 81}, "subject"), ({"region": "ROAZ" * 5}, "region")):
+        answer = await http.get("/fhir/MeasureReport", params=params, headers=bearer(hospital))
+        assert answer.status_code == 422 and answer.headers["content-type"].startswith("application/fhir+json")
+        outcome = OperationOutcome.model_validate(answer.json())
+        assert name in outcome.issue[0].diagnostics and "at most" in outcome.issue[0].diagnostics
+
+
 async def test_an_unknown_code_in_the_beds_group_is_refused_naming_the_element(http, keys, rds):
     hospital = await keys.create(Role.facility, FACILITY)
     report = bed_report(populations=[population("numICUBeds", 5), population("numICUBedsOcc", 2), population("numWardBeds", 9)])

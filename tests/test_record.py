@@ -343,6 +343,27 @@ async def test_the_audit_names_the_key_of_every_write_and_only_admins_read_it(ht
     assert denied.status_code == 403
 
 
+async def test_the_audit_lists_admin_actions_beside_reports(http, record, tokens, keys):
+    await push(http, tokens[FACILITIES[0]], FACILITIES[0], {"measured_at": at(1), "seh": {"status": "busy"}})
+    admin = await keys.create(Role.admin)
+    declared = {"identifiers": [{"scheme": "name", "value": "Maastricht UMC+"}]}
+    assert (await http.put(f"/api/v1/facilities/{FACILITIES[0]}/identifiers", json=declared, headers=bearer(admin))).status_code == 200
+    answer = await http.get("/api/v1/audit", params={"from": at(60)}, headers=bearer(admin))
+    assert answer.status_code == 200, answer.text
+    actions = {(i["action"], i["target"]) for i in answer.json()}
+    assert {("report", FACILITIES[0]), ("identifiers.declare", FACILITIES[0])} <= actions
+
+
+async def test_a_time_range_at_the_ends_of_the_calendar_is_refused_with_422_naming_the_bounds(http, record, tokens, keys):
+    admin = await keys.create(Role.admin)
+    paths = [f"/api/v1/facilities/{FACILITIES[0]}/history", f"/api/v1/regions/{REGION}/stops", "/api/v1/audit"]
+    for path in paths:
+        for params in ({"to": "0001-01-01T06:25:12Z"}, {"from": "0001-01-01T00:00:00+05:00"}, {"to": "9999-12-31T23:00:00-05:00"}):
+            response = await http.get(path, params=params, headers=bearer(admin))
+            assert response.status_code == 422, (path, params, response.text)
+            assert "must lie between 1900 and 9000" in str(response.json()["detail"])
+
+
 async def test_prune_removes_old_history_but_keeps_each_facilitys_newest_event(http, record, tokens):
     from capacity.history.service import prune_history
 

@@ -75,6 +75,19 @@ def error_text(response) -> str:
             "timezone",
         ),
         ({"measured_at": "NOW", "capability_stops": [{"capability": "pci", "reason": "equipment"}]}, "capability_stops", "expected_until"),
+        (
+            {"measured_at": "NOW", "seh": {"status": "stop", "reason": "crowding", "expected_until": "9999-12-31T23:59:59-14:00"}},
+            "expected_until",
+            "beyond the year 9000",
+        ),
+        (
+            {
+                "measured_at": "NOW",
+                "capability_stops": [{"capability": "pci", "reason": "equipment", "expected_until": "9999-12-31T23:59:59Z"}],
+            },
+            "expected_until",
+            "beyond the year 9000",
+        ),
         ({"measured_at": "NOW", "capability_stops": [{"capability": "cathlab", "reason": "equipment"}]}, "capability", "'pci'"),
         ({"measured_at": "NOW", "waiting": {"triage_min": -1}}, "triage_min", "greater than or equal to 0"),
         ({"measured_at": "NOW", "waiting": {"doctor_min": 1441}}, "doctor_min", "less than or equal to 1440"),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import Base, UtcDateTime
 from capacity.domain import UnitType
+from capacity.history.schemas import EARLIEST, LATEST
 
 AlertState = Literal["firing", "cleared"]
 MAX_THRESHOLD = 100_000
@@ -199,6 +200,8 @@ class AlertPeriod(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> AlertPeriod:
+        if any(given is not None and not EARLIEST <= given <= LATEST for given in (self.start, self.end)):
+            raise ValueError(f"'from' and 'to' must lie between {EARLIEST.year} and {LATEST.year}")
         end = self.end or datetime.now(UTC)
         start = self.start or end - timedelta(days=1)
         if start >= end:

@@ -9,6 +9,9 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 MAX_RANGE = timedelta(days=366)
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+"""Bounds a range must lie within: a day or a time zone away from the calendar's ends
+(0001-01-01, 9999-12-31) there is no date to count with, which would answer a 500."""
 
 
 class TimeRange(BaseModel):
@@ -22,6 +25,8 @@ class TimeRange(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> TimeRange:
+        if any(given is not None and not EARLIEST <= given <= LATEST for given in (self.start, self.end)):
+            raise ValueError(f"'from' and 'to' must lie between {EARLIEST.year} and {LATEST.year}")
         end = self.end or datetime.now(UTC)
         start = self.start or end - timedelta(days=1)
         if start >= end:

@@ -251,7 +251,8 @@ async def audit_trail(
             others = select(AuditEntry).where(AuditEntry.at >= start, AuditEntry.at < end)
             if key_id:
                 others = others.where(AuditEntry.key_id == key_id)
-            for entry in (await conn.execute(others.order_by(AuditEntry.at.desc()).limit(limit))).scalars():
+            # A Core connection answers rows of the table's columns (`.scalars()` would give only the ids).
+            for entry in await conn.execute(others.order_by(AuditEntry.at.desc()).limit(limit)):
                 items.append(
                     AuditItem(
                         at=entry.at, key_id=entry.key_id, actor=entry.actor, action=entry.action, target=entry.target, detail=entry.detail

@@ -15,6 +15,9 @@ MAX_COUNT = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=7)
 MAX_WAIT_MIN = 24 * 60
+LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
+"""No expected end lies beyond this: near the calendar's end (9999-12-31) a time cannot be written
+in UTC, which would fail the report after validation, with a 500 instead of a 422."""
 
 
 class UnitReport(BaseModel):
@@ -55,6 +58,13 @@ class _Stop(BaseModel):
     reason: StopReason | None = None
     reason_text: ReasonText = Field(default=None, description="A few words; required with reason `other`.")
     expected_until: AwareDatetime | None = None
+
+    @field_validator("expected_until")
+    @classmethod
+    def _writable(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value >= LATEST_END:
+            raise ValueError(f"expected_until lies beyond the year {LATEST_END.year}: give when the stop is expected to end")
+        return value
 
     def _check_stop(self, what: str) -> None:
         if self.reason is None:
