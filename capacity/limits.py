@@ -54,12 +54,17 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         count_refusal(scope["method"], scope["path"], 413)
-        body = orjson.dumps({"detail": f"request body larger than {limit} bytes; nothing applied"})
+        detail = f"request body larger than {limit} bytes; nothing applied"
+        if scope["path"].startswith("/fhir/"):  # a FHIR client reads an OperationOutcome
+            issue = {"severity": "error", "code": "too-costly", "diagnostics": detail}
+            body, media_type = orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), b"application/fhir+json"
+        else:
+            body, media_type = orjson.dumps({"detail": detail}), b"application/json"
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [(b"content-type", media_type), (b"content-length", str(len(body)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -369,6 +369,22 @@ async def test_a_search_parameter_too_long_is_refused_with_an_operation_outcome_
         assert name in outcome.issue[0].diagnostics and "at most" in outcome.issue[0].diagnostics
 
 
+async def test_a_document_too_large_is_refused_with_an_operation_outcome_and_nothing_is_applied(http, keys, rds, settings):
+    hospital = await keys.create(Role.facility, FACILITY)
+    huge = {"resourceType": "MeasureReport", "text": {"status": "generated", "div": "x" * (settings.max_document_bytes + 1)}}
+    answer = await http.post("/fhir/MeasureReport", content=json.dumps(huge), headers=FHIR | bearer(hospital))
+    assert answer.status_code == 413 and answer.headers["content-type"].startswith("application/fhir+json")
+    outcome = OperationOutcome.model_validate(answer.json())
+    assert outcome.issue[0].code == "too-costly" and "larger than" in outcome.issue[0].diagnostics
+    assert await stream_events(rds, REGION) == []
+
+
+async def test_a_request_without_a_key_is_refused_with_an_operation_outcome(http):
+    answer = await http.post("/fhir/MeasureReport", content="{}", headers=FHIR)
+    assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+    assert OperationOutcome.model_validate(answer.json()).issue[0].code == "login"
+
+
 async def test_an_unknown_code_in_the_beds_group_is_refused_naming_the_element(http, keys, rds):
     hospital = await keys.create(Role.facility, FACILITY)
     report = bed_report(populations=[population("numICUBeds", 5), population("numICUBedsOcc", 2), population("numWardBeds", 9)])
