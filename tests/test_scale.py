@@ -38,7 +38,7 @@ from tests.conftest import ROOT, Keys, RedisServer, bearer, events_in_sql, free_
 pytestmark = pytest.mark.slow
 REGION = "ROAZ11"
 FACILITIES = ("seh-tno-00", "seh-tno-39", "seh-tno-67")
-UNLIMITED = {"CAPACITY_WS_MAX_PER_KEY": "100000", "CAPACITY_RATE_LIMIT_PER_S": "0"}
+UNLIMITED = {"CAPACITY_WS_MAX_PER_KEY": "100000", "CAPACITY_RATE_LIMIT_PER_S": "1000000000", "CAPACITY_RATE_LIMIT_BURST": "1000000000"}
 """Hundreds of dashboards on one viewer key and reports as fast as the test sends them."""
 
 
