@@ -1,5 +1,6 @@
 """The audit of refused keys: every refusal is counted, and written to the audit log at most
-once a minute per source, reason and key, so a flood of bad keys cannot fill the database."""
+once a minute per source address and reason (with the first key id of that minute and how many
+more were refused), so a flood of bad keys, made-up key ids included, cannot fill the database."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ class FailureAudit:
     def __init__(self, *, db: Database, every_s: float = 60.0) -> None:
         self._db = db
         self._every_s = every_s
-        self._last: dict[tuple[str, str, str | None], tuple[float, int]] = {}
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
 
     async def refused(self, *, reason: str, key_id: str | None, where: str, source: str | None) -> None:
         metrics.AUTH_FAILURES.labels(reason=reason).inc()
         who = (source or "unknown")[:200]
-        mark = (who, reason, key_id)
+        mark = (who, reason)
         now = time.monotonic()
         last = self._last.get(mark)
         if last is not None and last[0] + self._every_s > now:
