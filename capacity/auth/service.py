@@ -306,12 +306,12 @@ class KeyWatch:
         version = await self._redis.get(KEYS_VERSION_KEY)
         if version == self._version:
             return False
-        first = self._version == b"unread"
-        self._version = version
-        if first:
+        if self._version == b"unread":
+            self._version = version
             return False
         self._authenticator.forget()
         await self._on_change()
+        self._version = version  # only now: if closing the sockets failed, the next check tries again
         return True
 
     async def _run(self) -> None:
