@@ -85,6 +85,8 @@ def lock_key(region_id: str, purpose: str) -> str:
 NATIONAL_GEO_KEY = f"{PREFIX}:geo:nl"
 REGISTRY_VERSION_KEY = f"{PREFIX}:registry:version"
 """Bumped by every facilities import; workers reload their registry when it changes."""
+REDIS_RUN_KEY = f"{PREFIX}:redis:run_id"
+"""The Redis server run the live state was last checked against (capacity.history.recovery)."""
 
 KEYS_VERSION_KEY = f"{PREFIX}:keys:version"
 """Bumped when a key is revoked or rotated: every worker re-checks the keys it trusts."""

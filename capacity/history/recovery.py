@@ -39,6 +39,7 @@ from capacity.reports.timers import announce_stale, count_stale, expire_stops
 from capacity.store import (
     HOLD_PREFIX,
     NATIONAL_GEO_KEY,
+    REDIS_RUN_KEY,
     RESET_FIELD,
     announcement_key,
     expiry_key,
@@ -208,6 +209,24 @@ async def reconcile_region(*, redis: aioredis.Redis, db: Database, region_id: st
         await redis.set(persisted_key(region_id), start)
 
 
+LOST_WINDOW_MS = 15 * 60 * 1000
+
+
+async def lost_events(*, db: Database, redis: aioredis.Redis, region_id: str, window_ms: int = LOST_WINDOW_MS) -> list[str]:
+    """Recorded events of the last `window_ms` that the region stream no longer holds: what a
+    Redis that reloaded its persistence file after a crash lost (it keeps up to a second less)."""
+    since = int(time.time() * 1000) - window_ms
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(Event.event_id).where(Event.region_id == region_id, Event.event_ms >= since).order_by(Event.event_ms, Event.event_seq)
+        )
+        recorded = list(rows.scalars())
+    if not recorded:
+        return []
+    kept = {event_id for event_id, _ in await redis.xrange(stream_key(region_id), min=recorded[0], max="+")}
+    return [e for e in recorded if e not in kept]
+
+
 async def rebuild_now(*, redis: aioredis.Redis, db: Database, registry: Registry, region_ids: list[str], tail: int) -> list[RebuildResult]:
     """Rebuild by hand: refuse reports for the region, record whatever the stream holds that
     SQL does not, then rebuild from SQL. Nothing applied in Redis is lost on the way."""
@@ -237,6 +256,7 @@ class Keeper:
     applier: Applier | None = None
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
+    _run_id: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -266,6 +286,25 @@ class Keeper:
                 log.error("region %s not rebuilt yet: %s", region_id, exc)
         metrics.REGIONS_NOT_READY.set(len(self.not_ready))
         return set(self.not_ready)
+
+    async def check_restart(self) -> list[str]:
+        """After Redis restarted with its data (AOF or snapshot), the ready marks are there but
+        the last writes before the crash may not be: rebuild each region whose stream lacks a
+        recorded event. One worker checks per restart (it swaps in the new run id first)."""
+        run_id = (await self.redis.info("server"))["run_id"]
+        if run_id == self._run_id:
+            return []
+        self._run_id = run_id
+        before = await self.redis.set(REDIS_RUN_KEY, run_id, get=True)
+        if before is None or before == run_id:
+            return []  # a first start (an empty Redis is rebuilt anyway), or another worker checks
+        rebuilt = []
+        for region_id in self.registry.regions:
+            if lost := await lost_events(db=self.db, redis=self.redis, region_id=region_id):
+                log.warning("Redis restarted without %d recorded events of %s; rebuilding it from SQL", len(lost), region_id)
+                await rebuild_now(redis=self.redis, db=self.db, registry=self.registry, region_ids=[region_id], tail=self.tail)
+                rebuilt.append(region_id)
+        return rebuilt
 
     async def reconcile(self) -> int:
         recovered = 0
@@ -306,6 +345,7 @@ class Keeper:
             try:
                 await self.ensure_ready()
                 if self.ready:
+                    await self.check_restart()
                     await expire_due(redis=self.redis, db=self.db, registry=self.registry, stream_maxlen=self.stream_maxlen)
                     await self.timers()
                 if time.monotonic() - last_reconcile >= self.reconcile_s and self.ready:
