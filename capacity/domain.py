@@ -10,6 +10,12 @@ LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
 """Dutch clock time, for words people read ("until 14:30") and for local days."""
 
 
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+"""Times outside these bounds are refused: a day or a time zone away from the calendar's ends
+(0001-01-01, 9999-12-31) a time cannot be counted with or written in UTC, which would turn a
+client's mistake into a 500."""
+
+
 def utc_iso(value: datetime) -> str:
     """The one way times are written in events and messages: UTC, ISO 8601, with Z."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -7,6 +7,8 @@ be written as JSON, which would turn a client's mistake into a 500.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import orjson
 from fastapi import HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -44,6 +46,22 @@ def count_refusal(method: str, path: str, status: int, reason: str | None = None
         metrics.REPORTS_REJECTED.labels(reason=reason or REASONS[status]).inc()
 
 
+FHIR_JSON = "application/fhir+json"
+FHIR_ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 422: "invalid", 429: "throttled"}
+
+
+def is_fhir(path: str) -> bool:
+    return path.startswith("/fhir/")
+
+
+def operation_outcome_json(status_code: int, diagnostics: Iterable[str]) -> bytes:
+    """A refusal made before the FHIR adapter reads the request (key, size, query), as the
+    OperationOutcome a FHIR client knows how to show."""
+    code = FHIR_ISSUE_CODES.get(status_code, "processing")
+    issues = [{"severity": "error", "code": code, "diagnostics": text} for text in diagnostics]
+    return orjson.dumps({"resourceType": "OperationOutcome", "issue": issues})
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """Each error names the field; on the FHIR routes as an OperationOutcome, which is what a FHIR
     client knows how to show."""
@@ -52,24 +70,18 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "invalid")), "type": str(error.get("type", ""))}
         for error in exc.errors()
     ]
-    if request.url.path.startswith("/fhir/"):
-        issues = [{"severity": "error", "code": "invalid", "diagnostics": f"{'.'.join(e['loc'])}: {e['msg']}"} for e in errors]
-        return JSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=422, media_type="application/fhir+json")
+    if is_fhir(request.url.path):
+        body = operation_outcome_json(422, (f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors))
+        return Response(body, status_code=422, media_type=FHIR_JSON)
     return JSONResponse({"detail": errors}, status_code=422)
-
-
-FHIR_ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 429: "throttled"}
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
     """A FHIR client gets its refusals (a missing key, too many requests) as an OperationOutcome."""
     count_refusal(request.method, request.url.path, exc.status_code)
-    if request.url.path.startswith("/fhir/"):
-        from feeds.fhir_saner import FHIR_JSON, Issue, operation_outcome  # the adapter imports this module
-
-        code = FHIR_ISSUE_CODES.get(exc.status_code, "processing")
-        outcome = operation_outcome(issues=[Issue("error", code, str(exc.detail))])
-        return Response(orjson.dumps(outcome), status_code=exc.status_code, media_type=FHIR_JSON, headers=exc.headers)
+    if is_fhir(request.url.path):
+        body = operation_outcome_json(exc.status_code, [str(exc.detail)])
+        return Response(body, status_code=exc.status_code, media_type=FHIR_JSON, headers=exc.headers)
     return await http_exception_handler(request, exc)
 
 

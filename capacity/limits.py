@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from capacity.errors import count_refusal
+from capacity.errors import FHIR_JSON, count_refusal, is_fhir, operation_outcome_json
 
 
 class BodySizeLimit:
@@ -55,9 +55,8 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         count_refusal(scope["method"], scope["path"], 413)
         detail = f"request body larger than {limit} bytes; nothing applied"
-        if scope["path"].startswith("/fhir/"):  # a FHIR client reads an OperationOutcome
-            issue = {"severity": "error", "code": "too-costly", "diagnostics": detail}
-            body, media_type = orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]}), b"application/fhir+json"
+        if is_fhir(scope["path"]):
+            body, media_type = operation_outcome_json(413, [detail]), FHIR_JSON.encode()
         else:
             body, media_type = orjson.dumps({"detail": detail}), b"application/json"
         await send(

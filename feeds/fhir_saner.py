@@ -31,11 +31,11 @@ from pydantic import ValidationError
 
 from capacity.board.models import FacilityState, UnitView
 from capacity.domain import UnitType, utc_iso
+from capacity.errors import FHIR_JSON
 from capacity.interop.identifiers import NAME_SCHEME, OWN_SCHEME, Identifier
 from capacity.interop.service import DocumentRejected, Parsed
 from capacity.reports.models import Report, ReportResult
 
-FHIR_JSON = "application/fhir+json"
 ACCEPTED_MEDIA = frozenset({FHIR_JSON, "application/json"})
 
 SANER_SYSTEM = re.compile(r"^https?://hl7\.org/fhir/(?:us|uv)/saner/CodeSystem/(?P<name>[A-Za-z]+)$", re.IGNORECASE)

@@ -7,21 +7,20 @@ API validated, so the evaluator reads it back through the same discriminated uni
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, model_validator
 from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import Base, UtcDateTime
 from capacity.domain import UnitType
-from capacity.history.schemas import EARLIEST, LATEST
+from capacity.history.schemas import Period
 
 AlertState = Literal["firing", "cleared"]
 MAX_THRESHOLD = 100_000
 MAX_STOP_MINUTES = 7 * 24 * 60
-MAX_HISTORY_RANGE = timedelta(days=366)
 
 
 class AlertSubscription(Base):
@@ -189,24 +188,5 @@ class DeliveryItem(BaseModel):
     duration_ms: int
 
 
-class AlertPeriod(BaseModel):
-    """`from` and `to` (timezone-aware); `to` defaults to now, `from` to a day before `to`."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    start: AwareDatetime | None = Field(default=None, alias="from")
-    end: AwareDatetime | None = Field(default=None, alias="to")
+class AlertPeriod(Period):
     limit: int = Field(default=1000, ge=1, le=10_000)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> AlertPeriod:
-        if any(given is not None and not EARLIEST <= given <= LATEST for given in (self.start, self.end)):
-            raise ValueError(f"'from' and 'to' must lie between {EARLIEST.year} and {LATEST.year}")
-        end = self.end or datetime.now(UTC)
-        start = self.start or end - timedelta(days=1)
-        if start >= end:
-            raise ValueError("'from' must be before 'to'")
-        if end - start > MAX_HISTORY_RANGE:
-            raise ValueError("at most 366 days at once: narrow 'from' and 'to'")
-        self.start, self.end = start.astimezone(UTC), end.astimezone(UTC)
-        return self

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from starlette.requests import HTTPConnection
 
 from capacity.auth import roles
 from capacity.auth.models import Principal
@@ -22,7 +23,6 @@ from regions.registry import Facility, Region
 
 FacilityId = Annotated[str, Path(max_length=64)]
 RegionId = Annotated[str, Path(max_length=16)]
-SHOWN_REASONS = frozenset({"revoked", "expired"})  # told to the caller; the rest read "unknown key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +41,20 @@ def too_many(retry_after_s: int, detail: str) -> HTTPException:
     return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail, headers={"Retry-After": str(retry_after_s)})
 
 
-async def _refused(request: Request, reason: str, key_id: str | None = None) -> None:
-    client = request.client.host if request.client else None
-    await request.app.state.failure_audit.refused(reason=reason, key_id=key_id, where=f"{request.method} {request.url.path}", source=client)
+async def audit_refusal(conn: HTTPConnection, reason: str, key_id: str | None = None) -> None:
+    """Audit a refused request or websocket (capacity.auth.audit)."""
+    where = f"{conn.scope.get('method', 'WS')} {conn.url.path}"
+    source = conn.client.host if conn.client else None
+    await conn.app.state.failure_audit.refused(reason=reason, key_id=key_id, where=where, source=source)
 
 
 async def _unauthorized(request: Request, reason: str, detail: str, key_id: str | None = None) -> HTTPException:
-    await _refused(request, reason, key_id)
+    await audit_refusal(request, reason, key_id)
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def forbidden(request: Request, who: Principal, detail: str) -> HTTPException:
-    await _refused(request, "out of scope", who.key_id)
+    await audit_refusal(request, "out of scope", who.key_id)
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
 
 
@@ -69,10 +71,9 @@ async def _authenticate(request: Request) -> Principal:
         who = await authenticator.authenticate(token.strip())
     except KeyRefused as refused:
         if refused.retry_after_s:
-            await _refused(request, refused.reason, refused.key_id)
+            await audit_refusal(request, refused.reason, refused.key_id)
             raise too_many(refused.retry_after_s, "this key's secret was wrong too often; wait before trying again") from None
-        shown = f"key {refused.reason}" if refused.reason in SHOWN_REASONS else "unknown key"
-        raise await _unauthorized(request, refused.reason, shown, refused.key_id) from None
+        raise await _unauthorized(request, refused.reason, refused.told, refused.key_id) from None
     if wait := await authenticator.charge(who):
         raise too_many(wait, f"rate limit of this key reached; retry in {wait} s")
     return who

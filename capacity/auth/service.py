@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from capacity.auth.models import ApiKey, Principal
 from capacity.auth.ratelimit import PASS, RateLimiter
@@ -56,6 +57,12 @@ class KeyRefused(Exception):
     reason: str
     key_id: str | None = None
     retry_after_s: int = 0
+
+    @property
+    def told(self) -> str:
+        """What the caller is told: that its key was revoked or expired, else only "unknown key"
+        (whether a key id exists, or its secret was wrong, is not said)."""
+        return f"key {self.reason}" if self.reason in ("revoked", "expired") else "unknown key"
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -133,7 +140,7 @@ async def list_keys(*, db: Database) -> list[ApiKey]:
         return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
 
 
-async def _stored(session, key_id: str) -> ApiKey:  # type: ignore[no-untyped-def]
+async def _stored(session: AsyncSession, key_id: str) -> ApiKey:
     key = await session.get(ApiKey, key_id)
     if key is None:
         raise KeyNotFound(f"no key {key_id!r}")

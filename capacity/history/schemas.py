@@ -8,23 +8,21 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from capacity.domain import EARLIEST, LATEST
+
 MAX_RANGE = timedelta(days=366)
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-"""Bounds a range must lie within: a day or a time zone away from the calendar's ends
-(0001-01-01, 9999-12-31) there is no date to count with, which would answer a 500."""
 
 
-class TimeRange(BaseModel):
+class Period(BaseModel):
     """`from` and `to` (timezone-aware); `to` defaults to now, `from` to a day before `to`."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     start: AwareDatetime | None = Field(default=None, alias="from")
     end: AwareDatetime | None = Field(default=None, alias="to")
-    format: Literal["json", "csv"] = "json"
 
     @model_validator(mode="after")
-    def _bounds(self) -> TimeRange:
+    def _bounds(self) -> Period:
         if any(given is not None and not EARLIEST <= given <= LATEST for given in (self.start, self.end)):
             raise ValueError(f"'from' and 'to' must lie between {EARLIEST.year} and {LATEST.year}")
         end = self.end or datetime.now(UTC)
@@ -35,6 +33,10 @@ class TimeRange(BaseModel):
             raise ValueError("at most 366 days at once: narrow 'from' and 'to'")
         self.start, self.end = start.astimezone(UTC), end.astimezone(UTC)
         return self
+
+
+class TimeRange(Period):
+    format: Literal["json", "csv"] = "json"
 
 
 class HistoryEvent(BaseModel):

@@ -89,6 +89,14 @@ def entry_message(event_id: str, fields: dict[str, str]) -> Message | None:
     return Message(event_key(event_id), "")  # a kind this worker does not know: nobody is told, the position moves on
 
 
+Close = tuple[int, str]
+"""How the server closes a client's socket: code and reason."""
+TOO_SLOW: Close = (1013, "too slow: reconnect with since=<last event id>")
+REBUILT: Close = (1012, "live state rebuilt from the record: reconnect with since=<last event id>")
+KEY_ENDED: Close = (4401, "this key was revoked or has expired")
+TOO_BIG: Close = (1009, "messages to the server are limited to the auth message")
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One websocket client's bounded queue of messages, and what it may see of announcements."""
@@ -99,10 +107,11 @@ class Subscriber:
     key_id: str | None = None
     valid_until: datetime | None = None
     done: bool = False
-    slow: bool = False
-    rebuilt: bool = False
-    key_ended: bool = False
-    too_big: bool = False
+    close: Close | None = None
+
+    @property
+    def slow(self) -> bool:
+        return self.close == TOO_SLOW
 
     def offer(self, item: Message) -> bool:
         try:
@@ -111,11 +120,12 @@ class Subscriber:
         except asyncio.QueueFull:
             return False
 
-    def end(self, *, slow: bool, rebuilt: bool = False, key_ended: bool = False) -> None:
-        """Stop this client's sender at its next message: empty the queue, leave one wake-up."""
+    def end(self, close: Close | None = None) -> None:
+        """Stop this client's sender at its next message (closing the socket with `close`, if
+        given; without it the client went away): empty the queue, leave one wake-up."""
         if self.done:
             return
-        self.done, self.slow, self.rebuilt, self.key_ended = True, slow, rebuilt, key_ended
+        self.done, self.close = True, close
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(Message(None, ""))
@@ -187,7 +197,7 @@ class Hub:
                 delivered += 1
             else:
                 self.unsubscribe(feed.region_id, subscriber)
-                subscriber.end(slow=True)
+                subscriber.end(TOO_SLOW)
                 metrics.WS_DROPPED.labels(region=feed.region_id).inc()
         return delivered
 
@@ -221,7 +231,7 @@ class Hub:
         that were never recorded, so each must start again from a snapshot."""
         for subscriber in list(feed.subscribers):
             self.unsubscribe(feed.region_id, subscriber)
-            subscriber.end(slow=False, rebuilt=True)
+            subscriber.end(REBUILT)
 
     async def recheck_keys(self, endings: Callable[[set[str]], Awaitable[dict[str, datetime | None]]]) -> None:
         """Keys were revoked or rotated somewhere: close the sockets of keys that no longer work,
@@ -241,7 +251,7 @@ class Hub:
 
     def _end_key(self, feed: RegionFeed, subscriber: Subscriber) -> None:
         self.unsubscribe(feed.region_id, subscriber)
-        subscriber.end(slow=False, key_ended=True)
+        subscriber.end(KEY_ENDED)
 
     def _end_expired(self, moment: datetime) -> None:
         for feed in list(self._feeds.values()):

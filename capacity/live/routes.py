@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect, W
 from redis.exceptions import RedisError
 
 from capacity import metrics
-from capacity.auth.deps import SHOWN_REASONS
+from capacity.auth.deps import audit_refusal
 from capacity.auth.models import Principal
 from capacity.auth.roles import READ_REGION, declares
 from capacity.auth.service import KeyRefused
@@ -32,7 +32,7 @@ from capacity.auth.tickets import redeem_ticket
 from capacity.board.service import region_board
 from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable
-from capacity.live.hub import EventKey, Subscriber, event_key, events_since
+from capacity.live.hub import TOO_BIG, TOO_SLOW, EventKey, Subscriber, event_key, events_since
 
 router = APIRouter(tags=["live"])
 
@@ -43,9 +43,7 @@ SEES_ANNOUNCEMENTS = (Role.dispatch, Role.admin)
 
 
 async def _refused(websocket: WebSocket, code: int, reason: str, audited: str, key_id: str | None = None) -> WebSocketException:
-    client = websocket.client.host if websocket.client else None
-    where = f"WS {websocket.url.path}"
-    await websocket.app.state.failure_audit.refused(reason=audited, key_id=key_id, where=where, source=client)
+    await audit_refusal(websocket, audited, key_id)
     return WebSocketException(code, reason)
 
 
@@ -62,9 +60,8 @@ async def _from_first_message(websocket: WebSocket) -> Principal:
     try:
         return await state.authenticator.authenticate(token)
     except KeyRefused as refused:
-        shown = f"key {refused.reason}" if refused.reason in SHOWN_REASONS else "unknown key"
         code = 4429 if refused.retry_after_s else 4401
-        raise await _refused(websocket, code, shown, refused.reason, refused.key_id) from None
+        raise await _refused(websocket, code, refused.told, refused.reason, refused.key_id) from None
     except DatabaseUnavailable as exc:
         raise WebSocketException(1013, "database unavailable; try again shortly") from exc
 
@@ -133,7 +130,7 @@ async def region_socket(
         metrics.WS_DROPPED.labels(region=region_id).inc()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1):
-                await websocket.close(1013, "too slow: reconnect with since=<last event id>")
+                await websocket.close(*TOO_SLOW)
     except RedisError:
         await websocket.close(1013, "live state unavailable; reconnect with since=<last event id>")
     finally:
@@ -176,14 +173,8 @@ async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey, *,
         message = await subscriber.queue.get()
         key = message.key
         if subscriber.done:
-            if subscriber.slow:
-                await websocket.close(1013, "too slow: reconnect with since=<last event id>")
-            elif subscriber.rebuilt:
-                await websocket.close(1012, "live state rebuilt from the record: reconnect with since=<last event id>")
-            elif subscriber.key_ended:
-                await websocket.close(4401, "this key was revoked or has expired")
-            elif subscriber.too_big:
-                await websocket.close(1009, "messages to the server are limited to the auth message")
+            if subscriber.close is not None:
+                await websocket.close(*subscriber.close)
             return
         if key is not None:
             if key <= last:
@@ -203,8 +194,8 @@ async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber, max_by
             if message["type"] == "websocket.disconnect":
                 break
             if len(message.get("text") or message.get("bytes") or "") > max_bytes:
-                subscriber.too_big = True
-                break
+                subscriber.end(TOO_BIG)
+                return
     except Exception:
         pass
-    subscriber.end(slow=False)
+    subscriber.end()

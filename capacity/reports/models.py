@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from capacity.domain import Capability, StopReason, UnitType
+from capacity.domain import LATEST, Capability, StopReason, UnitType
 
 Count = int | None
 
@@ -15,9 +15,6 @@ MAX_COUNT = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=7)
 MAX_WAIT_MIN = 24 * 60
-LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
-"""No expected end lies beyond this: near the calendar's end (9999-12-31) a time cannot be written
-in UTC, which would fail the report after validation, with a 500 instead of a 422."""
 
 
 class UnitReport(BaseModel):
@@ -62,8 +59,8 @@ class _Stop(BaseModel):
     @field_validator("expected_until")
     @classmethod
     def _writable(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value >= LATEST_END:
-            raise ValueError(f"expected_until lies beyond the year {LATEST_END.year}: give when the stop is expected to end")
+        if value is not None and value >= LATEST:
+            raise ValueError(f"expected_until lies beyond the year {LATEST.year}: give when the stop is expected to end")
         return value
 
     def _check_stop(self, what: str) -> None:
