@@ -44,7 +44,7 @@ from rich.table import Table
 
 from bench.stats import median, percentile, ratio
 from capacity.coverage.service import counted_now, coverage_entry, what_if
-from capacity.store import facility_key
+from capacity.store.keys import facility_key
 from regions import coverage as norm
 from regions.registry import load_registry
 

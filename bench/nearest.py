@@ -28,8 +28,9 @@ from capacity.dispatch.service import nearest
 from capacity.domain import UnitType
 from capacity.history.recovery import Keeper
 from capacity.migrate import upgrade
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, apply_report
+from capacity.reports.service import apply_report
 from regions.registry import load_registry
 from regions.travel import GeodesicTravel
 
@@ -59,7 +60,7 @@ async def fill(redis_url: str, sqlite: Path) -> None:
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     await Keeper(redis=redis, db=db, registry=registry).ensure_ready()
-    applier = Applier.register(redis)
+    applier = Applier(redis=redis)
     rng = random.Random(3)
     measured = datetime.now(UTC) - timedelta(minutes=2)
     for facility in registry.facilities.values():

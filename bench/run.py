@@ -388,7 +388,7 @@ def prepare_redis(args: argparse.Namespace, workdir: Path, stack: ExitStack, con
     except redis.ConnectionError:
         if args.redis_url:
             raise RedisUnavailable(f"no Redis answers at {url}") from None
-        from capacity.store import start_embedded_redis
+        from capacity.store.connection import start_embedded_redis
 
         embedded = start_embedded_redis(workdir)
         stack.callback(embedded.close)

@@ -26,7 +26,7 @@ from capacity.facilities.service import ImportRejected, announce_change, full_re
 from capacity.history.recovery import rebuild_now
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
-from capacity.store import EmbeddedRedis, connect, start_embedded_redis
+from capacity.store.connection import EmbeddedRedis, connect, start_embedded_redis
 from regions.registry import Registry
 
 app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
@@ -571,7 +571,7 @@ async def _import_reports(settings: Settings, text: str, name: str, reached):
     from capacity.history.log import EventLog
     from capacity.interop.csv_reports import apply_csv
     from capacity.interop.identifiers import IdentifierBook
-    from capacity.reports.service import Applier
+    from capacity.reports.applier import Applier
 
     db = await _schema_ready(settings)
     redis = connect(settings.redis_url or "")
@@ -584,7 +584,7 @@ async def _import_reports(settings: Settings, text: str, name: str, reached):
             registry=registry,
             identifiers=IdentifierBook(db=db, registry=registry),
             who=who,
-            applier=Applier.register(redis),
+            applier=Applier(redis=redis),
             stream_maxlen=settings.stream_maxlen,
             record=record,
             progress=reached,
@@ -614,6 +614,7 @@ def coverage(
     from rich.table import Table
 
     from capacity.coverage.service import all_open_coverage, current_coverage
+    from capacity.live.reader import loaded_replica
     from regions import coverage as norm
 
     settings = get_settings()
@@ -635,7 +636,8 @@ def coverage(
             redis = connect(settings.redis_url or "")
             try:
                 full = await full_registry(settings=settings, db=db)
-                return await current_coverage(redis=redis, registry=full, model=model, regions=None)
+                replica = await loaded_replica(redis=redis, region_ids=full.regions)
+                return await current_coverage(replica=replica, registry=full, model=model, regions=None)
             finally:
                 await redis.aclose()
                 await db.dispose()

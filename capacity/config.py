@@ -29,7 +29,16 @@ class Settings(BaseSettings):
         description="Unset: SQLite under data_dir.",
     )
     redis_max_connections: int = Field(
-        default=200, ge=16, description="Redis connections per worker; a burst beyond it waits for a free one."
+        default=6,
+        ge=2,
+        description="Pooled Redis connections per worker (the stream reader has one more of its own); a burst beyond it waits "
+        "for a free one. Reads come from the worker's replica and reports go in one pipeline, so a few carry a busy worker.",
+    )
+    live_silence_s: float = Field(
+        default=5.0,
+        gt=1.0,
+        description="A worker whose stream reader has not heard from Redis for this long answers reads with 503 and closes "
+        "its websockets (1012), rather than show figures as current that may not be.",
     )
     host: str = "127.0.0.1"
     port: int = 8000

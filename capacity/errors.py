@@ -30,7 +30,12 @@ class LiveStateRebuilding(Exception):
     """A region's live state is being rebuilt from the SQL record; nothing was applied."""
 
 
-UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable, LiveStateRebuilding)
+class LiveStateUnavailable(Exception):
+    """This worker's replica of the live state is not loaded, or has not heard from Redis for a
+    while: answering from it would show figures as current that may not be."""
+
+
+UNAVAILABLE = (RedisError, SQLAlchemyError, DatabaseUnavailable, LiveStateRebuilding, LiveStateUnavailable)
 
 
 DOCUMENT_PUSHES = frozenset({"/api/v1/reports.csv", "/edxl/have", "/fhir/MeasureReport"})
@@ -89,7 +94,7 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Redis or SQL is down, or the region is being rebuilt: say so, so the sender retries."""
     rebuilding = isinstance(exc, LiveStateRebuilding)
     count_refusal(request.method, request.url.path, 503, "rebuilding" if rebuilding else None)
-    if rebuilding:
+    if rebuilding or isinstance(exc, LiveStateUnavailable):
         detail = str(exc)
     elif isinstance(exc, RedisError):
         detail = "live state (Redis) unavailable; nothing applied, retry shortly"

@@ -31,6 +31,22 @@ STALE_FACILITIES = Gauge(
 )
 WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
 AUTH_FAILURES = Counter("capacity_auth_failures_total", "Requests and websockets refused for their key", ["reason"])
+JOB_FAILURES = Counter(
+    "capacity_job_failures_total",
+    "Failed runs of a background job (or a stream consumer), per region ('*': the whole job)",
+    ["job", "region"],
+)
+JOB_LAST_SUCCESS = Gauge(
+    "capacity_job_last_success_timestamp_seconds", "When each background job last ran without failing", ["job"], multiprocess_mode="max"
+)
+STREAM_ENTRIES_SKIPPED = Counter(
+    "capacity_stream_entries_skipped_total", "Region stream entries no consumer could read, passed over", ["region", "reason"]
+)
+EVENT_LOOP_LAG = Histogram(
+    "capacity_event_loop_lag_seconds",
+    "How late the event loop wakes a 100 ms sleeper: anything blocking the loop shows up here",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 RATE_LIMITED = Counter("capacity_rate_limited_total", "Requests refused by a key's rate limit", ["bucket"])
 
 

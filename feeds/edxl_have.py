@@ -35,8 +35,8 @@ from capacity.domain import UnitType, utc_iso
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import NAME_SCHEME, OWN_SCHEME, IdentifierBook
 from capacity.interop.service import DocumentRejected, Parsed, Problem, apply_resolved, may_send, resolve_reports
+from capacity.reports.applier import Applier
 from capacity.reports.models import FUTURE_TOLERANCE, MAX_AGE, MAX_COUNT, AppliedSeh, AppliedUnit, Report, ReportResult
-from capacity.reports.service import Applier
 from regions.registry import Facility, Registry
 
 HAVE_NS = "urn:oasis:names:tc:emergency:EDXL:HAVE:1.0"

@@ -113,7 +113,7 @@ import numpy as np
 
 from regions.geo import RegionLocator, municipalities
 from regions.registry import DATA, Facility
-from regions.travel import DETOUR_FACTOR, FIXED_MIN, NORM_MIN, SPEED_BANDS_KMH
+from regions.travel import NORM_MIN, distance_km, travel_minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,48 +151,12 @@ NOT_TAKING = frozenset({"stop", "closed", "stop_expired"})
 DEFAULT_OPEN_KINDS = frozenset({"seh"})
 """Kinds that count while they never reported an SEH status: the 24/7 SEHs."""
 
-WGS84_A_KM = 6378.137
-WGS84_F = 1 / 298.257223563
-
 
 def counts_as_open(kind: str, status: str | None) -> bool:
     """Whether an SEH of this kind with this live status (None: never reported) counts."""
     if status is None:
         return kind in DEFAULT_OPEN_KINDS
     return status not in NOT_TAKING
-
-
-def distance_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Ellipsoidal (WGS84) distance by Lambert's formula for long lines, broadcasting like numpy.
-
-    The central angle between the reduced latitudes (a haversine), corrected for the flattening;
-    within a metre of the geodesic for pairs inside the Netherlands (see the module docstring)."""
-    beta1 = np.arctan((1 - WGS84_F) * np.tan(np.radians(lat1)))
-    beta2 = np.arctan((1 - WGS84_F) * np.tan(np.radians(lat2)))
-    dlon = np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
-    h = np.sin((beta2 - beta1) / 2) ** 2 + np.cos(beta1) * np.cos(beta2) * np.sin(dlon / 2) ** 2
-    sigma = 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    p, q = (beta1 + beta2) / 2, (beta2 - beta1) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = (sigma - np.sin(sigma)) * np.sin(p) ** 2 * np.cos(q) ** 2 / np.cos(sigma / 2) ** 2
-        y = (sigma + np.sin(sigma)) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.sin(sigma / 2) ** 2
-        km = WGS84_A_KM * (sigma - WGS84_F / 2 * (x + y))
-    return np.where(sigma > 0, km, 0.0)
-
-
-def banded_minutes_array(road_km: np.ndarray) -> np.ndarray:
-    """`regions.travel.banded_minutes`, vectorised: the speed bands plus the fixed minute."""
-    minutes = np.full(np.shape(road_km), FIXED_MIN, dtype=np.float64)
-    start = 0.0
-    for length, speed in SPEED_BANDS_KMH:
-        minutes += np.clip(road_km - start, 0.0, length) / speed * 60.0
-        start += length
-    return minutes
-
-
-def travel_minutes(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Ambulance minutes by the dispatch model (`GeodesicTravel`), vectorised and broadcasting."""
-    return banded_minutes_array(distance_km(lat1, lon1, lat2, lon2) * DETOUR_FACTOR)
 
 
 @dataclass(frozen=True, eq=False)

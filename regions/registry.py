@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from capacity.domain import Capability
-from capacity.store import NATIONAL_GEO_KEY, region_geo_key
 
 DATA = resources.files("regions").joinpath("data")
 SEH_KINDS = frozenset({"seh", "seh_limited", "seh_unconfirmed", "hospital"})
@@ -59,12 +56,16 @@ class Facility:
         return not self.units or need in self.units
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Registry:
+    """Regions and facilities. Changed only by `merge` (imported facilities), which bumps
+    `revision`, so what is built from it (dispatch's arrays of places) knows when to rebuild."""
+
     regions: dict[str, Region]
     facilities: dict[str, Facility]
     by_region: dict[str, tuple[Facility, ...]] = field(default_factory=dict)
     capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
+    revision: int = 0
 
     @classmethod
     def build(cls, regions: list[Region], facilities: list[Facility], capabilities: dict[str, frozenset[str]] | None = None) -> Registry:
@@ -106,6 +107,8 @@ class Registry:
         for region_id in changed:
             members = [f for f in self.facilities.values() if f.region_id == region_id]
             self.by_region[region_id] = tuple(sorted(members, key=lambda f: f.name))
+        if changed:
+            self.revision += 1
 
 
 def _open(path: Path | None, default: str):
@@ -156,17 +159,3 @@ def load_registry(
 def outlines_geojson(path: Path | None = None) -> bytes:
     """The ROAZ outlines as GeoJSON bytes, for maps that must work offline."""
     return path.read_bytes() if path else DATA.joinpath("roaz_regions.geojson").read_bytes()
-
-
-async def index_facilities(*, redis: aioredis.Redis, registry: Registry) -> None:
-    """Store every facility in its region's GEO index and the national one (idempotent)."""
-    pipe = redis.pipeline(transaction=False)
-    for region_id, facilities in registry.by_region.items():
-        if not facilities:
-            continue
-        members: list[float | str] = []
-        for f in facilities:
-            members += [f.lon, f.lat, f.id]
-        pipe.geoadd(region_geo_key(region_id), members)
-        pipe.geoadd(NATIONAL_GEO_KEY, members)
-    await pipe.execute()

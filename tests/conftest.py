@@ -34,10 +34,11 @@ from capacity.config import Settings
 from capacity.db import Database
 from capacity.domain import Role
 from capacity.facilities.service import full_registry
+from capacity.history.jobs import RecordKeeper
 from capacity.history.models import Event
-from capacity.history.recovery import Keeper
+from capacity.live.reader import loaded_replica
 from capacity.migrate import upgrade
-from capacity.store import stream_key
+from capacity.store.keys import stream_key
 from regions.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if claims.get(f"capacity-tests:db:{index}") == token.encode():
             claims.delete(f"capacity-tests:db:{index}")
         return
-    from capacity.store import start_embedded_redis
+    from capacity.store.connection import start_embedded_redis
 
     embedded = start_embedded_redis(tmp_path_factory.mktemp("redis"))
     yield embedded.url
@@ -184,7 +185,7 @@ async def live(rds: aioredis.Redis, settings: Settings, registry) -> AsyncIterat
     """Redis whose regions are ready (rebuilt, as at start-up, from the test's empty record)
     for tests that call the apply service directly; yields the record's database."""
     db = await migrated(settings)
-    await Keeper(redis=rds, db=db, registry=registry).ensure_ready()
+    await RecordKeeper(redis=rds, db=db, registry=registry).ensure_ready()
     yield db
     await db.dispose()
 
@@ -238,6 +239,12 @@ def server(settings: Settings) -> Iterator[ServerThread]:
 async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         yield client
+
+
+async def region_now(rds: aioredis.Redis, registry, region_id: str):
+    """The region's live state as a worker's replica would hold it: loaded from Redis just now."""
+    replica = await loaded_replica(redis=rds, region_ids=list(registry.regions))
+    return replica.region(region_id)
 
 
 async def stream_events(rds: aioredis.Redis, region_id: str) -> list[tuple[str, dict[str, str]]]:

@@ -20,12 +20,11 @@ from sqlalchemy import select, update
 from websockets.asyncio.client import connect
 
 from capacity.alerts.models import AlertEvent
-from capacity.alerts.service import states_key
 from capacity.auth.models import ApiKey
 from capacity.config import Settings
 from capacity.db import Database
 from capacity.domain import Role, utc_iso
-from capacity.store import facility_key, stream_key
+from capacity.store.keys import alert_states_key, facility_key, stream_key
 from tests.conftest import Keys, ServerThread, bearer, free_port, wait_for
 
 REGION = "ROAZ11"
@@ -528,7 +527,7 @@ async def test_the_alert_history_is_kept_in_sql_across_restarts_and_redis_losing
             sub = await subscribe(http, coordinator, {"type": "seh_on_stop", "count": 1}, region=REGION)
             await hospitals.seh(MAASTRICHT, "stop")
             assert await states_after(http, coordinator, sub["id"], 1) == ["firing"]
-            await rds.delete(states_key(REGION))
+            await rds.delete(alert_states_key(REGION))
             await settle()
             assert [a["state"] for a in await alerts_of(http, coordinator, sub["id"])] == ["firing"]
     db = Database(on_db.sqlalchemy_url())

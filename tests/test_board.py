@@ -8,10 +8,11 @@ from pathlib import Path
 
 from capacity.board.service import region_board
 from capacity.domain import Role
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, apply_report
+from capacity.reports.service import apply_report
 from regions.registry import load_registry
-from tests.conftest import bearer
+from tests.conftest import bearer, region_now
 
 
 def ago(minutes: float) -> str:
@@ -64,12 +65,12 @@ async def test_each_facility_can_have_its_own_reporting_interval(rds, live, tmp_
         writer.writeheader()
         writer.writerows(rows)
     registry = load_registry(facilities_file=replaced)
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     for facility_id in ("seh-tno-00", "seh-tno-39"):  # both in ROAZ11; only the first has its own interval
         facility = registry.facilities[facility_id]
         report = Report.model_validate({"measured_at": ago(20), "seh": {"status": "open"}})
         await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
-    board = await region_board(redis=rds, registry=registry, region_id="ROAZ11")
+    board = region_board(region=await region_now(rds, registry, "ROAZ11"), registry=registry)
     by_id = {f.id: f for f in board.facilities}
     assert by_id["seh-tno-00"].reporting_interval_s == 3600 and by_id["seh-tno-00"].seh.stale is False
     assert by_id["seh-tno-39"].reporting_interval_s == 900 and by_id["seh-tno-39"].seh.stale is True

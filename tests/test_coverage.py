@@ -18,13 +18,12 @@ from typer.testing import CliRunner
 from capacity.auth.service import create_key
 from capacity.cli import app as cli
 from capacity.config import Settings
-from capacity.coverage.service import COVERAGE_FIELD, published_key
 from capacity.db import Database
 from capacity.domain import Role
-from capacity.store import stream_key
+from capacity.store.keys import COVERAGE_FIELD, coverage_published_key, stream_key
 from regions import coverage as norm
 from regions.registry import load_registry
-from regions.travel import GeodesicTravel
+from regions.travel import GeodesicTravel, travel_minutes
 from tests.conftest import Keys, bearer, wait_for
 
 REGISTRY = load_registry()
@@ -98,7 +97,7 @@ def test_the_vectorised_travel_time_matches_the_dispatch_model(model):
     worst = 0.0
     for i in sample:
         expected = asyncio.run(travel.minutes((pop.lat[i], pop.lon[i]), [(f.lat, f.lon) for f in sehs]))
-        got = norm.travel_minutes(pop.lat[i], pop.lon[i], np.array([f.lat for f in sehs]), np.array([f.lon for f in sehs]))
+        got = travel_minutes(pop.lat[i], pop.lon[i], np.array([f.lat for f in sehs]), np.array([f.lon for f in sehs]))
         worst = max(worst, float(np.max(np.abs(got - np.array(expected)))))
     assert worst < 0.001  # minutes
 
@@ -273,7 +272,7 @@ async def test_the_board_gets_exactly_one_coverage_entry_per_change_after_a_stop
     assert reopened["within"] > entry["within"] and reopened["outside_areas_total"] < entry["outside_areas_total"]
     await asyncio.sleep(1.5)
     assert len(await published()) == 2
-    assert await rds.exists(published_key("ROAZ04"))
+    assert await rds.exists(coverage_published_key("ROAZ04"))
 
 
 async def test_a_report_that_changes_no_one_s_coverage_publishes_nothing(http, keys, rds):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from capacity.domain import Role
-from capacity.store import facility_key
+from capacity.store.keys import facility_key
 from feeds.edxl_have import HAVE_NS, XNL_NS, read_hospital_status
 from tests.conftest import ServerThread, bearer, stream_events
 

@@ -13,8 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from capacity.domain import Role
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, apply_report
+from capacity.reports.service import apply_report
 from regions.registry import load_registry
 from regions.travel import GeodesicTravel, OsrmTravel, RouterUnavailable, banded_minutes
 from tests.conftest import ServerThread, bearer, free_port
@@ -33,7 +34,7 @@ class Figures:
     """Sets live state through the real apply script, as a facility's reports would."""
 
     def __init__(self, rds) -> None:
-        self.applier = Applier.register(rds)
+        self.applier = Applier(redis=rds)
 
     async def report(self, facility_id: str, body: dict) -> None:
         report = Report.model_validate({"measured_at": ago(1), **body})

@@ -27,7 +27,7 @@ from capacity.history.log import insert_events
 from capacity.history.models import Event
 from capacity.history.recovery import reconcile_region
 from capacity.migrate import upgrade
-from capacity.store import connect as redis_connect
+from capacity.store.connection import connect as redis_connect
 from tests.conftest import RedisServer, ServerThread, bearer, events_in_sql, free_port, wait_for
 
 REGION = "ROAZ11"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from capacity.store import NATIONAL_GEO_KEY, region_geo_key
-from regions.registry import Facility, Region, Registry, index_facilities, load_registry
+from regions.registry import Facility, Region, Registry, load_registry
+from regions.travel import distance_km, straight_km
 from tests.conftest import SHARED
 
 
@@ -40,10 +41,12 @@ def test_a_bad_replacement_file_is_refused_with_the_reason():
         Registry.build([region], [replace(facility, region_id="R1", kind="castle")])
 
 
-async def test_facilities_are_in_a_geo_index_per_region_and_nationally(rds):
+def test_the_distances_dispatch_ranks_by_are_geopys_geodesic_to_the_metre():
+    """Every facility at once, vectorised (numpy), held to geopy's geodesic (Karney) for each."""
     registry = load_registry()
-    await index_facilities(redis=rds, registry=registry)
-    assert await rds.zcard(NATIONAL_GEO_KEY) == 89
-    assert await rds.zcard(region_geo_key("ROAZ11")) == 6
-    near_maastricht = await rds.geosearch(region_geo_key("ROAZ11"), longitude=5.69, latitude=50.85, radius=10, unit="km", sort="ASC")
-    assert near_maastricht[0] == "seh-tno-00"
+    facilities = list(registry.facilities.values())
+    point = (50.85, 5.69)  # Maastricht
+    km = distance_km(point[0], point[1], np.array([f.lat for f in facilities]), np.array([f.lon for f in facilities]))
+    for facility, distance in zip(facilities, km.tolist(), strict=True):
+        assert abs(distance - straight_km(point, (facility.lat, facility.lon))) < 0.001, facility.id
+    assert facilities[int(np.argmin(km))].id == "seh-tno-00"

@@ -12,9 +12,10 @@ import pytest
 from capacity.domain import Role
 from capacity.history.log import EventLog
 from capacity.history.service import facility_history
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, BatchRefused, ReportRefused, apply_report, apply_reports
-from capacity.store import facility_key, stream_key
+from capacity.reports.service import BatchRefused, ReportRefused, apply_report, apply_reports
+from capacity.store.keys import facility_key, stream_key
 from regions.registry import load_registry
 from tests.conftest import ServerThread, bearer, stream_events
 
@@ -155,7 +156,7 @@ async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(setti
 
 async def test_the_apply_service_refuses_older_reports_directly(rds, live, registry):
     """The service is a plain keyword-only function: usable without HTTP."""
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     newer = Report.model_validate({"measured_at": at(1), "seh": {"status": "open"}})
     older = Report.model_validate({"measured_at": at(2), "seh": {**stop("staffing"), "status": "closed"}})
@@ -166,7 +167,7 @@ async def test_the_apply_service_refuses_older_reports_directly(rds, live, regis
 
 
 async def test_the_region_stream_stays_bounded(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     start = datetime.now(UTC) - timedelta(hours=1)
     for i in range(600):
@@ -184,7 +185,7 @@ def seh(minutes_ago: float, status: str) -> Report:
 
 async def test_a_document_of_several_hospitals_is_applied_whole_across_regions(rds, live, registry):
     """EDXL-HAVE, FHIR bundles and CSV files carry several facilities: one script applies them all."""
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     maastricht, utrecht = registry.facilities[FACILITY], registry.facilities["seh-tno-80"]
     document = [(maastricht, seh(2, "busy")), (utrecht, seh(2, "stop"))]
     results = await apply_reports(applier=applier, items=document, key_id="k", stream_maxlen=100)
@@ -196,7 +197,7 @@ async def test_a_document_of_several_hospitals_is_applied_whole_across_regions(r
 
 
 async def test_one_older_report_in_a_document_applies_nothing_and_says_which(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     maastricht, roermond = registry.facilities[FACILITY], registry.facilities["seh-tno-39"]
     await apply_report(applier=applier, facility=roermond, report=seh(1, "open"), key_id="k", stream_maxlen=100)
     before = {f: await rds.hgetall(facility_key(REGION, f)) for f in (FACILITY, "seh-tno-39")}
@@ -210,7 +211,7 @@ async def test_one_older_report_in_a_document_applies_nothing_and_says_which(rds
 
 
 async def test_a_document_is_recorded_in_sql_like_single_reports(rds, live, registry):
-    applier, record = Applier.register(rds), EventLog(db=live)
+    applier, record = Applier(redis=rds), EventLog(db=live)
     maastricht, roermond = registry.facilities[FACILITY], registry.facilities["seh-tno-39"]
     try:
         results = await apply_reports(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from capacity.domain import Role
-from capacity.store import facility_key
+from capacity.store.keys import facility_key
 from tests.conftest import bearer, stream_events
 
 FACILITY = "seh-tno-00"  # Academisch Ziekenhuis Maastricht, ROAZ11

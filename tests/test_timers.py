@@ -11,12 +11,15 @@ import orjson
 import pytest
 
 from capacity.board.service import facility_state
-from capacity.history.recovery import Keeper, rebuild_now, reconcile_region
+from capacity.domain import Role
+from capacity.history.recovery import rebuild_now, reconcile_region
 from capacity.history.service import facility_history
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report
-from capacity.reports.service import Applier, ReportRefused, apply_report
-from capacity.reports.timers import announce_stale, count_stale, expire_stops
-from capacity.store import seh_expiry_key, stale_key
+from capacity.reports.service import ReportRefused, apply_report
+from capacity.reports.timers import StaleWatch, expire_stops, expired_stops
+from capacity.store.keys import stale_key
+from tests.conftest import bearer, region_now, wait_for
 
 FACILITY, OTHER, REGION = "seh-tno-00", "seh-tno-39", "ROAZ11"
 
@@ -47,99 +50,125 @@ async def stream_kinds(rds, facility_id: str) -> list[str]:
 
 
 async def test_a_stop_past_its_expected_end_becomes_stop_expired_exactly_once_with_two_workers(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     await apply_report(applier=applier, facility=facility, report=stop_until(30, at(-1)), key_id="k", stream_maxlen=100)
-    workers = [Applier.register(rds) for _ in range(2)]
-    runs = await asyncio.gather(
-        *(expire_stops(redis=rds, applier=w, registry=registry, region_id=REGION, stream_maxlen=100) for w in workers for _ in range(3))
-    )
+    workers = [Applier(redis=rds) for _ in range(2)]
+    runs = await asyncio.gather(*(expire(rds, w, registry) for w in workers for _ in range(3)))
     assert sum(runs) == 1
     assert await stream_kinds(rds, FACILITY) == ["stop", "stop_expired"]
-    seh = (await facility_state(redis=rds, facility=facility)).seh
+    seh = facility_state(region=await region_now(rds, registry, REGION), facility=facility).seh
     assert seh is not None and (seh.status, seh.reason) == ("stop_expired", "crowding")
-    assert await rds.zcard(seh_expiry_key(REGION)) == 0
+    assert expired_stops(await region_now(rds, registry, REGION), at(1)) == []
 
 
 async def test_a_stop_confirmed_or_lifted_in_time_does_not_expire(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     await apply_report(applier=applier, facility=facility, report=stop_until(30, at(-1)), key_id="k", stream_maxlen=100)
     reopened = Report.model_validate({"measured_at": at(-0.5).isoformat(), "seh": {"status": "open"}})
     await apply_report(applier=applier, facility=facility, report=reopened, key_id="k", stream_maxlen=100)
-    assert await expire_stops(redis=rds, applier=applier, registry=registry, region_id=REGION, stream_maxlen=100) == 0
+    assert await expire(rds, applier, registry) == 0
     assert await stream_kinds(rds, FACILITY) == ["stop", "open"]
     extended = stop_until(0.2, at(30))
     await apply_report(applier=applier, facility=facility, report=extended, key_id="k", stream_maxlen=100)
-    assert await expire_stops(redis=rds, applier=applier, registry=registry, region_id=REGION, stream_maxlen=100) == 0
+    assert await expire(rds, applier, registry) == 0
 
 
 async def test_units_sent_after_the_expected_end_do_not_confirm_the_stop(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     await apply_report(applier=applier, facility=facility, report=stop_until(30, at(-2)), key_id="k", stream_maxlen=100)
     units = Report.model_validate({"measured_at": at(-1).isoformat(), "units": [{"type": "ccu", "available": 2}]})
     await apply_report(applier=applier, facility=facility, report=units, key_id="k", stream_maxlen=100)
-    assert await expire_stops(redis=rds, applier=applier, registry=registry, region_id=REGION, stream_maxlen=100) == 1
+    assert await expire(rds, applier, registry) == 1
     assert await stream_kinds(rds, FACILITY) == ["stop", "units", "stop_expired"]
 
 
 async def test_the_hospitals_next_report_wins_over_the_expiry_and_an_older_one_is_refused(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     await apply_report(applier=applier, facility=facility, report=stop_until(30, at(-5)), key_id="k", stream_maxlen=100)
-    await expire_stops(redis=rds, applier=applier, registry=registry, region_id=REGION, stream_maxlen=100)
+    await expire(rds, applier, registry)
     late = Report.model_validate({"measured_at": at(-10).isoformat(), "seh": {"status": "open"}})
     with pytest.raises(ReportRefused):
         await apply_report(applier=applier, facility=facility, report=late, key_id="k", stream_maxlen=100)
     confirmed = stop_until(0, at(60))
     await apply_report(applier=applier, facility=facility, report=confirmed, key_id="k", stream_maxlen=100)
-    assert (await facility_state(redis=rds, facility=facility)).seh.status == "stop"
+    assert facility_state(region=await region_now(rds, registry, REGION), facility=facility).seh.status == "stop"
 
 
 async def test_the_expiry_is_recorded_and_a_rebuild_keeps_the_timers(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]
     await apply_report(applier=applier, facility=facility, report=stop_until(30, at(-1)), key_id="k", stream_maxlen=100)
     await apply_report(applier=applier, facility=registry.facilities[OTHER], report=stop_until(1, at(60)), key_id="k", stream_maxlen=100)
-    await expire_stops(redis=rds, applier=applier, registry=registry, region_id=REGION, stream_maxlen=100)
+    await expire(rds, applier, registry)
     assert await reconcile_region(redis=rds, db=live, region_id=REGION, settle_ms=0) == 3  # the backstop records system events
     history = await facility_history(db=live, facility=facility, start=at(-60), end=at(1))
     assert [e.state["seh"]["status"] for e in history.events] == ["stop", "stop_expired"]
     await rebuild_now(redis=rds, db=live, registry=registry, region_ids=[REGION], tail=100)
-    assert await rds.zrange(seh_expiry_key(REGION), 0, -1) == [OTHER]  # the other stop still runs to its end
+    rebuilt = await region_now(rds, registry, REGION)
+    assert [live.facility_id for live in expired_stops(rebuilt, at(61))] == [OTHER]  # the other stop still runs to its end
     assert set(await rds.zrange(stale_key(REGION), 0, -1)) == {FACILITY, OTHER}
 
 
 async def test_figures_past_their_interval_are_announced_stale_once_per_lapse(rds, live, registry):
-    applier = Applier.register(rds)
+    applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]  # 900 s reporting interval
+
+    async def announce(now: datetime, watch: StaleWatch | None = None) -> int:
+        watch = watch or StaleWatch(redis=rds, registry=registry, stream_maxlen=100)
+        return await watch.announce(await region_now(rds, registry, REGION), now)
+
+    async def count(now: datetime) -> int:
+        return StaleWatch(redis=rds, registry=registry, stream_maxlen=100).count(await region_now(rds, registry, REGION), now)
+
     start = datetime.now(UTC)
-    assert await announce_stale(redis=rds, registry=registry, region_id=REGION, stream_maxlen=100, now=start) == 0  # the cursor starts
+    watch = StaleWatch(redis=rds, registry=registry, stream_maxlen=100)
+    assert await announce(start, watch) == 0  # the cursor starts
     report = Report.model_validate({"measured_at": (start - timedelta(seconds=890)).isoformat(), "seh": {"status": "open"}})
     await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
-    assert await announce_stale(redis=rds, registry=registry, region_id=REGION, stream_maxlen=100, now=start + timedelta(seconds=5)) == 0
+    assert await announce(start + timedelta(seconds=5), watch) == 0
     later = start + timedelta(seconds=12)
-    rounds = await asyncio.gather(
-        *(announce_stale(redis=rds, registry=registry, region_id=REGION, stream_maxlen=100, now=later) for _ in range(4))
-    )
-    assert sum(rounds) == 1
-    assert await announce_stale(redis=rds, registry=registry, region_id=REGION, stream_maxlen=100, now=later + timedelta(seconds=30)) == 0
+    assert sum(await asyncio.gather(*(announce(later) for _ in range(4)))) == 1  # four workers, one notice
+    assert await announce(later + timedelta(seconds=30)) == 0
     stale = [orjson.loads(f["k"]) for _, f in await rds.xrange(f"cap:{{{REGION}}}:events") if "k" in f]
     assert [(s["facility_id"], s["since"][:19]) for s in stale] == [(FACILITY, (start + timedelta(seconds=10)).isoformat()[:19])]
-    assert await count_stale(redis=rds, region_id=REGION, now=later) == 1
+    assert await count(later) == 1
+    assert (await region_now(rds, registry, REGION)).facility(FACILITY).stale_since is not None  # what the stale alert reads
 
     fresh = Report.model_validate({"measured_at": later.isoformat(), "seh": {"status": "busy"}})
     await apply_report(applier=applier, facility=facility, report=fresh, key_id="k", stream_maxlen=100)
-    assert await count_stale(redis=rds, region_id=REGION, now=later) == 0
+    assert await count(later) == 0
+    assert (await region_now(rds, registry, REGION)).facility(FACILITY).stale_since is None  # its own report ends the mark
     after_next_lapse = later + timedelta(seconds=901)
-    assert await announce_stale(redis=rds, registry=registry, region_id=REGION, stream_maxlen=100, now=after_next_lapse) == 1
+    assert await announce(after_next_lapse) == 1
     assert await stream_kinds(rds, FACILITY) == ["open", "stale", "busy", "stale"]
 
 
-async def test_the_keeper_round_expires_stops_and_counts_stale_facilities(rds, live, registry):
-    facility = registry.facilities[FACILITY]
-    await apply_report(applier=Applier.register(rds), facility=facility, report=stop_until(30, at(-1)), key_id="k", stream_maxlen=100)
-    keeper = Keeper(redis=rds, db=live, registry=registry)
-    await keeper.timers()
-    assert await stream_kinds(rds, FACILITY) == ["stop", "stop_expired"]
+async def test_a_running_server_expires_stops_and_counts_stale_facilities_by_itself(http, keys, rds):
+    """Nobody calls the timers: the worker's jobs do, every second."""
+    token = await keys.create(Role.facility, FACILITY)
+    body = {
+        "measured_at": at(-30).isoformat(),
+        "seh": {"status": "stop", "reason": "crowding", "expected_until": at(-1).isoformat()},
+    }
+    assert (await http.post(f"/api/v1/facilities/{FACILITY}/reports", json=body, headers=bearer(token))).status_code == 201
+    other = await keys.create(Role.facility, OTHER)
+    old = {"measured_at": at(-20).isoformat(), "seh": {"status": "open"}}  # past its 15-minute interval
+    assert (await http.post(f"/api/v1/facilities/{OTHER}/reports", json=old, headers=bearer(other))).status_code == 201
+
+    async def expired() -> bool:
+        return await stream_kinds(rds, FACILITY) == ["stop", "stop_expired"]
+
+    await wait_for(expired, timeout=10)
+    board = (await http.get(f"/api/v1/regions/{REGION}/board", headers=bearer(token))).json()
+    assert next(f for f in board["facilities"] if f["id"] == FACILITY)["seh"]["status"] == "stop_expired"
+    metrics = (await http.get("/metrics")).text
+    assert f'capacity_stale_facilities{{region="{REGION}"}} 1.0' in metrics
+
+
+async def expire(rds, applier: Applier, registry) -> int:
+    """One worker's round of the stop-expiry job, on its replica of the region as loaded now."""
+    return await expire_stops(region=await region_now(rds, registry, REGION), applier=applier, registry=registry, stream_maxlen=100)

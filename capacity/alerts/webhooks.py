@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from capacity.alerts.models import AlertDelivery, DeliveryItem
 from capacity.db import Database
+from capacity.tasks import Service
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +161,11 @@ class Webhooks:
         self._timeout_s = timeout_s
         self._senders = senders
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(queue_size)
-        self._client: httpx.AsyncClient | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False)
-        self._tasks = [asyncio.create_task(self._send(), name=f"webhooks-{i}") for i in range(self._senders)]
+
+    def services(self) -> list[Service]:
+        """The sender tasks, for the worker's supervisor."""
+        return [Service(f"webhooks-{i}", self._send) for i in range(self._senders)]
 
     def submit(self, delivery: Delivery) -> bool:
         """Queue a delivery without waiting; False (and a log line) when the queue is full."""
@@ -178,7 +178,6 @@ class Webhooks:
 
     async def deliver(self, delivery: Delivery) -> bool:
         """Every attempt until one gets a 2xx answer or the attempts run out; each one logged."""
-        assert self._client is not None, "start() first"
         for number in range(1, self._attempts + 1):
             refusal = await destination_refusal(delivery.url, allowed_hosts=self._allowed_hosts)
             attempt = Attempt(None, refusal, 0) if refusal else await post_once(self._client, delivery)
@@ -204,11 +203,7 @@ class Webhooks:
                 log.error("webhook %s failed unexpectedly: %s", delivery.delivery_id, exc)
 
     async def close(self) -> None:
-        """Give up on whatever is queued or between retries, and say how much that was."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """After the senders stopped: say how much was abandoned, close the client."""
         if left := self._queue.qsize():
             log.warning("shutdown: %d queued webhook deliveries abandoned", left)
-        if self._client is not None:
-            await self._client.aclose()
+        await self._client.aclose()

@@ -1,14 +1,16 @@
-"""Per-key rate limits shared by every worker: token buckets in Redis (bucket.lua).
+"""Per-key rate limits shared by every worker: token buckets in Redis (token_bucket.lua).
 
 Two buckets per key: its `requests`, and `failures` of its secret. The second is checked
 before a presented secret is hashed, so someone who knows a key id cannot make the workers
 spend scrypt's deliberate cost without end. Limits protect the service and are not part of
 any answer's correctness, so when Redis does not answer a request passes unlimited.
+
+A facility key's request bucket lives in its facility's region (same Redis slot), so the
+report push takes its token inside the apply script: one round trip for both (`Charge`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import secrets
@@ -18,10 +20,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from capacity import metrics
-from capacity.store import bucket_key, load_script, sockets_key
+from capacity.auth.models import Principal
+from capacity.domain import Role
+from capacity.store import scripts
+from capacity.store.keys import bucket_key, sockets_key
 
 log = logging.getLogger(__name__)
-BUCKET_LUA = load_script("capacity.auth", "bucket.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,31 +37,60 @@ class Verdict:
 PASS = Verdict(True)
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One request's token, to be taken by another script in the same round trip."""
+
+    key: str
+    per_s: float
+    burst: int
+
+
+def free_of_charge(region_id: str) -> Charge:
+    """For a report the service makes itself: a rate of 0 takes nothing (the key is only named)."""
+    return Charge(bucket_key("requests", "system", region_id), 0.0, 1)
+
+
 class RateLimiter:
     def __init__(self, *, redis: aioredis.Redis, per_s: float, burst: int, failures_per_min: float, failure_burst: int) -> None:
-        self._script = redis.register_script(BUCKET_LUA)
+        self._redis = redis
         self._requests = (per_s, burst)
         self._failures = (failures_per_min / 60, failure_burst)
 
-    async def request(self, key_id: str) -> Verdict:
-        """Take one token from the key's request bucket (a rate of 0: no limit)."""
+    @staticmethod
+    def _home(principal: Principal) -> str | None:
+        """The region a facility key's buckets live in (its facility's), None for other keys."""
+        regions = principal.region_ids
+        return next(iter(regions)) if principal.role is Role.facility and regions and len(regions) == 1 else None
+
+    def charge_for(self, principal: Principal) -> Charge:
+        """The key's request token as a `Charge` for a script of its home region."""
         per_s, burst = self._requests
-        return await self._bucket("requests", key_id, per_s, burst, need=1, take=1)
+        return Charge(bucket_key("requests", principal.key_id, self._home(principal)), per_s, burst)
+
+    def charges_with(self, principal: Principal, region_id: str) -> bool:
+        """Whether a script of `region_id` may take the key's request token (same slot)."""
+        return self._home(principal) == region_id
+
+    async def request(self, principal: Principal) -> Verdict:
+        """Take one token from the key's request bucket (a rate of 0: no limit)."""
+        charge = self.charge_for(principal)
+        return await self._bucket("requests", charge.key, charge.per_s, charge.burst, need=1, take=1)
 
     async def may_try_secret(self, key_id: str) -> Verdict:
         """Whether a secret presented for this key id may be checked now (takes nothing)."""
         per_s, burst = self._failures
-        return await self._bucket("failures", key_id, per_s, burst, need=1, take=0)
+        return await self._bucket("failures", bucket_key("failures", key_id), per_s, burst, need=1, take=0)
 
     async def wrong_secret(self, key_id: str) -> None:
         per_s, burst = self._failures
-        await self._bucket("failures", key_id, per_s, burst, need=0, take=1)
+        await self._bucket("failures", bucket_key("failures", key_id), per_s, burst, need=0, take=1)
 
-    async def _bucket(self, purpose: str, key_id: str, per_s: float, burst: int, *, need: int, take: int) -> Verdict:
+    async def _bucket(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> Verdict:
         if per_s <= 0:
             return PASS
         try:
-            allowed, wait_ms = await self._script(keys=[bucket_key(purpose, key_id)], args=[per_s, burst, need, take])
+            allowed, wait_ms = await scripts.run(self._redis, scripts.BUCKET, [key], [per_s, burst, need, take])
         except (RedisError, OSError) as exc:
             log.warning("rate limit not checked (%s); letting the request pass", exc)
             return PASS
@@ -67,24 +100,19 @@ class RateLimiter:
         return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000)))
 
 
-SOCKETS_LUA = load_script("capacity.auth", "sockets.lua")
-
-
 class SocketSlots:
     """At most `most` open websockets per key, counted across every worker in Redis."""
 
     def __init__(self, *, redis: aioredis.Redis, most: int, ttl_s: float = 60.0) -> None:
         self._redis = redis
-        self._script = redis.register_script(SOCKETS_LUA)
         self._most = most
         self._ttl_ms = int(ttl_s * 1000)
         self._held: dict[str, set[str]] = {}
-        self._task: asyncio.Task | None = None
 
     async def take(self, key_id: str) -> str | None:
         """A slot for one more socket of this key, or None when it has `most` open."""
         slot = secrets.token_hex(8)
-        taken = await self._script(keys=[sockets_key(key_id)], args=[self._ttl_ms, self._most, slot])
+        taken = await scripts.run(self._redis, scripts.SOCKETS, [sockets_key(key_id)], [self._ttl_ms, self._most, slot])
         if not taken:
             metrics.RATE_LIMITED.labels(bucket="sockets").inc()
             return None
@@ -102,19 +130,13 @@ class SocketSlots:
         except (RedisError, OSError) as exc:
             log.warning("socket slot not given back (it expires on its own): %s", exc)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._renew(), name="socket-slots")
+    @property
+    def renew_every_s(self) -> float:
+        return self._ttl_ms / 3000
 
-    async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
-            try:
-                for key_id, slots in list(self._held.items()):
-                    await self._script(keys=[sockets_key(key_id)], args=[self._ttl_ms, 0, *slots])
-            except (RedisError, OSError) as exc:
-                log.warning("socket slots not renewed: %s", exc)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def renew(self) -> None:
+        """Keep this worker's slots from expiring (a job; a crashed worker's slots lapse)."""
+        if not self._held:
+            return
+        calls = [(scripts.SOCKETS, [sockets_key(key_id)], [self._ttl_ms, 0, *slots]) for key_id, slots in list(self._held.items())]
+        scripts.raised(await scripts.run_all(self._redis, calls))

@@ -20,17 +20,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capacity.auth.models import ApiKey, Principal
-from capacity.auth.ratelimit import PASS, RateLimiter
+from capacity.auth.ratelimit import PASS, Charge, RateLimiter
 from capacity.db import Database
 from capacity.domain import Role
 from capacity.errors import DatabaseUnavailable
-from capacity.store import KEYS_VERSION_KEY
+from capacity.store.keys import KEYS_VERSION_KEY
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -250,9 +249,16 @@ class Authenticator:
             self._cache[fingerprint] = (principal, time.monotonic() + self._cache_s)
         return principal
 
+    def charge_in(self, principal: Principal, region_id: str) -> Charge | None:
+        """The request's token as a `Charge` a script of `region_id` can take in the same round
+        trip (a facility key in its own region), or None: then `charge` takes it first."""
+        if self._limiter is None or not self._limiter.charges_with(principal, region_id):
+            return None
+        return self._limiter.charge_for(principal)
+
     async def charge(self, principal: Principal) -> int:
         """Take one request from the key's bucket: 0 when it passes, else seconds to wait."""
-        verdict = await self._limiter.request(principal.key_id) if self._limiter is not None else PASS
+        verdict = await self._limiter.request(principal) if self._limiter is not None else PASS
         return verdict.retry_after_s
 
     def forget(self) -> None:
@@ -285,28 +291,13 @@ class Authenticator:
 
 
 class KeyWatch:
-    """Per worker: notices a key revoked or rotated elsewhere, and records keys' last use."""
+    """Per worker: notices a key revoked or rotated elsewhere (a job calls `check` every second)."""
 
-    def __init__(
-        self,
-        *,
-        redis: aioredis.Redis,
-        authenticator: Authenticator,
-        on_change: Callable[[], Awaitable[None]],
-        check_s: float,
-        flush_s: float = 30.0,
-    ) -> None:
+    def __init__(self, *, redis: aioredis.Redis, authenticator: Authenticator, on_change: Callable[[], Awaitable[None]]) -> None:
         self._redis = redis
         self._authenticator = authenticator
         self._on_change = on_change
-        self._check_s = check_s
-        self._flush_s = flush_s
         self._version: bytes | str | None = b"unread"
-        self._task: asyncio.Task | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="key-watch")
 
     async def check(self) -> bool:
         """One look at the version; True when keys changed (and the worker has caught up)."""
@@ -320,27 +311,3 @@ class KeyWatch:
         await self._on_change()
         self._version = version  # only now: if closing the sockets failed, the next check tries again
         return True
-
-    async def _run(self) -> None:
-        next_flush = time.monotonic() + self._flush_s
-        while not self._stopping:
-            try:
-                await self.check()
-                if time.monotonic() >= next_flush:
-                    next_flush = time.monotonic() + self._flush_s
-                    await self._authenticator.flush_last_used()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                log.warning("key watch: %s", exc)
-            await asyncio.sleep(self._check_s)
-
-    async def close(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        try:
-            await self._authenticator.flush_last_used()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("last use of keys not recorded: %s", exc)

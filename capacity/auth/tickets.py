@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from capacity.auth.models import Principal
 from capacity.domain import Role
-from capacity.store import ticket_key
+from capacity.store.keys import ticket_key
 
 
 async def issue_ticket(*, redis: aioredis.Redis, principal: Principal, ttl_s: float) -> str:

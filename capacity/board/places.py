@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
+import numpy as np
 from pydantic import BaseModel, Field
 
 from capacity.board.service import unit_view
-from capacity.store import facility_key, holds_in
+from capacity.live.replica import Replica
+from capacity.state import FacilityLive
 from regions.registry import Facility, Registry
-from regions.travel import TravelModel, minutes_with_fallback, straight_km
+from regions.travel import TravelModel, distance_km, minutes_with_fallback
 
 CARE_UNITS = ("elv", "grz", "psychiatry")
 
@@ -43,12 +44,13 @@ class PlacesAnswer(BaseModel):
     lon: float | None
     travel_model: str | None
     generated_at: datetime
+    last_event_ids: dict[str, str | None] = Field(default_factory=dict, description="Per region, the last event the answer reflects.")
     places: list[Place]
 
 
 async def free_places(
     *,
-    redis: aioredis.Redis,
+    replica: Replica,
     registry: Registry,
     travel: TravelModel,
     units: list[str],
@@ -61,21 +63,21 @@ async def free_places(
     facility that offers the unit but never said. Nearest first when a point is given, else most
     free first; stale figures are listed, marked, after the fresh ones."""
     now = now or datetime.now(UTC)
+    live = {r: replica.region(r) for r in region_ids}
+    await replica.all_caught_up(region_ids)
     facilities = [f for r in region_ids for f in registry.by_region.get(r, ()) if any(u in f.units for u in units) or not f.units]
-    pipe = redis.pipeline(transaction=False)
-    for f in facilities:
-        pipe.hgetall(facility_key(f.region_id, f.id))
     places: list[Place] = []
-    for f, stored in zip(facilities, await pipe.execute(), strict=True):
-        places += _places_of(f, stored, units, now)
+    for f in facilities:
+        places += _places_of(f, live[f.region_id].facility(f.id), units, now)
     if only_free:
         places = [p for p in places if p.free]
     model = None
     if point is not None and places:
         minutes, model = await minutes_with_fallback(travel, point, [(p.lat, p.lon) for p in places])
-        for place, value in zip(places, minutes, strict=True):
+        km = distance_km(point[0], point[1], np.array([p.lat for p in places]), np.array([p.lon for p in places])).tolist()
+        for place, value, distance in zip(places, minutes, km, strict=True):
             place.travel_min = round(value, 1)
-            place.distance_km = round(straight_km(point, (place.lat, place.lon)), 1)
+            place.distance_km = round(distance, 1)
     if point is not None:
         places.sort(key=lambda p: (p.stale, p.travel_min, p.name, p.unit))
     else:
@@ -87,15 +89,15 @@ async def free_places(
         lon=point[1] if point else None,
         travel_model=model,
         generated_at=now,
+        last_event_ids={r: region.last_event_id for r, region in live.items()},
         places=places,
     )
 
 
-def _places_of(facility: Facility, stored: dict[str, str], units: list[str], now: datetime) -> list[Place]:
+def _places_of(facility: Facility, live: FacilityLive, units: list[str], now: datetime) -> list[Place]:
     found = []
-    holds = holds_in(stored)
     for unit in units:
-        view = unit_view(facility, stored, unit, now, holds)
+        view = unit_view(facility, live, unit, now)
         if view is None and unit not in facility.units:
             continue
         found.append(

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capacity.auth.deps import PUBLIC, CurrentPrincipal, FacilityReader, RegionReader
 from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
 from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
-from capacity.board.service import facility_state, region_board, region_summary
+from capacity.board.service import facility_state, region_summary
 from capacity.dispatch.models import NL_LAT, NL_LON
 from regions.geo import municipalities
 
@@ -22,20 +22,25 @@ async def list_regions(request: Request, who: CurrentPrincipal) -> list[RegionSu
     return [region_summary(r, registry) for r in registry.regions.values() if who.may_read(r.id)]
 
 
-@router.get("/regions/{region_id}/board")
-async def get_board(request: Request, access: RegionReader) -> RegionBoard:
+@router.get("/regions/{region_id}/board", response_model=RegionBoard)
+async def get_board(request: Request, access: RegionReader) -> Response:
     """Every facility of the region with its figures, their age and stale flags (and, on a
-    facility's own row, its announced patients)."""
+    facility's own row, its announced patients), as of `last_event_id`.
+
+    Served from this worker's replica, the same JSON for every reader in one second while the
+    region does not change (the model is declared for the docs)."""
     state = request.app.state
-    own = access.principal.facility_id
-    return await region_board(redis=state.redis, registry=state.registry, region_id=access.region.id, incoming_for_facility=own)
+    region = await state.replica.caught_up(access.region.id)
+    body = state.boards.json(region=region, registry=state.registry, own_facility=access.principal.facility_id)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/facilities/{facility_id}")
 async def get_facility(request: Request, access: FacilityReader) -> FacilityState:
     """One facility's figures, their age and stale flags."""
     own = access.principal.facility_id == access.facility.id
-    return await facility_state(redis=request.app.state.redis, facility=access.facility, own=own)
+    region = await request.app.state.replica.caught_up(access.facility.region_id)
+    return facility_state(region=region, facility=access.facility, own=own)
 
 
 @router.get("/municipalities", dependencies=PUBLIC)
@@ -81,7 +86,7 @@ async def get_places(request: Request, who: CurrentPrincipal, query: Annotated[P
         regions = [r for r in registry.regions if who.may_read(r)]
     point = (query.lat, query.lon) if query.lat is not None and query.lon is not None else None
     return await free_places(
-        redis=request.app.state.redis,
+        replica=request.app.state.replica,
         registry=registry,
         travel=request.app.state.travel,
         units=list(dict.fromkeys(query.unit)),

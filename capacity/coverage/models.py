@@ -48,6 +48,9 @@ class CoverageAnswer(BaseModel):
     counted_sehs: list[str] = Field(description="The SEHs that count (take ambulances) in these figures.")
     national: Figures
     regions: list[RegionCoverage] = Field(description="The regions this key may read.")
+    last_event_ids: dict[str, str | None] = Field(
+        default_factory=dict, description="Per region, the last event of the live state these figures reflect."
+    )
 
 
 class WhatIfRequest(BaseModel):

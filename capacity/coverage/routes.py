@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 async def get_coverage(request: Request, who: CurrentPrincipal) -> CoverageAnswer:
     """The 45-minute norm now: per region (those this key may read) and nationally, with the areas outside."""
     state = request.app.state
-    return await current_coverage(redis=state.redis, registry=state.registry, model=state.coverage.model, regions=who.region_ids)
+    return await current_coverage(replica=state.replica, registry=state.registry, model=state.coverage.model, regions=who.region_ids)
 
 
 @router.post("/what-if")
@@ -22,7 +22,7 @@ async def post_what_if(request: Request, who: Planner, body: WhatIfRequest) -> W
     state = request.app.state
     try:
         return await what_if(
-            redis=state.redis,
+            replica=state.replica,
             registry=state.registry,
             model=state.coverage.model,
             closed=body.closed,

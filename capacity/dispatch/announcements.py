@@ -23,11 +23,12 @@ from capacity.db import Base, Database, UtcDateTime
 from capacity.dispatch.models import Need
 from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
-from capacity.store import announcement_key, expiry_key, facility_key, load_script, ready_key, stream_key
-from regions.registry import Facility, Registry
+from capacity.live.replica import RegionLive
+from capacity.store import scripts
+from capacity.store.entries import AnnouncementNotice
+from capacity.store.keys import announcement_key, expiry_key, facility_key, ready_key, stream_key
+from regions.registry import Facility
 
-ANNOUNCE_LUA = load_script("capacity.dispatch", "announce.lua")
-RELEASE_LUA = load_script("capacity.dispatch", "release.lua")
 CATEGORIES = ("trauma", "cardiac", "stroke", "respiratory", "sepsis", "obstetric", "paediatric", "psychiatric", "other")
 REFUSALS = {
     "seh_unknown": "the SEH has not reported its status",
@@ -142,22 +143,10 @@ async def announce(
         "created_by": key_id,
     }
     event = {"kind": "announcement", "id": announcement_id, "state": "active", **{k: v for k, v in fields.items() if k != "created_by"}}
-    outcome, *answer = await redis.eval(
-        ANNOUNCE_LUA,
-        5,
-        facility_key(region, facility.id),
-        announcement_key(region, announcement_id),
-        expiry_key(region),
-        stream_key(region),
-        ready_key(region),
-        request.need.value,
-        announcement_id,
-        int(expires.timestamp() * 1000),
-        stream_maxlen,
-        facility.id,
-        orjson.dumps(event),
-        *[v for pair in fields.items() for v in pair],
-    )
+    keys = [facility_key(region, facility.id), announcement_key(region, announcement_id), expiry_key(region), stream_key(region)]
+    args = [request.need.value, announcement_id, int(expires.timestamp() * 1000), stream_maxlen, facility.id, orjson.dumps(event)]
+    args += [v for pair in fields.items() for v in pair]
+    outcome, *answer = await scripts.run(redis, scripts.ANNOUNCE, [*keys, ready_key(region)], args)
     if outcome == "not_ready":
         raise LiveStateRebuilding(f"the live state of region {region} is being rebuilt; nothing held, retry shortly")
     if outcome != "held":
@@ -202,20 +191,10 @@ async def end_announcement(
         "need": announcement.need,
         "state": how,
     }
-    outcome, _ = await redis.eval(
-        RELEASE_LUA,
-        4,
-        facility_key(region, announcement.facility_id),
-        announcement_key(region, announcement.id),
-        expiry_key(region),
-        stream_key(region),
-        announcement.id,
-        how,
-        utc_iso(now),
-        stream_maxlen,
-        announcement.facility_id,
-        orjson.dumps(event),
-    )
+    keys = [facility_key(region, announcement.facility_id), announcement_key(region, announcement.id)]
+    keys += [expiry_key(region), stream_key(region)]
+    args = [announcement.id, how, utc_iso(now), stream_maxlen, announcement.facility_id, orjson.dumps(event)]
+    outcome, _ = await scripts.run(redis, scripts.RELEASE, keys, args)
     if outcome != "ended":
         return False
     async with db.session() as session:
@@ -228,29 +207,40 @@ async def end_announcement(
     return True
 
 
-async def expire_due(*, redis: aioredis.Redis, db: Database, registry: Registry, stream_maxlen: int, now: datetime | None = None) -> int:
-    """End every hold whose time has passed; safe to run in every worker at once."""
-    cutoff = int((now or datetime.now(UTC)).timestamp() * 1000)
+def due(region: RegionLive, now: datetime) -> list[AnnouncementNotice]:
+    """The region's active announcements whose hold has lapsed (by this worker's replica)."""
+    return [a for a in region.announcements.values() if a.expires_at is not None and a.expires_at <= now]
+
+
+async def expire_due(*, redis: aioredis.Redis, db: Database, region: RegionLive, stream_maxlen: int, now: datetime | None = None) -> int:
+    """End every hold of the region whose time has passed; safe in every worker at once (the
+    release script ends each once)."""
     ended = 0
-    for region_id in registry.regions:
-        for announcement_id in await redis.zrangebyscore(expiry_key(region_id), "-inf", cutoff):
-            announcement = await get_announcement(redis=redis, announcement_id=announcement_id)
-            if announcement is None:
-                await redis.zrem(expiry_key(region_id), announcement_id)
-                continue
+    for notice in due(region, now or datetime.now(UTC)):
+        announcement = await get_announcement(redis=redis, announcement_id=notice.id)
+        if announcement is not None:
             ended += await end_announcement(redis=redis, db=db, announcement=announcement, how="expired", stream_maxlen=stream_maxlen)
     return ended
 
 
-async def active_announcements(*, redis: aioredis.Redis, facility: Facility) -> list[Announcement]:
-    """The facility's incoming patients whose hold is still active."""
-    ids = await redis.zrange(expiry_key(facility.region_id), 0, -1)
-    found = []
-    for announcement_id in ids:
-        announcement = await get_announcement(redis=redis, announcement_id=announcement_id)
-        if announcement is not None and announcement.facility_id == facility.id and announcement.state == "active":
-            found.append(announcement)
-    return sorted(found, key=lambda a: a.eta)
+def active_announcements(*, region: RegionLive, facility: Facility) -> list[Announcement]:
+    """The facility's incoming patients whose hold is still active (from the replica)."""
+    found = [a for a in region.announcements.values() if a.facility_id == facility.id and a.eta and a.created_at and a.expires_at]
+    return [
+        Announcement(
+            id=a.id,
+            facility_id=a.facility_id,
+            region_id=region.region_id,
+            need=a.need,
+            eta=a.eta,
+            urgency=a.urgency or "",
+            category=a.category or None,
+            state=a.state,
+            created_at=a.created_at,
+            expires_at=a.expires_at,
+        )
+        for a in sorted(found, key=lambda a: (a.eta, a.id))
+    ]
 
 
 async def restorable(*, db: Database, region_id: str, now: datetime) -> list[dict[str, Any]]:

@@ -68,8 +68,13 @@ class CapabilityBook:
         self._loaded_at = time.monotonic()
 
     async def effective(self) -> dict[str, frozenset[str]]:
-        """Built once per reload, not per lookup: dispatch asks this on every nearest query."""
+        """Built once per reload, not per lookup."""
         await self.declared()
+        return self._effective
+
+    def current(self) -> dict[str, frozenset[str]]:
+        """As last loaded (a job reloads every few seconds): dispatch's nearest query never waits
+        for the database."""
         return self._effective
 
     async def sources(self, facility_id: str) -> dict[str, str]:

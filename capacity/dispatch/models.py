@@ -27,7 +27,7 @@ class Candidate(BaseModel):
     synthetic: bool = Field(default=False, description="Demo data: a simulated place, not a real provider.")
     lat: float
     lon: float
-    distance_km: float = Field(description="Straight-line (great-circle) distance, from the GEO index.")
+    distance_km: float = Field(description="Straight-line distance (the geodesic on the WGS84 ellipsoid).")
     travel_min: float = Field(description="Estimated ambulance travel time (see travel_model).")
     within_norm: bool = Field(description="Travel time within the 45-minute norm.")
     suitable: bool = Field(description="Can take this patient now, by the figures.")
@@ -50,5 +50,8 @@ class NearestAnswer(BaseModel):
     travel_model: str
     norm_min: float
     generated_at: datetime
+    last_event_ids: dict[str, str | None] = Field(
+        default_factory=dict, description="Per region asked, the last event the answer reflects (null: none yet)."
+    )
     suitable_within_norm: bool = Field(description="At least one suitable candidate within the norm.")
     candidates: list[Candidate]

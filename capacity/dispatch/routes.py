@@ -58,10 +58,10 @@ async def get_nearest(request: Request, who: CurrentPrincipal, query: Annotated[
     if query.region is not None and not who.may_read(query.region):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read region {query.region!r}")
     answer = await nearest(
-        redis=state.redis,
+        replica=state.replica,
         registry=state.registry,
         travel=state.travel,
-        capabilities=await state.capabilities.effective(),
+        capabilities=state.capabilities.current(),
         lat=query.lat,
         lon=query.lon,
         need=query.need.value,
@@ -191,4 +191,5 @@ async def post_cancel(request: Request, _who: Dispatcher, announcement_id: Annou
 @router.get("/facilities/{facility_id}/announcements")
 async def get_incoming(request: Request, access: IncomingReader) -> list[Announcement]:
     """The facility's announced patients with an active hold: for the facility itself and dispatch."""
-    return await active_announcements(redis=request.app.state.redis, facility=access.facility)
+    region = await request.app.state.replica.caught_up(access.facility.region_id)
+    return active_announcements(region=region, facility=access.facility)

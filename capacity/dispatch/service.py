@@ -1,4 +1,8 @@
-"""Nearest available: pre-select by the Redis GEO index, judge by the live state, rank by travel time.
+"""Nearest available: pre-select by distance, judge by the live state, rank by travel time.
+
+Everything is read from this worker's replica and the registry, in memory: the distances to
+every facility at once with numpy (regions.travel.distance_km), then the nearest few judged,
+all of them only when too few of those are suitable.
 
 Ranking, in tiers, each by travel time: suitable with fresh figures, suitable with stale
 figures (said so), then the rest with the reasons why not. So dispatch always gets an
@@ -7,19 +11,19 @@ answer, even when nothing suitable is near.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
-import redis.asyncio as aioredis
+import numpy as np
 
-from capacity.board.models import NedocsView, SehView, UnitView, WaitingView
-from capacity.board.service import capability_stops_view, nedocs_view, seh_view, unit_view, waiting_view
+from capacity.board.service import aged, free_of, held_for, nedocs_view, seh_view, unit_view, waiting_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.domain import LOCAL_TIME
-from capacity.store import NATIONAL_GEO_KEY, facility_key, holds_in, region_geo_key
+from capacity.live.replica import Replica
+from capacity.state import FacilityLive
 from regions.registry import Facility, Registry
-from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes, minutes_with_fallback
+from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes_array, distance_km, minutes_with_fallback
 
 TIE_BAND_MIN = 5.0
 NEDOCS_UNKNOWN = 100
@@ -38,16 +42,13 @@ def _stop_words(what: str, reason: str | None, text: str | None, until: datetime
     return words + (" (expired, unconfirmed)" if expired else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judgement:
     suitable: bool
     stale: bool
     why: list[str]
-    seh: SehView | None
-    unit: UnitView | None
     free: int | None
-    nedocs: NedocsView | None = None
-    waiting: WaitingView | None = None
+    pressure: int
 
     @property
     def tier(self) -> int:
@@ -56,14 +57,7 @@ class Judgement:
 
 
 def judge(
-    *,
-    facility: Facility,
-    stored: dict[str, str],
-    need: str,
-    required: frozenset[str],
-    capabilities: frozenset[str],
-    now: datetime,
-    holds: dict[str, str] | None = None,
+    *, facility: Facility, live: FacilityLive, need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
 ) -> Judgement:
     """Whether the facility can take the patient now by its figures, and why not."""
     why: list[str] = []
@@ -71,14 +65,14 @@ def judge(
     if missing := sorted(required - capabilities):
         why.append("lacks " + ", ".join(missing))
         suitable = False
-    for stop in capability_stops_view(stored, now):
-        if stop.capability in required:
-            why.append(_stop_words(f"{stop.capability} on stop", stop.reason, stop.reason_text, stop.expected_until, expired=stop.expired))
+    for stop in live.capability_stops or ():
+        if stop.capability.value in required:
+            expired = stop.expected_until is not None and stop.expected_until <= now
+            why.append(_stop_words(f"{stop.capability.value} on stop", stop.reason, stop.reason_text, stop.expected_until, expired=expired))
             suitable = False
-    seh = seh_view(facility, stored, now, holds)
-    unit = None
     free = None
     if need == "seh":
+        seh = live.seh
         if not facility.has_seh:
             why.append("no SEH")
             suitable = False
@@ -88,22 +82,23 @@ def judge(
             why.append("SEH status never reported")
             suitable, stale = False, True
         else:
-            stale = seh.stale
-            if seh.status in NOT_TAKING:
-                why.append(_stop_words(NOT_TAKING[seh.status], seh.reason, seh.reason_text, seh.expected_until))
+            age, stale = aged(facility, seh.measured_at, now)
+            status = seh.status.value
+            if status in NOT_TAKING:
+                why.append(_stop_words(NOT_TAKING[status], seh.reason, seh.reason_text, seh.expected_until))
                 suitable = False
-            elif seh.status == "busy":
+            elif status == "busy":
                 why.append("SEH busy")
             if stale:
-                why.append(f"SEH status {seh.age_s // 60} min old (stale)")
+                why.append(f"SEH status {age // 60} min old (stale)")
     else:
-        unit = unit_view(facility, stored, need, now, holds)
-        if unit is None:
+        figures = live.units.get(need)
+        if figures is None:
             why.append(f"no {need} figures reported")
             suitable, stale = False, True
         else:
-            stale = unit.stale
-            free = unit.free
+            age, stale = aged(facility, figures.measured_at, now)
+            free = free_of(figures, held_for(live, need))
             if free is None:
                 why.append(f"free {need} places unknown")
                 suitable = False
@@ -111,17 +106,10 @@ def judge(
                 why.append(f"no free {need} places")
                 suitable = False
             if stale:
-                why.append(f"{need} figures {unit.age_s // 60} min old (stale)")
-    return Judgement(
-        suitable=suitable,
-        stale=stale,
-        why=why,
-        seh=seh,
-        unit=unit,
-        free=free,
-        nedocs=nedocs_view(facility, stored, now),
-        waiting=waiting_view(facility, stored, now),
-    )
+                why.append(f"{need} figures {age // 60} min old (stale)")
+    nedocs = live.nedocs
+    fresh_nedocs = nedocs is not None and not aged(facility, nedocs.measured_at, now)[1]
+    return Judgement(suitable, stale, why, free, nedocs.score if nedocs is not None and fresh_nedocs else NEDOCS_UNKNOWN)
 
 
 @dataclass
@@ -129,6 +117,7 @@ class Option:
     """A facility while it is being ranked: its judgement and travel time (estimated, then exact)."""
 
     facility: Facility
+    live: FacilityLive
     verdict: Judgement
     capabilities: frozenset[str]
     km: float
@@ -137,17 +126,52 @@ class Option:
     def rank(self) -> tuple[int, int, int, float]:
         """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
         SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
-        nedocs = self.verdict.nedocs
-        pressure = nedocs.score if nedocs is not None and not nedocs.stale else NEDOCS_UNKNOWN
-        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), pressure, self.minutes
+        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
+
+
+@dataclass(eq=False)
+class Places:
+    """The registry's facilities as arrays (rebuilt when the registry changes), with the masks
+    of who may offer a need and who lies in a set of regions, each built once."""
+
+    revision: int
+    facilities: tuple[Facility, ...]
+    lat: np.ndarray
+    lon: np.ndarray
+    _offers: dict[str, np.ndarray] = field(default_factory=dict)
+    _within: dict[frozenset[str], np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, registry: Registry) -> Places:
+        facilities = tuple(registry.facilities.values())
+        lats, lons = np.array([f.lat for f in facilities], dtype=np.float64), np.array([f.lon for f in facilities], dtype=np.float64)
+        return cls(registry.revision, facilities, lats, lons)
+
+    def candidates(self, need: str, regions: frozenset[str]) -> np.ndarray:
+        """Indexes of the facilities of `regions` that may offer `need`."""
+        if (offers := self._offers.get(need)) is None:
+            offers = self._offers[need] = np.array([f.may_offer(need) for f in self.facilities], dtype=bool)
+        if (within := self._within.get(regions)) is None:
+            within = self._within[regions] = np.array([f.region_id in regions for f in self.facilities], dtype=bool)
+        return np.flatnonzero(offers & within)
+
+
+_places: dict[int, Places] = {}
+
+
+def places_of(registry: Registry) -> Places:
+    found = _places.get(id(registry))
+    if found is None or found.revision != registry.revision:
+        found = _places[id(registry)] = Places.of(registry)
+    return found
 
 
 async def nearest(
     *,
-    redis: aioredis.Redis,
+    replica: Replica,
     registry: Registry,
     travel: TravelModel,
-    capabilities: dict[str, frozenset[str]],
+    capabilities: Mapping[str, frozenset[str]],
     lat: float,
     lon: float,
     need: str,
@@ -159,28 +183,39 @@ async def nearest(
 ) -> NearestAnswer:
     """Rank the facilities near (lat, lon) for `need`; never an empty answer while any facility exists.
 
-    `regions` limits the answer to the regions a scoped key may read. Pre-selection and a
-    first ranking use the GEO index's own distances; the travel model then gives the exact
-    minutes (for every option when it knows roads, else for the chosen few, whose order a
-    straight-line model cannot change)."""
+    `regions` limits the answer to the regions a scoped key may read. The geodesic model's
+    minutes are exact for every option at once; a road-aware model is asked for every option
+    judged (its times can reorder them)."""
     now = now or datetime.now(UTC)
-    point = (lat, lon)
-    key = region_geo_key(region_id) if region_id else NATIONAL_GEO_KEY
+    shown = [region_id] if region_id else [r for r in registry.regions if regions is None or r in regions]
+    live = {r: replica.region(r) for r in shown}
+    await replica.all_caught_up(shown)
+    places = places_of(registry)
+    indexes = places.candidates(need, frozenset(live))
+    km = distance_km(lat, lon, places.lat[indexes], places.lon[indexes])
+    order = indexes[np.argsort(km, kind="stable")]
+    by_index = dict(zip(indexes.tolist(), km.tolist(), strict=True))
+    minutes = dict(zip(indexes.tolist(), banded_minutes_array(km * DETOUR_FACTOR).tolist(), strict=True))
     pool = max(3 * limit, 15)
-    judged = partial(
-        _judged, redis=redis, registry=registry, capabilities=capabilities, need=need, required=required, regions=regions, now=now
-    )
-    found = await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", count=pool, withdist=True)
-    options = await judged(found=found)
-    if sum(o.verdict.suitable for o in options) < limit and len(found) == pool:
-        # Too few suitable ones among the nearest by straight line: judge every facility.
-        options = await judged(
-            found=await redis.geosearch(key, longitude=lon, latitude=lat, radius=500, unit="km", sort="ASC", withdist=True)
-        )
-    ranking = options if travel.road_aware else sorted(options, key=Option.rank)[:limit]
-    model = await _exact_minutes(travel, point, ranking)
-    chosen = sorted(ranking, key=Option.rank)[:limit]
-    return NearestAnswer(
+
+    def judged(chosen: np.ndarray) -> list[Option]:
+        options = []
+        for i in chosen.tolist():
+            facility = places.facilities[i]
+            state = live[facility.region_id].facility(facility.id)
+            caps = capabilities.get(facility.id, frozenset())
+            verdict = judge(facility=facility, live=state, need=need, required=required, capabilities=caps, now=now)
+            options.append(Option(facility, state, verdict, caps, by_index[i], minutes[i]))
+        return options
+
+    options = judged(order[:pool])
+    if sum(o.verdict.suitable for o in options) < limit and len(order) > pool:
+        options += judged(order[pool:])  # too few suitable among the nearest: judge every facility
+    model = travel.name
+    if travel.road_aware:
+        model = await _road_minutes(travel, (lat, lon), options)
+    chosen = sorted(options, key=Option.rank)[:limit]
+    return NearestAnswer.model_construct(
         lat=lat,
         lon=lon,
         need=need,
@@ -189,49 +224,24 @@ async def nearest(
         travel_model=model,
         norm_min=NORM_MIN,
         generated_at=now,
+        last_event_ids={r: region.last_event_id for r, region in live.items()},
         suitable_within_norm=any(o.verdict.suitable and o.minutes <= NORM_MIN for o in options),
-        candidates=[_candidate(o) for o in chosen],
+        candidates=[_candidate(o, need=need, now=now) for o in chosen],
     )
 
 
-async def _judged(
-    *,
-    redis: aioredis.Redis,
-    registry: Registry,
-    capabilities: dict[str, frozenset[str]],
-    found: list[tuple[str, float]],
-    need: str,
-    required: frozenset[str],
-    regions: frozenset[str] | None,
-    now: datetime,
-) -> list[Option]:
-    near = [(f, km) for i, km in found if (f := registry.facilities.get(i)) is not None and f.may_offer(need)]
-    if regions is not None:
-        near = [(f, km) for f, km in near if f.region_id in regions]
-    pipe = redis.pipeline(transaction=False)
-    for facility, _ in near:
-        pipe.hgetall(facility_key(facility.region_id, facility.id))
-    hashes = await pipe.execute()
-    options = []
-    for (facility, km), stored in zip(near, hashes, strict=True):
-        caps = capabilities.get(facility.id, frozenset())
-        verdict = judge(facility=facility, stored=stored, need=need, required=required, capabilities=caps, now=now, holds=holds_in(stored))
-        options.append(Option(facility=facility, verdict=verdict, capabilities=caps, km=km, minutes=banded_minutes(km * DETOUR_FACTOR)))
-    return options
-
-
-async def _exact_minutes(travel: TravelModel, point: tuple[float, float], options: list[Option]) -> str:
-    """Replace the estimates with the travel model's minutes; say which model answered."""
+async def _road_minutes(travel: TravelModel, point: tuple[float, float], options: list[Option]) -> str:
+    """A routing service's minutes for every option; say which model answered."""
     minutes, model = await minutes_with_fallback(travel, point, [(o.facility.lat, o.facility.lon) for o in options])
     for option, value in zip(options, minutes, strict=True):
         option.minutes = value
     return model
 
 
-def _candidate(option: Option) -> Candidate:
-    facility, verdict = option.facility, option.verdict
+def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
+    facility, verdict, live = option.facility, option.verdict, option.live
     within = option.minutes <= NORM_MIN
-    return Candidate(
+    return Candidate.model_construct(
         facility_id=facility.id,
         name=facility.name,
         city=facility.city,
@@ -246,10 +256,10 @@ def _candidate(option: Option) -> Candidate:
         suitable=verdict.suitable,
         stale=verdict.stale,
         why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
-        seh=verdict.seh,
-        unit=verdict.unit,
+        seh=seh_view(facility, live, now),
+        unit=unit_view(facility, live, need, now) if need != "seh" else None,
         free=verdict.free,
-        nedocs=verdict.nedocs,
-        waiting=verdict.waiting,
+        nedocs=nedocs_view(facility, live, now),
+        waiting=waiting_view(facility, live, now),
         capabilities=sorted(option.capabilities),
     )

@@ -8,8 +8,6 @@ reloads, so a new facility is known everywhere within seconds without a restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import logging
@@ -18,16 +16,14 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from capacity.config import Settings
 from capacity.db import Database
 from capacity.facilities.models import COLUMNS, REQUIRED_COLUMNS, FacilityOut, FacilityRow, ImportedFacility, ImportResult, RowError
-from capacity.store import REGISTRY_VERSION_KEY
+from capacity.store.keys import REGISTRY_VERSION_KEY
 from regions.geo import RegionLocator
-from regions.registry import Facility, Registry, index_facilities
+from regions.registry import Facility, Registry
 
 log = logging.getLogger(__name__)
 
@@ -248,44 +244,22 @@ async def announce_change(*, redis: aioredis.Redis) -> None:
 
 
 class RegistrySync:
-    """Keeps one worker's registry equal to the shipped data plus the imported facilities in SQL."""
+    """Keeps one worker's registry equal to the shipped data plus the imported facilities in SQL
+    (a job calls `refresh_if_changed` every second)."""
 
-    def __init__(self, *, redis: aioredis.Redis, db: Database, registry: Registry, default_interval_s: int, check_s: float) -> None:
+    def __init__(self, *, redis: aioredis.Redis, db: Database, registry: Registry, default_interval_s: int) -> None:
         self.redis = redis
         self.db = db
         self.registry = registry
         self.default_interval_s = default_interval_s
-        self.check_s = check_s
         self._version: bytes | str | None = b"unread"
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     async def refresh(self) -> None:
-        """Load the imported facilities into the registry and the GEO indexes."""
+        """Load the imported facilities into the registry."""
         version = await self.redis.get(REGISTRY_VERSION_KEY)
-        facilities = await load_imported(db=self.db, default_interval_s=self.default_interval_s)
-        self.registry.merge(facilities)
-        await index_facilities(redis=self.redis, registry=self.registry)
+        self.registry.merge(await load_imported(db=self.db, default_interval_s=self.default_interval_s))
         self._version = version
 
     async def refresh_if_changed(self) -> None:
         if await self.redis.get(REGISTRY_VERSION_KEY) != self._version:
             await self.refresh()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name="registry-sync")
-
-    async def _watch(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.check_s)
-            try:
-                await self.refresh_if_changed()
-            except (RedisError, OSError, SQLAlchemyError) as exc:
-                log.warning("facility registry not refreshed: %s", exc)
-
-    async def close(self) -> None:
-        self._stopping = True  # ends the loop even if the cancellation is lost inside a Redis call
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

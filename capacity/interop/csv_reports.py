@@ -20,7 +20,7 @@ from capacity.auth.models import Principal
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import IdentifierBook
 from capacity.interop.service import DocumentRejected, Problem, apply_document
-from capacity.reports.service import Applier
+from capacity.reports.applier import Applier
 from feeds.csv_reports import COLUMNS, CsvProblem, CsvReports, read_reports_csv
 from regions.registry import Registry
 

@@ -84,7 +84,7 @@ async def get_have(request: Request, access: Annotated[RegionAccess, Depends(_re
     that has reported, its SEH status as EMSTraffic and its units as BedCapacity (mapping in
     `feeds/EDXL-HAVE.md`). Valid against the OASIS schema; posting it back gives the same figures."""
     state = request.app.state
-    board = await region_board(redis=state.redis, registry=state.registry, region_id=access.region.id)
+    board = region_board(region=await state.replica.caught_up(access.region.id), registry=state.registry)
     body = hospital_status_xml(board=board)
     if body is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)

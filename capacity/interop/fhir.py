@@ -108,7 +108,7 @@ async def get_measure_reports(
             return _refused(404, "not-found", f"unknown facility {subject!r}")
         if not who.may_read(facility.region_id):
             return _refused(403, "forbidden", f"this key may not read facility {facility.id!r}")
-        live = await facility_state(redis=state.redis, facility=facility, now=now)
+        live = facility_state(region=await state.replica.caught_up(facility.region_id), facility=facility, now=now)
         identifier = fhir_identifier(identifiers=await state.identifiers.of(facility.id))
         report = measure_report(state=live, generated_at=now, identifier=identifier)
         if report is None:
@@ -118,7 +118,7 @@ async def get_measure_reports(
         return _refused(404, "not-found", f"unknown region {region!r}")
     if not who.may_read(region):
         return _refused(403, "forbidden", f"this key may not read region {region!r}")
-    board = await region_board(redis=state.redis, registry=state.registry, region_id=region, now=now)
+    board = region_board(region=await state.replica.caught_up(region), registry=state.registry, now=now)
     reports = []
     for live in board.facilities:
         identifier = fhir_identifier(identifiers=await state.identifiers.of(live.id))

@@ -19,8 +19,9 @@ from capacity.domain import Role
 from capacity.errors import LiveStateRebuilding
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import IdentifierBook
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report, ReportResult
-from capacity.reports.service import Applier, BatchRefused, apply_reports
+from capacity.reports.service import BatchRefused, apply_reports
 from regions.registry import Facility, Registry
 
 

@@ -1,43 +1,42 @@
-"""The seam between a region's Redis stream and this worker's websocket clients.
+"""The websocket side of the stream reader: each entry, turned into text once, goes into every
+subscriber's bounded queue.
 
-One reader task per region and worker does a blocking XREAD and puts each event,
-serialised once, into every subscriber's bounded queue. A subscriber whose queue is
-full is dropped (it reconnects and resumes with `since`), so one slow client never
-holds up the others and nothing is buffered without limit.
+The hub is a consumer of the worker's one stream reader (capacity.live.reader); it reads
+nothing from Redis itself. A subscriber whose queue is full is dropped (it reconnects and
+resumes with `since`), so one slow client never holds up the others and nothing is
+buffered without limit. A resuming client's missed events are replayed from the stream
+(`events_since`), the one read of a region stream outside the reader and the record walks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from capacity import metrics
 from capacity.domain import utc_iso
-from capacity.store import RESET_FIELD, stream_key
-
-ALERT_FIELD = "al"  # an alert for one key (capacity.alerts publishes it)
+from capacity.store.entries import (
+    Alert,
+    Announcement,
+    Coverage,
+    Entry,
+    EventKey,
+    Rebuilt,
+    Report,
+    Stale,
+    decode_entry,
+    event_key,
+)
+from capacity.store.keys import stream_key
 
 log = logging.getLogger(__name__)
-
-EventKey = tuple[int, int]
-
-
-def event_key(event_id: str) -> EventKey:
-    """Stream ids order as (milliseconds, sequence)."""
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def event_message(event_id: str, payload: str) -> str:
-    """The websocket text for one stream entry, built without re-parsing the stored JSON."""
-    return '{"type":"event","id":"' + event_id + '",' + payload[1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,31 +61,36 @@ class Message:
         return self.redacted
 
 
-NOTICES = {"k": "stale", "c": "coverage"}
-"""Stream fields whose JSON goes to every client as is, under this message type: a facility's
-figures went stale (capacity.reports.timers), the 45-minute coverage changed (capacity.coverage)."""
+WAKE = Message(None, "")
 
 
-def entry_message(event_id: str, fields: dict[str, str]) -> Message | None:
-    """The message for a stream entry; None only for the rebuild marker, which restarts clients."""
-    if "e" in fields:
-        return Message(event_key(event_id), event_message(event_id, fields["e"]))
-    if "a" in fields:
-        announcement = orjson.loads(fields["a"])
-        change = 1 if announcement["state"] == "active" else -1
-        hold = {"type": "hold", "id": event_id, "facility_id": announcement["facility_id"], "need": announcement["need"], "change": change}
-        text = orjson.dumps({"type": "announcement", "id": event_id, "announcement": announcement}).decode()
-        return Message(event_key(event_id), text, private_to=announcement["facility_id"], redacted=orjson.dumps(hold).decode())
-    if ALERT_FIELD in fields:
-        alert = orjson.loads(fields[ALERT_FIELD])
-        text = orjson.dumps({"type": "alert", "id": event_id, "alert": alert}).decode()
-        return Message(event_key(event_id), text, private_to_key=alert["key_id"])
-    if RESET_FIELD in fields:
+def _notice(kind: str, event_id: str, raw: str) -> str:
+    """A notice's stored JSON as a message, without parsing it again."""
+    return '{"type":"' + kind + '","id":"' + event_id + '",' + raw[1:]
+
+
+def entry_message(entry: Entry) -> Message | None:
+    """The message for a decoded entry; None for a rebuild marker, which restarts clients.
+    An entry nobody should see (unreadable) still moves every client's position on."""
+    key = event_key(entry.id)
+    if isinstance(entry, Report):
+        return Message(key, _notice("event", entry.id, entry.raw))
+    if isinstance(entry, Announcement):
+        notice = entry.notice
+        change = 1 if notice.state == "active" else -1
+        hold = {"type": "hold", "id": entry.id, "facility_id": notice.facility_id, "need": notice.need, "change": change}
+        text = '{"type":"announcement","id":"' + entry.id + '","announcement":' + entry.raw + "}"
+        return Message(key, text, private_to=notice.facility_id, redacted=orjson.dumps(hold).decode())
+    if isinstance(entry, Alert):
+        text = '{"type":"alert","id":"' + entry.id + '","alert":' + entry.raw + "}"
+        return Message(key, text, private_to_key=entry.notice.key_id)
+    if isinstance(entry, Stale):
+        return Message(key, _notice("stale", entry.id, entry.raw))
+    if isinstance(entry, Coverage):
+        return Message(key, _notice("coverage", entry.id, entry.raw))
+    if isinstance(entry, Rebuilt):
         return None
-    for name, kind in NOTICES.items():
-        if name in fields:
-            return Message(event_key(event_id), '{"type":"' + kind + '","id":"' + event_id + '",' + fields[name][1:])
-    return Message(event_key(event_id), "")  # a kind this worker does not know: nobody is told, the position moves on
+    return Message(key, "")
 
 
 Close = tuple[int, str]
@@ -95,63 +99,70 @@ TOO_SLOW: Close = (1013, "too slow: reconnect with since=<last event id>")
 REBUILT: Close = (1012, "live state rebuilt from the record: reconnect with since=<last event id>")
 KEY_ENDED: Close = (4401, "this key was revoked or has expired")
 TOO_BIG: Close = (1009, "messages to the server are limited to the auth message")
+LIVE_LOST: Close = (1012, "live state unavailable: reconnect with since=<last event id>")
+GOING_AWAY: Close = (1001, "server shutting down: reconnect with since=<last event id>")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
-    """One websocket client's bounded queue of messages, and what it may see of announcements."""
+    """One websocket client: its bounded queue of messages, and what it may see."""
 
-    queue: asyncio.Queue[Message]
+    region_id: str
+    limit: int
     facility_id: str | None = None
     sees_all: bool = False
     key_id: str | None = None
     valid_until: datetime | None = None
     done: bool = False
     close: Close | None = None
+    pending: deque[Message] = field(default_factory=deque)
+    waiter: asyncio.Future[None] | None = None
 
     @property
     def slow(self) -> bool:
         return self.close == TOO_SLOW
 
-    def offer(self, item: Message) -> bool:
-        try:
-            self.queue.put_nowait(item)
-            return True
-        except asyncio.QueueFull:
+    def offer(self, message: Message) -> bool:
+        if self.done:
+            return True  # ending: its sender stops at the next message
+        if len(self.pending) >= self.limit:
             return False
+        self.pending.append(message)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+        return True
+
+    async def next(self) -> Message | None:
+        """The next message, waiting for one; None once the subscriber has ended."""
+        while not self.pending:
+            if self.done:
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return None if self.done else self.pending.popleft()
 
     def end(self, close: Close | None = None) -> None:
         """Stop this client's sender at its next message (closing the socket with `close`, if
-        given; without it the client went away): empty the queue, leave one wake-up."""
+        given; without it the client went away)."""
         if self.done:
             return
         self.done, self.close = True, close
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(Message(None, ""))
-
-
-@dataclass(eq=False)
-class RegionFeed:
-    region_id: str
-    last_id: str
-    subscribers: set[Subscriber] = field(default_factory=set)
-    task: asyncio.Task | None = None
+        self.pending.clear()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 class Hub:
-    def __init__(self, *, redis: aioredis.Redis, queue_size: int, heartbeat_s: float, block_ms: int = 5000, batch: int = 500) -> None:
-        self._redis = redis
-        self._queue_size = queue_size
-        self._heartbeat_s = heartbeat_s
-        self._block_ms = block_ms
-        self._batch = batch
-        self._feeds: dict[str, RegionFeed] = {}
-        self._lock = asyncio.Lock()
-        self._heartbeat_task: asyncio.Task | None = None
-        self._closing = False
+    name = "websocket hub"
 
-    async def subscribe(
+    def __init__(self, *, queue_size: int) -> None:
+        self._queue_size = queue_size
+        self._feeds: dict[str, set[Subscriber]] = {}
+
+    def subscribe(
         self,
         region_id: str,
         *,
@@ -160,124 +171,87 @@ class Hub:
         key_id: str | None = None,
         valid_until: datetime | None = None,
     ) -> Subscriber:
-        """Register a client. Its reader is running (from a known position) before this returns,
-        so a snapshot taken afterwards is always followed by every later event."""
-        feed = self._feeds.get(region_id)
-        if feed is None:
-            async with self._lock:
-                feed = self._feeds.get(region_id)
-                if feed is None:
-                    last = await self._redis.xrevrange(stream_key(region_id), count=1)
-                    feed = RegionFeed(region_id=region_id, last_id=last[0][0] if last else "0-0")
-                    feed.task = asyncio.create_task(self._read(feed), name=f"reader-{region_id}")
-                    self._feeds[region_id] = feed
-                    if self._heartbeat_task is None:
-                        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        """Register a client. Every entry the reader hands over from now on reaches it, so a
+        snapshot taken from the replica right after (no await between) is followed by exactly
+        the later events."""
         subscriber = Subscriber(
-            queue=asyncio.Queue(self._queue_size), facility_id=facility_id, sees_all=sees_all, key_id=key_id, valid_until=valid_until
+            region_id=region_id, limit=self._queue_size, facility_id=facility_id, sees_all=sees_all, key_id=key_id, valid_until=valid_until
         )
-        feed.subscribers.add(subscriber)
+        self._feeds.setdefault(region_id, set()).add(subscriber)
         metrics.WS_CLIENTS.labels(region=region_id).inc()
         return subscriber
 
-    def unsubscribe(self, region_id: str, subscriber: Subscriber) -> None:
-        feed = self._feeds.get(region_id)
-        if feed is not None and subscriber in feed.subscribers:
-            feed.subscribers.discard(subscriber)
-            metrics.WS_CLIENTS.labels(region=region_id).dec()
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        feed = self._feeds.get(subscriber.region_id)
+        if feed is not None and subscriber in feed:
+            feed.discard(subscriber)
+            metrics.WS_CLIENTS.labels(region=subscriber.region_id).dec()
 
     def clients(self, region_id: str) -> int:
-        feed = self._feeds.get(region_id)
-        return len(feed.subscribers) if feed else 0
+        return len(self._feeds.get(region_id, ()))
 
-    def _publish(self, feed: RegionFeed, item: Message) -> int:
+    def subscribers(self) -> Iterable[Subscriber]:
+        return [s for feed in self._feeds.values() for s in feed]
+
+    def take(self, region_id: str, entries: Sequence[Entry]) -> None:
+        feed = self._feeds.get(region_id)
+        if not feed:
+            return
         delivered = 0
-        for subscriber in list(feed.subscribers):
-            if subscriber.offer(item):
+        for entry in entries:
+            message = entry_message(entry)
+            if message is None:
+                self.end_all(REBUILT, region_id)  # what clients hold may include events never recorded
+                return
+            delivered += self._publish(region_id, message)
+        metrics.EVENTS_FANNED_OUT.labels(region=region_id).inc(delivered)
+
+    def _publish(self, region_id: str, message: Message) -> int:
+        delivered = 0
+        for subscriber in list(self._feeds.get(region_id, ())):
+            if subscriber.offer(message):
                 delivered += 1
             else:
-                self.unsubscribe(feed.region_id, subscriber)
-                subscriber.end(TOO_SLOW)
-                metrics.WS_DROPPED.labels(region=feed.region_id).inc()
+                self._end(subscriber, TOO_SLOW)
+                metrics.WS_DROPPED.labels(region=region_id).inc()
         return delivered
 
-    async def _read(self, feed: RegionFeed) -> None:
-        key = stream_key(feed.region_id)
-        backoff = 0.1
-        while not self._closing:
-            try:
-                response = await self._redis.xread({key: feed.last_id}, count=self._batch, block=self._block_ms)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                log.warning("reading %s failed (%s); retrying in %.1f s", key, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            for _stream, entries in response or ():
-                delivered = 0
-                for event_id, fields in entries:
-                    feed.last_id = event_id
-                    message = entry_message(event_id, fields)
-                    if message is None:
-                        self._restart_clients(feed)
-                    else:
-                        delivered += self._publish(feed, message)
-                metrics.EVENTS_FANNED_OUT.labels(region=feed.region_id).inc(delivered)
+    def _end(self, subscriber: Subscriber, close: Close) -> None:
+        self.unsubscribe(subscriber)
+        subscriber.end(close)
 
-    def _restart_clients(self, feed: RegionFeed) -> None:
-        """The region's live state was rebuilt from SQL: what clients hold may include events
-        that were never recorded, so each must start again from a snapshot."""
-        for subscriber in list(feed.subscribers):
-            self.unsubscribe(feed.region_id, subscriber)
-            subscriber.end(REBUILT)
+    def end_all(self, close: Close, region_id: str | None = None) -> None:
+        for subscriber in [s for s in self.subscribers() if region_id is None or s.region_id == region_id]:
+            self._end(subscriber, close)
+
+    def heartbeat(self, last_event_ids: Mapping[str, str | None]) -> None:
+        """Tell every client the server is alive and how far its region's stream has come."""
+        now = utc_iso(datetime.now(UTC))
+        for region_id, feed in self._feeds.items():
+            if feed and region_id in last_event_ids:
+                text = orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": last_event_ids[region_id]}).decode()
+                self._publish(region_id, Message(None, text))
+
+    def end_expired(self, moment: datetime) -> None:
+        """Close the sockets of keys that expired (or whose rotation grace ended) meanwhile."""
+        for subscriber in self.subscribers():
+            if subscriber.valid_until is not None and subscriber.valid_until <= moment:
+                self._end(subscriber, KEY_ENDED)
 
     async def recheck_keys(self, endings: Callable[[set[str]], Awaitable[dict[str, datetime | None]]]) -> None:
         """Keys were revoked or rotated somewhere: close the sockets of keys that no longer work,
         and let the others know their key's (new) end."""
-        key_ids = {s.key_id for feed in self._feeds.values() for s in feed.subscribers if s.key_id}
+        key_ids = {s.key_id for s in self.subscribers() if s.key_id}
         if not key_ids:
             return
         ends = await endings(key_ids)
-        for feed in list(self._feeds.values()):
-            for subscriber in list(feed.subscribers):
-                if subscriber.key_id is None:
-                    continue
-                if subscriber.key_id in ends:
-                    subscriber.valid_until = ends[subscriber.key_id]
-                else:
-                    self._end_key(feed, subscriber)
-
-    def _end_key(self, feed: RegionFeed, subscriber: Subscriber) -> None:
-        self.unsubscribe(feed.region_id, subscriber)
-        subscriber.end(KEY_ENDED)
-
-    def _end_expired(self, moment: datetime) -> None:
-        for feed in list(self._feeds.values()):
-            for subscriber in list(feed.subscribers):
-                if subscriber.valid_until is not None and subscriber.valid_until <= moment:
-                    self._end_key(feed, subscriber)
-
-    async def _heartbeats(self) -> None:
-        """Tell every client the server is alive and how far its region's stream has come;
-        close the sockets of keys that have expired meanwhile."""
-        while True:
-            await asyncio.sleep(self._heartbeat_s)
-            self._end_expired(datetime.now(UTC))
-            now = utc_iso(datetime.now(UTC))
-            for feed in list(self._feeds.values()):
-                if feed.subscribers:
-                    text = orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": feed.last_id}).decode()
-                    self._publish(feed, Message(None, text))
-
-    async def close(self) -> None:
-        self._closing = True  # ends the readers even if a cancellation is lost inside a Redis call
-        tasks = [f.task for f in self._feeds.values() if f.task] + ([self._heartbeat_task] if self._heartbeat_task else [])
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._feeds.clear()
+        for subscriber in self.subscribers():
+            if subscriber.key_id is None:
+                continue
+            if subscriber.key_id in ends:
+                subscriber.valid_until = ends[subscriber.key_id]
+            else:
+                self._end(subscriber, KEY_ENDED)
 
 
 async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, limit: int) -> list[Message] | None:
@@ -289,4 +263,5 @@ async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, lim
     entries = await redis.xrange(key, min=f"({since}", max="+", count=limit + 1)
     if len(entries) > limit:
         return None
-    return [m for i, f in entries if (m := entry_message(i, f)) is not None]
+    messages = [entry_message(decode_entry(region_id, i, f)) for i, f in entries]
+    return [m for m in messages if m is not None]

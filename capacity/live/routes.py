@@ -1,7 +1,9 @@
 """WS /ws/regions/{region_id}: a snapshot (or the missed events), then every event as it happens.
 
-No secret travels in the URL (URLs land in logs): either `?ticket=` with a single-use ticket
-from `POST /api/v1/live/tickets`, or the key in the first message, `{"type": "auth", "key": "..."}`.
+No secret travels in the URL (URLs land in logs). A browser connects with `?ticket=` (a
+single-use ticket from `POST /api/v1/live/tickets`) or sends its key in the first message,
+`{"type": "auth", "key": "..."}`; a server-side client (a dispatch system, a regional
+dashboard) may also sign in with `Authorization: Bearer <key>` on the handshake.
 Close codes: 4400 bad request, 4401 no valid key or ticket (also when the key is revoked or
 expires while connected), 4403 region not in the key's scope, 4404 unknown region, 4429 the
 key's rate limit or its number of open sockets reached, 1009 message too big, 1013 client
@@ -29,10 +31,10 @@ from capacity.auth.models import Principal
 from capacity.auth.roles import READ_REGION, declares
 from capacity.auth.service import KeyRefused
 from capacity.auth.tickets import redeem_ticket
-from capacity.board.service import region_board
 from capacity.domain import Role, utc_iso
-from capacity.errors import DatabaseUnavailable
-from capacity.live.hub import TOO_BIG, TOO_SLOW, EventKey, Subscriber, event_key, events_since
+from capacity.errors import DatabaseUnavailable, LiveStateUnavailable
+from capacity.live.hub import TOO_BIG, TOO_SLOW, Subscriber, events_since
+from capacity.store.entries import EventKey, event_key
 
 router = APIRouter(tags=["live"])
 
@@ -47,7 +49,14 @@ async def _refused(websocket: WebSocket, code: int, reason: str, audited: str, k
     return WebSocketException(code, reason)
 
 
-async def _from_first_message(websocket: WebSocket) -> Principal:
+async def _presented_key(websocket: WebSocket) -> str:
+    """The key of the handshake's `Authorization: Bearer` header, else of the first message."""
+    header = websocket.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise await _refused(websocket, 4401, "Authorization must be 'Bearer <key>'", "malformed")
+        return token.strip()
     state = websocket.app.state
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), state.settings.ws_auth_timeout_s)
@@ -57,6 +66,12 @@ async def _from_first_message(websocket: WebSocket) -> Principal:
         token = None
     if not isinstance(token, str):
         raise await _refused(websocket, 4401, 'send {"type": "auth", "key": "<key>"} first, or connect with ?ticket=', "no key")
+    return token
+
+
+async def _from_key(websocket: WebSocket) -> Principal:
+    state = websocket.app.state
+    token = await _presented_key(websocket)
     try:
         return await state.authenticator.authenticate(token)
     except KeyRefused as refused:
@@ -83,7 +98,7 @@ async def socket_reader(
         if principal is None:
             raise await _refused(websocket, 4401, "unknown, used or expired ticket: ask for a new one", "bad ticket")
     else:
-        principal = await _from_first_message(websocket)
+        principal = await _from_key(websocket)
     if not principal.may_read(region_id):
         raise await _refused(websocket, 4403, f"this key may not read region {region_id}", "out of scope", principal.key_id)
     if wait := await state.authenticator.charge(principal):
@@ -107,17 +122,18 @@ async def region_socket(
     state = websocket.app.state
     if since is not None and not EVENT_ID.match(since):
         raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
-    hub = state.hub
     try:
-        subscriber = await hub.subscribe(
-            region_id,
-            facility_id=reader.facility_id,
-            sees_all=reader.role in SEES_ANNOUNCEMENTS,
-            key_id=reader.key_id,
-            valid_until=reader.valid_until,
-        )
-    except RedisError as exc:
-        raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
+        await state.replica.caught_up(region_id)
+    except LiveStateUnavailable as exc:
+        raise WebSocketException(1013, f"{exc}"[:120]) from exc
+    hub = state.hub
+    subscriber = hub.subscribe(
+        region_id,
+        facility_id=reader.facility_id,
+        sees_all=reader.role in SEES_ANNOUNCEMENTS,
+        key_id=reader.key_id,
+        valid_until=reader.valid_until,
+    )
     receiver = asyncio.create_task(_until_disconnect(websocket, subscriber, state.settings.ws_max_message_bytes))
     try:
         last = await _catch_up(websocket, region_id, since, subscriber)
@@ -131,21 +147,28 @@ async def region_socket(
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1):
                 await websocket.close(*TOO_SLOW)
-    except RedisError:
+    except (RedisError, LiveStateUnavailable):
         await websocket.close(1013, "live state unavailable; reconnect with since=<last event id>")
     finally:
-        hub.unsubscribe(region_id, subscriber)
+        hub.unsubscribe(subscriber)
+        subscriber.end()
         receiver.cancel()
 
 
+def _heartbeat(last_id: str | None) -> str:
+    return orjson.dumps({"type": "heartbeat", "server_time": utc_iso(datetime.now(UTC)), "last_event_id": last_id}).decode()
+
+
 async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, subscriber: Subscriber) -> EventKey:
-    """Send exactly the missed events when they can be replayed, else a fresh snapshot."""
+    """Send exactly the missed events when they can be replayed, else a fresh snapshot. The
+    subscriber was registered first, so whatever happens meanwhile is in its queue (the pump
+    skips what the catch-up covered)."""
     state = websocket.app.state
     replay = None
     if since is not None:
         replay = await events_since(redis=state.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
     if replay is not None:
-        last, last_id = event_key(since), since
+        last, last_id = event_key(since or "0-0"), since
         for message in replay:
             if text := message.for_(subscriber):
                 await websocket.send_text(text)
@@ -154,35 +177,29 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, sub
             last_id = "{}-{}".format(*last)
         # Say at once that the client is caught up (it may have missed nothing at all),
         # rather than leave its page showing "disconnected" until the next heartbeat.
-        now = utc_iso(datetime.now(UTC))
-        await websocket.send_text(orjson.dumps({"type": "heartbeat", "server_time": now, "last_event_id": last_id}).decode())
+        await websocket.send_text(_heartbeat(last_id))
         return last
-    board = await region_board(
-        redis=state.redis, registry=state.registry, region_id=region_id, incoming_for_facility=subscriber.facility_id
-    )
-    now = utc_iso(datetime.now(UTC))
-    head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + now + '",'
-    await websocket.send_text(head + board.model_dump_json()[1:])
-    return event_key(board.last_event_id) if board.last_event_id else (0, 0)
+    region = state.replica.region(region_id)
+    board = state.boards.json(region=region, registry=state.registry, own_facility=subscriber.facility_id)
+    head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + utc_iso(datetime.now(UTC)) + '",'
+    await websocket.send_text(head + board[1:].decode())
+    return region.last_key
 
 
 async def _pump(websocket: WebSocket, subscriber: Subscriber, last: EventKey, *, send_timeout_s: float) -> None:
     """Forward queued messages in order, skipping any the catch-up already covered. A send that
     cannot finish within `send_timeout_s` (a client that stopped reading) raises TimeoutError."""
-    while True:
-        message = await subscriber.queue.get()
+    while (message := await subscriber.next()) is not None:
         key = message.key
-        if subscriber.done:
-            if subscriber.close is not None:
-                await websocket.close(*subscriber.close)
-            return
         if key is not None:
             if key <= last:
                 continue
             last = key
-        if text := message.for_(subscriber):  # empty: an entry for another key (an alert)
+        if text := message.for_(subscriber):  # empty: an entry for another key (an alert), or unreadable
             async with asyncio.timeout(send_timeout_s):
                 await websocket.send_text(text)
+    if subscriber.close is not None:
+        await websocket.close(*subscriber.close)
 
 
 async def _until_disconnect(websocket: WebSocket, subscriber: Subscriber, max_bytes: int) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from capacity.auth.deps import FacilityWriter
+from capacity.auth.deps import FacilityWriter, too_many
 from capacity.reports.models import Report, ReportResult
-from capacity.reports.service import ReportRefused, apply_report
+from capacity.reports.service import ReportLimited, ReportRefused, apply_report
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -37,7 +37,10 @@ async def push_report(
             key_id=writer.principal.key_id,
             stream_maxlen=request.app.state.settings.stream_maxlen,
             record=request.app.state.record,
+            charge=writer.charge,
         )
+    except ReportLimited as limited:
+        raise too_many(limited.retry_after_s, str(limited)) from None
     except ReportRefused as refused:
         return JSONResponse(
             status_code=status.HTTP_409_CONFLICT,

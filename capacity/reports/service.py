@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from capacity import metrics
+from capacity.auth.ratelimit import Charge, free_of_charge
 from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.history.log import EventLog
 from capacity.history.models import EventRecord
+from capacity.reports.applier import Applier
 from capacity.reports.models import (
     AppliedNedocs,
     AppliedSeh,
@@ -29,15 +28,22 @@ from capacity.reports.models import (
     ReportResult,
     SehReport,
 )
-from capacity.store import HASH_FIELDS, facility_key, load_script, ready_key, seh_expiry_key, stale_key, state_from_hash, stream_key
+from capacity.state import STOP_STATUSES, SYSTEM_KEY, digest_of
+from capacity.store.entries import state_from_hash
+from capacity.store.keys import HASH_FIELDS, UNIT_PREFIX, facilities_key, facility_key, ready_key, stale_key, stream_key
 from regions.registry import Facility
-
-APPLY_LUA = load_script("capacity.reports", "apply.lua")
-APPLY_BATCH_LUA = load_script("capacity.reports", "apply_batch.lua")
 
 
 class ReportSuperseded(Exception):
     """A system report found the status it was to replace already replaced; nothing was applied."""
+
+
+class ReportLimited(Exception):
+    """The sender's key is over its rate limit; nothing was applied."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limit of this key reached; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 class ReportRefused(Exception):
@@ -47,18 +53,6 @@ class ReportRefused(Exception):
         super().__init__(message)
         self.stored_measured_at = stored_measured_at
         self.event_id = event_id
-
-
-@dataclass(frozen=True)
-class Applier:
-    """Holds the registered scripts so every call is a single EVALSHA."""
-
-    script: Any
-    batch: Any
-
-    @classmethod
-    def register(cls, redis: aioredis.Redis) -> Applier:
-        return cls(script=redis.register_script(APPLY_LUA), batch=redis.register_script(APPLY_BATCH_LUA))
 
 
 def _plain(value: object) -> object:
@@ -72,10 +66,6 @@ def _stop(stop: SehReport | CapabilityStop, measured: str) -> dict:
         "expected_until": utc_iso(stop.expected_until) if stop.expected_until else None,
         "measured_at": measured,
     }
-
-
-OPTIONAL_PARTS = ("capability_stops", "waiting", "nedocs")
-"""Parts of an event present only when the report carried them (older events have none)."""
 
 
 def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
@@ -104,10 +94,12 @@ def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
     return event
 
 
-def digest_of(event: dict) -> str:
-    """Identifies the report's content (not who sent it), to tell a retry from a conflicting report."""
-    content = {k: event[k] for k in ("measured_at", "seh", "units", *OPTIONAL_PARTS) if k in event}
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def _stop_mark(event: dict) -> str:
+    """What the report does to the stop mark (capacity.state.stop_mark, on the event's plain data)."""
+    seh = event["seh"]
+    if seh is None:
+        return ""
+    return seh["measured_at"] if seh["status"] in STOP_STATUSES else "-"
 
 
 @dataclass(frozen=True)
@@ -117,26 +109,16 @@ class Prepared:
     facility: Facility
     report: Report
     event: dict
+    event_json: bytes
     ts_ms: int
     digest: str
     fields: list[str | bytes]
-    expiry: str
+    stop_mark: str
     stale_at_ms: int
 
     @property
-    def keys(self) -> list[str]:
-        region, facility_id = self.facility.region_id, self.facility.id
-        return [facility_key(region, facility_id), stream_key(region), ready_key(region), seh_expiry_key(region), stale_key(region)]
-
-
-def _expiry(event: dict) -> str:
-    """The SEH expiry timer the report sets: its stop's expected end, cleared by any other status."""
-    seh = event["seh"]
-    if seh is None:
-        return ""
-    if seh["status"] in ("stop", "closed") and seh["expected_until"]:
-        return str(int(datetime.fromisoformat(seh["expected_until"]).timestamp() * 1000))
-    return "-"
+    def region_id(self) -> str:
+        return self.facility.region_id
 
 
 def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
@@ -146,13 +128,13 @@ def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
         fields += ["seh", orjson.dumps(event["seh"])]
     for unit in event["units"]:
         figures = {k: unit[k] for k in ("staffed", "occupied", "available", "measured_at")}
-        fields += [f"u:{unit['type']}", orjson.dumps(figures)]
-    for part in OPTIONAL_PARTS:
+        fields += [UNIT_PREFIX + unit["type"], orjson.dumps(figures)]
+    for part, name in HASH_FIELDS.items():
         if part in event:
-            fields += [HASH_FIELDS[part], orjson.dumps(event[part])]
+            fields += [name, orjson.dumps(event[part])]
     ts_ms = int(report.measured_at.timestamp() * 1000)
     stale_at = ts_ms + facility.reporting_interval_s * 1000
-    return Prepared(facility, report, event, ts_ms, digest_of(event), fields, _expiry(event), stale_at)
+    return Prepared(facility, report, event, orjson.dumps(event), ts_ms, digest_of(event), fields, _stop_mark(event), stale_at)
 
 
 def _refusal(outcome: str, prepared: Prepared, stored_ts: str, event_id: str | None) -> ReportRefused:
@@ -167,15 +149,14 @@ def _refusal(outcome: str, prepared: Prepared, stored_ts: str, event_id: str | N
 
 
 def _not_ready(prepared: Prepared) -> LiveStateRebuilding:
-    region = prepared.facility.region_id
-    return LiveStateRebuilding(f"the live state of region {region} is being rebuilt; nothing applied, retry shortly")
+    return LiveStateRebuilding(f"the live state of region {prepared.region_id} is being rebuilt; nothing applied, retry shortly")
 
 
 async def _recorded(prepared: Prepared, event_id: str, state: list[str], record: EventLog) -> None:
     started = time.perf_counter()
     await record.write(
         EventRecord(
-            region_id=prepared.facility.region_id,
+            region_id=prepared.region_id,
             event_id=event_id,
             facility_id=prepared.facility.id,
             measured_at=prepared.report.measured_at,
@@ -191,12 +172,12 @@ async def _recorded(prepared: Prepared, event_id: str, state: list[str], record:
 
 def _result(prepared: Prepared, event_id: str, outcome: str) -> ReportResult:
     if outcome == "applied":
-        metrics.REPORTS_ACCEPTED.labels(region=prepared.facility.region_id).inc()
+        metrics.REPORTS_ACCEPTED.labels(region=prepared.region_id).inc()
     event = prepared.event
     return ReportResult(
         event_id=event_id,
         facility_id=prepared.facility.id,
-        region_id=prepared.facility.region_id,
+        region_id=prepared.region_id,
         measured_at=prepared.report.measured_at,
         duplicate=outcome == "duplicate",
         seh=AppliedSeh(**event["seh"]) if event["seh"] else None,
@@ -215,28 +196,38 @@ async def apply_report(
     key_id: str,
     stream_maxlen: int,
     record: EventLog | None = None,
+    charge: Charge | None = None,
     replaces_seh: str = "",
 ) -> ReportResult:
     """Apply `report` for `facility` atomically, or raise ReportRefused when it is not the newest.
 
-    With `record`, return only once the event is committed to SQL as well (acknowledged
-    means durable); a failure there raises DatabaseUnavailable, and the sender's retry of
-    the same report is answered as a duplicate once it is recorded. `replaces_seh` (the
-    stored SEH field, as stored) makes the report apply only while that is still the stored
-    SEH status: ReportSuperseded otherwise.
+    `charge` takes the sender's request token in the same script (one round trip for both;
+    ReportLimited when it is over its limit). With `record`, return only once the event is
+    committed to SQL as well (acknowledged means durable); a failure there raises
+    DatabaseUnavailable, and the sender's retry of the same report is answered as a duplicate
+    once it is recorded. `replaces_seh` (capacity.state.SehFigure.version) makes the report
+    apply only while that is still the stored SEH status: ReportSuperseded otherwise.
     """
     prepared = prepare(facility=facility, report=report, key_id=key_id)
+    region = facility.region_id
+    charge = charge or free_of_charge(region)
+    keys = [facility_key(region, facility.id), stream_key(region), ready_key(region), stale_key(region), facilities_key(region), charge.key]
+    args = [charge.per_s, charge.burst, prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, prepared.event_json]
+    args += [replaces_seh, prepared.stop_mark, prepared.stale_at_ms, "1" if key_id == SYSTEM_KEY else "0", *prepared.fields]
     started = time.perf_counter()
-    args = [prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, orjson.dumps(prepared.event)]
-    args += [replaces_seh, prepared.expiry, prepared.stale_at_ms, *prepared.fields]
-    outcome, stored_ts, event_id, *state = await applier.script(keys=prepared.keys, args=args)
+    outcome, *answer = await applier.apply(keys, args)
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
-    if outcome == "superseded":
-        raise ReportSuperseded(f"the SEH status of {facility.id} changed meanwhile; nothing applied")
+    if outcome == "limited":
+        metrics.RATE_LIMITED.labels(bucket="requests").inc()
+        raise ReportLimited(max(1, -(-int(answer[0]) // 1000)))
     if outcome == "not_ready":
         raise _not_ready(prepared)
+    stored_ts, event_id, *state = answer
+    if outcome == "superseded":
+        raise ReportSuperseded(f"the SEH status of {facility.id} changed meanwhile; nothing applied")
     if outcome in ("older", "conflict"):
         raise _refusal(outcome, prepared, stored_ts, event_id)
+    applier.wrote(region, event_id)
     if record is not None:
         await _recorded(prepared, event_id, state, record)
     return _result(prepared, event_id, outcome)
@@ -268,16 +259,20 @@ async def apply_reports(
     keys: list[str] = []
     args: list[str | bytes | int] = [len(prepared), stream_maxlen]
     for p in prepared:
-        keys += p.keys
-        args += [p.ts_ms, p.digest, p.facility.id, orjson.dumps(p.event), p.expiry, p.stale_at_ms, len(p.fields), *p.fields]
+        region = p.region_id
+        keys += [facility_key(region, p.facility.id), stream_key(region), ready_key(region), stale_key(region)]
+        args += [p.ts_ms, p.digest, p.facility.id, p.event_json, p.stop_mark, p.stale_at_ms, len(p.fields), *p.fields]
+    keys += [facilities_key(p.region_id) for p in prepared]
     started = time.perf_counter()
-    outcome, *rest = await applier.batch(keys=keys, args=args)
+    outcome, *rest = await applier.batch(keys, args)
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
     if outcome != "applied":
         index, stored_ts, event_id = int(rest[0]) - 1, rest[1], rest[2]
         cause = _not_ready(prepared[index]) if outcome == "not_ready" else _refusal(outcome, prepared[index], stored_ts, event_id)
         raise BatchRefused(index, cause)
     answers = rest[0]
+    for p, a in zip(prepared, answers, strict=True):
+        applier.wrote(p.region_id, a[2])
     if record is not None:
         await asyncio.gather(*(_recorded(p, a[2], a[3:], record) for p, a in zip(prepared, answers, strict=True)))
     return [_result(p, a[2], a[0]) for p, a in zip(prepared, answers, strict=True)]

@@ -1,16 +1,17 @@
 """What happens when time passes without a report: a stop past its expected end becomes
 `stop_expired`, and figures past their facility's reporting interval are announced stale.
 
-Both run in every worker's keeper round and are exactly-once across workers without a lock:
+Both are jobs in every worker, per region, and exactly-once across workers without a lock:
 an expiry is a system report that applies only while the stop it expires is still the stored
-SEH status (the one apply script checks that), and stale announcements move a cursor with a
-compare-and-set script.
+SEH status (the one apply script checks that), and stale notices move a cursor with a
+compare-and-set script. Each worker looks at its replica first and goes to Redis only when
+something is due, so a quiet region costs nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import redis.asyncio as aioredis
@@ -18,15 +19,18 @@ import redis.asyncio as aioredis
 from capacity import metrics
 from capacity.domain import SehStatus, utc_iso
 from capacity.errors import LiveStateRebuilding
+from capacity.live.replica import RegionLive
+from capacity.reports.applier import Applier
 from capacity.reports.models import Report, SehReport
-from capacity.reports.service import Applier, ReportRefused, ReportSuperseded, apply_report
-from capacity.store import facility_key, load_script, ready_key, seh_expiry_key, stale_cursor_key, stale_key, stream_key
+from capacity.reports.service import ReportRefused, ReportSuperseded, apply_report
+from capacity.state import SYSTEM_KEY, FacilityLive
+from capacity.store import scripts
+from capacity.store.keys import facility_key, ready_key, stale_cursor_key, stale_key, stream_key
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
 
-SYSTEM_KEY = "system"
-STALE_LUA = load_script("capacity.reports", "stale.lua")
+EXPIRING = frozenset({SehStatus.stop, SehStatus.closed})
 
 
 def _ms(value: datetime) -> int:
@@ -37,9 +41,16 @@ def _at(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-async def expire_stops(
-    *, redis: aioredis.Redis, applier: Applier, registry: Registry, region_id: str, stream_maxlen: int, now: datetime | None = None
-) -> int:
+def expired_stops(region: RegionLive, now: datetime) -> list[FacilityLive]:
+    """Facilities of the region on stop (or closed) whose expected end has passed."""
+    return [
+        live
+        for live in region.facilities.values()
+        if live.seh is not None and live.seh.status in EXPIRING and live.seh.expected_until is not None and live.seh.expected_until <= now
+    ]
+
+
+async def expire_stops(*, region: RegionLive, applier: Applier, registry: Registry, stream_maxlen: int, now: datetime | None = None) -> int:
     """Turn every stop (or closure) of the region whose expected end has passed into
     `stop_expired`, keeping its reason and expected end; returns how many this call expired.
 
@@ -48,72 +59,92 @@ async def expire_stops(
     SQL by the backstop, like every stream event."""
     now = now or datetime.now(UTC)
     expired = 0
-    for facility_id, due in await redis.zrangebyscore(seh_expiry_key(region_id), "-inf", _ms(now), withscores=True):
-        facility = registry.facilities.get(facility_id)
-        stored = await redis.hmget(facility_key(region_id, facility_id), "seh", "ts")
-        if facility is None or not stored[0]:
-            await redis.zrem(seh_expiry_key(region_id), facility_id)
+    for live in expired_stops(region, now):
+        facility = registry.facilities.get(live.facility_id)
+        seh = live.seh
+        if facility is None or seh is None or seh.expected_until is None:
             continue
-        seh = orjson.loads(stored[0])
-        if seh["status"] not in (SehStatus.stop, SehStatus.closed):
-            await redis.zrem(seh_expiry_key(region_id), facility_id)
-            continue
-        measured = _at(max(due, int(stored[1] or 0) + 1))
+        measured = max(seh.expected_until, _at(live.ts) + timedelta(milliseconds=1))
         report = Report.model_construct(
             measured_at=measured,
             seh=SehReport.model_construct(
-                status=SehStatus.stop_expired.value,
-                reason=seh.get("reason"),
-                reason_text=seh.get("reason_text"),
-                expected_until=datetime.fromisoformat(seh["expected_until"]) if seh.get("expected_until") else None,
+                status=SehStatus.stop_expired.value, reason=seh.reason, reason_text=seh.reason_text, expected_until=seh.expected_until
             ),
             units=None,
+            capability_stops=None,
+            waiting=None,
+            nedocs=None,
         )
         try:
             await apply_report(
-                applier=applier, facility=facility, report=report, key_id=SYSTEM_KEY, stream_maxlen=stream_maxlen, replaces_seh=stored[0]
+                applier=applier, facility=facility, report=report, key_id=SYSTEM_KEY, stream_maxlen=stream_maxlen, replaces_seh=seh.version
             )
         except (ReportSuperseded, ReportRefused):
             continue  # a new report or another worker came first: nothing to expire
         except LiveStateRebuilding:
             return expired
         expired += 1
-        log.info("SEH stop of %s passed its expected end unconfirmed: stop_expired", facility_id)
+        log.info("SEH stop of %s passed its expected end unconfirmed: stop_expired", facility.id)
     return expired
 
 
-async def announce_stale(
-    *, redis: aioredis.Redis, registry: Registry, region_id: str, stream_maxlen: int, now: datetime | None = None
-) -> int:
-    """Put one `stale` entry on the region stream for each facility whose newest report passed
-    its reporting interval since the last round; returns how many this call announced."""
-    now_ms = _ms(now or datetime.now(UTC))
-    cursor = await redis.get(stale_cursor_key(region_id))
-    if cursor is None:
-        await redis.set(stale_cursor_key(region_id), now_ms, nx=True)  # a fresh start announces nothing of the past
-        return 0
-    if now_ms <= int(cursor):
-        return 0
-    passed = await redis.zrangebyscore(stale_key(region_id), f"({cursor}", now_ms, withscores=True)
-    pairs: list[str] = []
-    for facility_id, stale_ms in passed:
-        facility = registry.facilities.get(facility_id)
-        interval_ms = (facility.reporting_interval_s if facility else 0) * 1000
-        entry = {
-            "kind": "stale",
-            "facility_id": facility_id,
-            "region_id": region_id,
-            "since": utc_iso(_at(stale_ms)),
-            "last_measured_at": utc_iso(_at(stale_ms - interval_ms)),
-        }
-        pairs += [facility_id, orjson.dumps(entry).decode()]
-    keys = [stale_key(region_id), stale_cursor_key(region_id), stream_key(region_id), ready_key(region_id)]
-    return int(await redis.eval(STALE_LUA, len(keys), *keys, cursor, now_ms, stream_maxlen, *pairs))
+class StaleWatch:
+    """The staleness watchdog of one worker: one `stale` notice per facility whose figures
+    passed their reporting interval, whichever worker sees it first."""
 
+    def __init__(self, *, redis: aioredis.Redis, registry: Registry, stream_maxlen: int) -> None:
+        self._redis = redis
+        self._registry = registry
+        self._stream_maxlen = stream_maxlen
+        self._cursors: dict[str, int] = {}
+        """Per region, the cursor as this worker last saw it: up to there, every notice went out."""
 
-async def count_stale(*, redis: aioredis.Redis, region_id: str, now: datetime | None = None) -> int:
-    """Facilities of the region whose newest report is past its interval (never-reported ones
-    are not counted: they have no figures to go stale)."""
-    count = int(await redis.zcount(stale_key(region_id), "-inf", _ms(now or datetime.now(UTC))))
-    metrics.STALE_FACILITIES.labels(region=region_id).set(count)
-    return count
+    def stale_at_ms(self, live: FacilityLive) -> int:
+        facility = self._registry.facilities.get(live.facility_id)
+        return live.ts + (facility.reporting_interval_s if facility else 0) * 1000
+
+    def count(self, region: RegionLive, now: datetime | None = None) -> int:
+        """Facilities of the region whose newest report is past its interval (never-reported ones
+        are not counted: they have no figures to go stale); also set as the metric."""
+        now_ms = _ms(now or datetime.now(UTC))
+        count = sum(1 for live in region.facilities.values() if live.reported and self.stale_at_ms(live) <= now_ms)
+        metrics.STALE_FACILITIES.labels(region=region.region_id).set(count)
+        return count
+
+    async def announce(self, region: RegionLive, now: datetime | None = None) -> int:
+        """Put one `stale` notice on the region stream for each facility whose newest report
+        passed its interval since the cursor; returns how many this call announced."""
+        region_id, now_ms = region.region_id, _ms(now or datetime.now(UTC))
+        seen = self._cursors.get(region_id)
+        if seen is not None and not any(
+            seen < self.stale_at_ms(live) <= now_ms and live.stale_since is None for live in region.facilities.values() if live.reported
+        ):
+            return 0  # nothing has gone stale since the cursor this worker saw: no need to ask Redis
+        cursor = await self._redis.get(stale_cursor_key(region_id))
+        if cursor is None:
+            await self._redis.set(stale_cursor_key(region_id), now_ms, nx=True)  # a fresh start announces nothing of the past
+            self._cursors[region_id] = now_ms
+            return 0
+        if now_ms <= int(cursor):
+            self._cursors[region_id] = int(cursor)
+            return 0
+        passed = await self._redis.zrangebyscore(stale_key(region_id), f"({cursor}", now_ms, withscores=True)
+        triples: list[str] = []
+        for facility_id, stale_ms in passed:
+            facility = self._registry.facilities.get(facility_id)
+            interval_ms = (facility.reporting_interval_s if facility else 0) * 1000
+            since = utc_iso(_at(stale_ms))
+            notice = {
+                "kind": "stale",
+                "facility_id": facility_id,
+                "region_id": region_id,
+                "since": since,
+                "last_measured_at": utc_iso(_at(stale_ms - interval_ms)),
+            }
+            triples += [facility_id, since, orjson.dumps(notice).decode()]
+        keys = [stale_key(region_id), stale_cursor_key(region_id), stream_key(region_id), ready_key(region_id)]
+        args = [cursor, now_ms, self._stream_maxlen, facility_key(region_id, ""), *triples]
+        added, after = await scripts.run(self._redis, scripts.STALE, keys, args)
+        if after:
+            self._cursors[region_id] = int(after)
+        return int(added)
