@@ -1,5 +1,5 @@
 """The bare HTTP baseline: FastAPI, a POST route with a body model of the same shape as a report, a GET
-route with the nearest lookup's query parameters; small JSON answers.
+route with the nearest lookup's query parameters and one on the board's path; small JSON answers.
 
 No auth, no Redis, no middleware: what any FastAPI endpoint taking this body costs.
 """
@@ -53,5 +53,9 @@ def create_app() -> FastAPI:
     @app.get("/api/v1/nearest")
     async def nearest(lat: float, lon: float, need: str) -> dict:
         return {"lat": lat, "lon": lon, "need": need, "candidates": []}
+
+    @app.get("/api/v1/regions/{region_id}/board")
+    async def board(region_id: str) -> dict:
+        return {"region": {"id": region_id}, "last_event_id": None, "facilities": []}
 
     return app

@@ -10,13 +10,13 @@ within 1 s):
 - **recompute**: what the live publisher does after an SEH status change: the masked min over
   the precomputed matrix for the SEHs that count, the sums per region, and every region's
   figures with its areas outside (signature and `c` entry), without Redis.
-- **live read + recompute**: the same plus reading every SEH's live status from Redis (one
-  pipelined round trip), i.e. `publish_changes` without the XADD, and `GET /api/v1/coverage`'s work.
-- **what-if**: `capacity.coverage.service.what_if` on real Redis: live statuses, two evaluations
+- **live read + recompute**: the same plus reading every SEH's live status from the worker's
+  replica (loaded from Redis), i.e. `publish_changes` without the XADD, and `GET /api/v1/coverage`'s work.
+- **what-if**: `capacity.coverage.service.what_if` on the replica: live statuses, two evaluations
   (now and the scenario), the difference and the answer model, for a rotating choice of SEHs to close.
 
 Redis gets a live state first: every SEH reports a status (about one in six on stop or closed),
-written into the facility hashes as the apply script stores them.
+written into the facility hashes as the apply script stores them; a replica is loaded from it.
 
     .venv/bin/python -m bench.coverage [--rounds 300] [--redis-url redis://127.0.0.1:6379/12]
 """
@@ -44,7 +44,8 @@ from rich.table import Table
 
 from bench.stats import median, percentile, ratio
 from capacity.coverage.service import counted_now, coverage_entry, what_if
-from capacity.store.keys import facility_key
+from capacity.live.reader import loaded_replica
+from capacity.store.keys import facilities_key, facility_key
 from regions import coverage as norm
 from regions.registry import load_registry
 
@@ -89,10 +90,13 @@ async def fill_live_state(redis: aioredis.Redis, registry: Any, seed: int = 9) -
     measured = datetime.now(UTC).isoformat()
     statuses = {}
     pipe = redis.pipeline(transaction=False)
+    ts = int(datetime.now(UTC).timestamp() * 1000)
     for facility in norm.seh_facilities(registry.facilities.values()):
         status = rng.choice(["open"] * 4 + ["busy", "stop", "closed"][: rng.choice([1, 2, 3])])
         statuses[facility.id] = status
-        pipe.hset(facility_key(facility.region_id, facility.id), "seh", orjson.dumps({"status": status, "measured_at": measured}).decode())
+        seh = orjson.dumps({"status": status, "measured_at": measured}).decode()
+        pipe.hset(facility_key(facility.region_id, facility.id), mapping={"ts": ts, "digest": "-", "event_id": "1-0", "seh": seh})
+        pipe.sadd(facilities_key(facility.region_id), facility.id)
     await pipe.execute()
     return statuses
 
@@ -128,16 +132,17 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
     redis = aioredis.from_url(redis_url, decode_responses=True)
     try:
         statuses = await fill_live_state(redis, registry)
+        replica = await loaded_replica(redis=redis, region_ids=region_ids)
 
         async def live_recompute() -> None:
-            recompute_all(model, await counted_now(redis=redis, registry=registry, model=model), region_ids)
+            recompute_all(model, counted_now(replica=replica, registry=registry, model=model), region_ids)
 
         live = await timed_async(live_recompute, rounds)
         choices = [f.id for f in sehs if f.kind == "seh"]
         rng = random.Random(4)
 
         async def one_what_if() -> None:
-            await what_if(redis=redis, registry=registry, model=model, closed=rng.sample(choices, 2), opened=[], regions=None)
+            await what_if(replica=replica, registry=registry, model=model, closed=rng.sample(choices, 2), opened=[], regions=None)
 
         scenarios = await timed_async(one_what_if, rounds)
     finally:

@@ -26,7 +26,8 @@ from bench.stats import percentile, ratio
 from capacity.db import Database
 from capacity.dispatch.service import nearest
 from capacity.domain import UnitType
-from capacity.history.recovery import Keeper
+from capacity.history.jobs import RecordKeeper
+from capacity.live.reader import loaded_replica
 from capacity.migrate import upgrade
 from capacity.reports.applier import Applier
 from capacity.reports.models import Report
@@ -59,7 +60,7 @@ async def fill(redis_url: str, sqlite: Path) -> None:
     url = f"sqlite+aiosqlite:///{sqlite}"
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
-    await Keeper(redis=redis, db=db, registry=registry).ensure_ready()
+    await RecordKeeper(redis=redis, db=db, registry=registry).ensure_ready()
     applier = Applier(redis=redis)
     rng = random.Random(3)
     measured = datetime.now(UTC) - timedelta(minutes=2)
@@ -71,6 +72,7 @@ async def fill(redis_url: str, sqlite: Path) -> None:
             seh |= {"reason": "crowding", "expected_until": (measured + timedelta(hours=1)).isoformat()}
         report = Report.model_validate({"measured_at": measured.isoformat(), "seh": seh, "units": units, "nedocs": rng.randint(10, 190)})
         await apply_report(applier=applier, facility=facility, report=report, key_id="bench", stream_maxlen=1000)
+    await applier.close()
     await db.dispose()
     await redis.aclose()
 
@@ -81,26 +83,34 @@ async def in_process(redis_url: str, lookups: int) -> dict:
     travel = GeodesicTravel()
     capabilities = dict(registry.capabilities)
     spots = points(lookups)
+    replica = await loaded_replica(redis=redis, region_ids=registry.regions)
     for lat, lon in spots[:50]:
-        await nearest(redis=redis, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need="seh")
+        await nearest(replica=replica, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need="seh")
     timings = []
     for i, (lat, lon) in enumerate(spots):
         started = time.perf_counter()
         await nearest(
-            redis=redis, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need=NEEDS[i % len(NEEDS)]
+            replica=replica, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon, need=NEEDS[i % len(NEEDS)]
         )
         timings.append((time.perf_counter() - started) * 1000)
     await redis.aclose()
     return {"lookups": lookups, "p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99)}
 
 
-async def http_load(port: int, token: str | None, seconds: int, connections: int) -> dict:
-    spots = points(2000, seed=11)
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    requests = [
-        (f"GET /api/v1/nearest?lat={lat:.5f}&lon={lon:.5f}&need={NEEDS[i % len(NEEDS)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n").encode()
-        for i, (lat, lon) in enumerate(spots)
+def nearest_paths() -> list[str]:
+    return [
+        f"/api/v1/nearest?lat={lat:.5f}&lon={lon:.5f}&need={NEEDS[i % len(NEEDS)]}" for i, (lat, lon) in enumerate(points(2000, seed=11))
     ]
+
+
+def board_paths() -> list[str]:
+    """Every region's board in turn (ours serves it from the replica, the same JSON within a second)."""
+    return [f"/api/v1/regions/{region_id}/board" for region_id in load_registry().regions]
+
+
+async def http_load(port: int, token: str | None, seconds: int, connections: int, paths: list[str]) -> dict:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    requests = [f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode() for path in paths]
     timings: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
@@ -128,6 +138,21 @@ async def http_load(port: int, token: str | None, seconds: int, connections: int
     }
 
 
+def summarise_http(rounds: list[dict[str, dict]]) -> dict:
+    """Per server, the worse of the rounds' medians (two rounds: the slower one), and the ratios."""
+
+    def pick(name: str, key: str) -> float:
+        return sorted(r[name][key] for r in rounds)[len(rounds) // 2]
+
+    return {
+        "ours": {"p50_ms": pick("ours", "p50_ms"), "p99_ms": pick("ours", "p99_ms"), "per_s": pick("ours", "per_s")},
+        "bare": {"p50_ms": pick("bare", "p50_ms"), "p99_ms": pick("bare", "p99_ms"), "per_s": pick("bare", "per_s")},
+        "p50_ratio": ratio(pick("ours", "p50_ms"), pick("bare", "p50_ms")),
+        "p99_ratio": ratio(pick("ours", "p99_ms"), pick("bare", "p99_ms")),
+        "not_200": sum(n for r in rounds for name in r for status, n in r[name]["statuses"].items() if status != 200),
+    }
+
+
 def run_nearest(
     *,
     procs: Processes,
@@ -147,38 +172,35 @@ def run_nearest(
     ours_port, bare_port = free_port(), free_port()
     ours = procs.start("ours-nearest", ["bench.serve", "ours", str(ours_port)], ours_env, ours_port)
     bare = procs.start("bare-nearest", ["bench.serve", "bare", str(bare_port)], server_env({}), bare_port)
-    rounds: list[dict[str, dict]] = []
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(http_load(ours_port, credentials.dispatch, 2, plan.connections))
-            runner.run(http_load(bare_port, None, 2, plan.connections))
-            for number in range(2):
-                order = [("bare", bare_port, None), ("ours", ours_port, credentials.dispatch)]
-                if number % 2:
-                    order.reverse()
-                rounds.append(
-                    {name: runner.run(http_load(port, token, plan.http_seconds, plan.connections)) for name, port, token in order}
-                )
-                for name, result in rounds[-1].items():
-                    console.print(
-                        f"[dim]  {name:5} {result['per_s']:7.0f} lookups/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
-                        f"  statuses {result['statuses']}[/dim]"
+
+            def compare(kind: str, paths: list[str], token: str) -> dict:
+                runner.run(http_load(ours_port, token, 2, plan.connections, paths))
+                runner.run(http_load(bare_port, None, 2, plan.connections, paths))
+                rounds: list[dict[str, dict]] = []
+                for number in range(2):
+                    order = [("bare", bare_port, None), ("ours", ours_port, token)]
+                    if number % 2:
+                        order.reverse()
+                    rounds.append(
+                        {name: runner.run(http_load(port, t, plan.http_seconds, plan.connections, paths)) for name, port, t in order}
                     )
+                    for name, result in rounds[-1].items():
+                        console.print(
+                            f"[dim]  {kind:7} {name:5} {result['per_s']:7.0f} GET/s  p50 {result['p50_ms']:6.2f} ms  "
+                            f"p99 {result['p99_ms']:6.2f} ms  statuses {result['statuses']}[/dim]"
+                        )
+                return summarise_http(rounds)
+
+            http = compare("nearest", nearest_paths(), credentials.dispatch)
+            board = compare("board", board_paths(), credentials.viewer)
     finally:
         procs.stop(ours)
         procs.stop(bare)
-
-    def pick(name: str, key: str) -> float:
-        return sorted(r[name][key] for r in rounds)[len(rounds) // 2]
-
     return {
         "in_process": inproc,
-        "http": {
-            "ours": {"p50_ms": pick("ours", "p50_ms"), "p99_ms": pick("ours", "p99_ms"), "per_s": pick("ours", "per_s")},
-            "bare": {"p50_ms": pick("bare", "p50_ms"), "p99_ms": pick("bare", "p99_ms"), "per_s": pick("bare", "per_s")},
-            "p50_ratio": ratio(pick("ours", "p50_ms"), pick("bare", "p50_ms")),
-            "p99_ratio": ratio(pick("ours", "p99_ms"), pick("bare", "p99_ms")),
-            "not_200": sum(n for r in rounds for name in r for status, n in r[name]["statuses"].items() if status != 200),
-        },
+        "http": http,
+        "board_http": board,
         "plan": {"lookups": plan.lookups, "http_seconds": plan.http_seconds, "connections": plan.connections},
     }

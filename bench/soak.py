@@ -42,7 +42,7 @@ from bench.load import Credentials, Rotation, create_credentials
 from bench.procs import ROOT, Processes, Server, free_port, server_env
 from bench.stats import median
 from bench.throughput import LoadResult, PushPlan, ensure_wrk, prime, python_load, run_wrk
-from capacity.live.hub import event_key
+from capacity.store.entries import event_key
 from capacity.store.keys import stream_key
 from regions.registry import load_registry
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from time import perf_counter
 import uvloop
 from rich.console import Console
 
+from bench import probes
 from bench.load import Credentials, Http1, Rotation
 from bench.procs import HOST, Processes, Server, free_port, server_env
 from bench.stats import median, percentile, ratio
@@ -273,9 +275,17 @@ def run_push(
         console.print(f"[bold]push → 201[/bold] warm-up {plan.warmup_s} s each, then {plan.rounds} × {plan.duration_s} s per server")
         warmup = {s.name: load(s, plan.warmup_s) for s in (bare, ours)}
         rounds: list[dict[str, LoadResult]] = []
+        lag_p99_ms: list[float] = []
         for number in range(plan.rounds):
             order = (bare, ours) if number % 2 == 0 else (ours, bare)
-            rounds.append({s.name: load(s, plan.duration_s) for s in order})
+            measured: dict[str, LoadResult] = {}
+            for server in order:
+                before = probes.histogram(server.port) if server is ours and subject.target == "ours" else None
+                measured[server.name] = load(server, plan.duration_s)
+                if before is not None:
+                    lag_p99_ms.append(probes.quantile(before, probes.histogram(server.port), 0.99) * 1000)
+            rounds.append(measured)
+        connections = probes.redis_connections(subject.env["REDIS_URL"]) if "REDIS_URL" in subject.env else {}
     finally:
         procs.stop(ours)
         procs.stop(bare)
@@ -291,4 +301,7 @@ def run_push(
         "warmup": {name: result.as_dict() for name, result in warmup.items()},
         "rounds": [{name: result.as_dict() for name, result in r.items()} for r in rounds],
         "warmup_not_201": primed_not_201 + sum(r.not_201 + r.socket_errors for r in warmup.values()),
+        "event_loop_lag_p99_ms": median(lag_p99_ms) if lag_p99_ms else math.nan,
+        "event_loop_lag_p99_ms_per_round": lag_p99_ms,
+        "redis_connections_per_worker": max(connections.values(), default=0),
     }

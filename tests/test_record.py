@@ -232,13 +232,17 @@ async def test_redis_restarted_from_its_file_without_its_last_writes_gets_them_b
                 own.start()
 
                 async def restored() -> bool:
+                    # The worker's replica may show 7 all along (it read the event before Redis lost it):
+                    # what counts is that Redis has the event again, and the board agrees.
+                    client = redis_connect(own.url)
+                    try:
+                        back = lost.json()["event_id"] in [i for i, _ in await client.xrange(stream)]
+                    finally:
+                        await client.aclose()
                     shown = await http.get(f"/api/v1/facilities/{facility}", headers=bearer(tokens[facility]))
-                    return shown.status_code == 200 and shown.json()["units"][0]["available"] == 7
+                    return back and shown.status_code == 200 and shown.json()["units"][0]["available"] == 7
 
                 await wait_for(restored, timeout=20)
-                client = redis_connect(own.url)
-                assert lost.json()["event_id"] in [i for i, _ in await client.xrange(stream)]
-                await client.aclose()
     finally:
         if own.process and own.process.poll() is None:
             own.kill()

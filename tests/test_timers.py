@@ -165,8 +165,11 @@ async def test_a_running_server_expires_stops_and_counts_stale_facilities_by_its
     await wait_for(expired, timeout=10)
     board = (await http.get(f"/api/v1/regions/{REGION}/board", headers=bearer(token))).json()
     assert next(f for f in board["facilities"] if f["id"] == FACILITY)["seh"]["status"] == "stop_expired"
-    metrics = (await http.get("/metrics")).text
-    assert f'capacity_stale_facilities{{region="{REGION}"}} 1.0' in metrics
+
+    async def counted() -> bool:
+        return f'capacity_stale_facilities{{region="{REGION}"}} 1.0' in (await http.get("/metrics")).text
+
+    await wait_for(counted, timeout=5)  # the watchdog's next round
 
 
 async def expire(rds, applier: Applier, registry) -> int:

@@ -35,7 +35,7 @@ from capacity.errors import DatabaseUnavailable
 from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.history.service import state_before
-from capacity.state import FacilityLive, digest_of, fold
+from capacity.state import SYSTEM_KEY, FacilityLive, digest_of, fold
 from capacity.store.entries import Alert, Report, decode_entry, event_key, hash_from_state
 from capacity.store.keys import (
     EVENT_FIELD,
@@ -195,7 +195,15 @@ async def reconcile_region(
         await insert_events(db=db, records=missing)
         if missing:
             metrics.EVENTS_BACKFILLED.labels(region=region_id).inc(len(missing))
-            log.warning("recorded %d events of %s that the ingest had not", len(missing), region_id)
+            lost = [m for m in missing if m.key_id != SYSTEM_KEY]  # the service's own reports are recorded here by design
+            level = logging.WARNING if lost else logging.INFO
+            log.log(
+                level,
+                "recorded %d events of %s that the ingest had not (%d system reports)",
+                len(missing),
+                region_id,
+                len(missing) - len(lost),
+            )
         if alerts_found is not None and (alerts := [(e.id, orjson.loads(e.raw)) for e in decoded if isinstance(e, Alert)]):
             await alerts_found(region_id, alerts)
         recovered += len(missing)

@@ -69,12 +69,17 @@ def _notice(kind: str, event_id: str, raw: str) -> str:
     return '{"type":"' + kind + '","id":"' + event_id + '",' + raw[1:]
 
 
+def event_message(event_id: str, raw: str) -> str:
+    """The websocket text of a report as applied (its stored JSON, not parsed again)."""
+    return _notice("event", event_id, raw)
+
+
 def entry_message(entry: Entry) -> Message | None:
     """The message for a decoded entry; None for a rebuild marker, which restarts clients.
     An entry nobody should see (unreadable) still moves every client's position on."""
     key = event_key(entry.id)
     if isinstance(entry, Report):
-        return Message(key, _notice("event", entry.id, entry.raw))
+        return Message(key, event_message(entry.id, entry.raw))
     if isinstance(entry, Announcement):
         notice = entry.notice
         change = 1 if notice.state == "active" else -1

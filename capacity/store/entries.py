@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from capacity.state import EventBody, FacilityLive
 from capacity.store.keys import (
@@ -61,6 +61,11 @@ class AnnouncementNotice(BaseModel):
     category: str | None = None
     created_at: datetime | None = None
     expires_at: datetime | None = None
+
+    @field_validator("urgency", "category", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None  # the hash and the stream write a missing category as ""
 
 
 class _Notice(BaseModel):
