@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from capacity.domain import Capability, SehStatus, UnitType, utc_iso
 
@@ -38,6 +38,15 @@ def digest_of(event: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_in_utc)]
+"""A time as UTC with the standard library's own time zone: ages are computed on every read, and
+subtracting times in pydantic's parsed zone calls back into Python each time."""
+
+
 class _Figure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -46,8 +55,8 @@ class SehFigure(_Figure):
     status: SehStatus
     reason: str | None = None
     reason_text: str | None = None
-    expected_until: datetime | None = None
-    measured_at: datetime
+    expected_until: UtcTime | None = None
+    measured_at: UtcTime
 
     @property
     def takes_ambulances(self) -> bool:
@@ -63,7 +72,7 @@ class UnitFigures(_Figure):
     staffed: int | None = None
     occupied: int | None = None
     available: int | None = None
-    measured_at: datetime
+    measured_at: UtcTime
 
 
 class UnitEntry(UnitFigures):
@@ -76,19 +85,19 @@ class CapabilityStopFigure(_Figure):
     capability: Capability
     reason: str | None = None
     reason_text: str | None = None
-    expected_until: datetime | None = None
-    measured_at: datetime
+    expected_until: UtcTime | None = None
+    measured_at: UtcTime
 
 
 class WaitingFigure(_Figure):
     triage_min: int | None = None
     doctor_min: int | None = None
-    measured_at: datetime
+    measured_at: UtcTime
 
 
 class NedocsFigure(_Figure):
     score: int = Field(ge=0, le=200)
-    measured_at: datetime
+    measured_at: UtcTime
 
 
 class EventBody(BaseModel):
@@ -99,7 +108,7 @@ class EventBody(BaseModel):
 
     facility_id: str = Field(min_length=1, max_length=64)
     region_id: str = Field(min_length=1, max_length=16)
-    measured_at: datetime
+    measured_at: UtcTime
     key_id: str
     seh: SehFigure | None = None
     units: tuple[UnitEntry, ...] = ()

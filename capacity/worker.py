@@ -8,6 +8,7 @@ reports go to Redis through the group applier and to SQL through the event log.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 from collections.abc import Coroutine
@@ -128,6 +129,7 @@ class Worker:
         return [
             Service("live-reader", self.reader.run),
             Service("loop-lag", loop_lag_probe),
+            Job("heap", 1.0, run=Heap().run),
             *(replace(job, enabled=self._schema_current) for job in self.keeper.jobs(check_s=s.keeper_check_s, reconcile_s=s.reconcile_s)),
             Job("hold-expiry", 1.0, per_region=self._expire_holds, select=self._loaded_regions, enabled=self._schema_current),
             Job("stop-expiry", 1.0, per_region=self._expire_stops, select=self._loaded_regions),
@@ -275,4 +277,34 @@ async def start_worker(settings: Settings) -> Worker:
     )
     worker.supervisor.add(*worker.jobs())
     worker.supervisor.start()
+    settle_heap()
     return worker
+
+
+def settle_heap() -> None:
+    """Move everything alive now out of the garbage collector's sight (gc.freeze).
+
+    What a worker holds lives long: modules and models built at start, and every open
+    websocket's objects. A full collection walks all of it, and under load that stalled the event
+    loop for about 100 ms every few seconds with no clients, and 550 ms with 5,000 (measured with
+    gc.callbacks): every board waited. Frozen, collections look only at what was made since."""
+    gc.collect()
+    gc.freeze()
+
+
+class Heap:
+    """The `heap` job, every second: freeze what is alive (cheap: the collector's lists are moved,
+    nothing is walked). Every `sweep_every`-th run it first thaws and collects everything once,
+    so cycles among frozen objects (a closed connection's) are reclaimed: one full pause a
+    quarter of an hour instead of one every few seconds."""
+
+    def __init__(self, *, sweep_every: int = 900) -> None:
+        self._sweep_every = sweep_every
+        self._runs = 0
+
+    async def run(self) -> None:
+        self._runs += 1
+        if self._runs % self._sweep_every == 0:
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()

@@ -38,6 +38,7 @@ from capacity.history.service import state_before
 from capacity.state import SYSTEM_KEY, FacilityLive, digest_of, fold
 from capacity.store.entries import Alert, Report, decode_entry, event_key, hash_from_state
 from capacity.store.keys import (
+    ALERT_FIELD,
     EVENT_FIELD,
     FACILITY_FIELD,
     HOLD_PREFIX,
@@ -163,13 +164,13 @@ async def reconcile_region(
         entries = await redis.xrange(stream, min=f"({start}", max=str(horizon - 1) if settle_ms else "+", count=batch)
         if not entries:
             return recovered
-        decoded = [decode_entry(region_id, i, f) for i, f in entries]
-        reports = [e for e in decoded if isinstance(e, Report)]
-        known = await recorded_ids(db=db, region_id=region_id, event_ids=[e.id for e in reports])
+        known = await recorded_ids(db=db, region_id=region_id, event_ids=[i for i, f in entries if EVENT_FIELD in f])
+        # Only what the record lacks (and alerts) is decoded: the walk covers every entry of a busy region.
+        decoded = [decode_entry(region_id, i, f) for i, f in entries if (EVENT_FIELD in f and i not in known) or ALERT_FIELD in f]
         missing: list[EventRecord] = []
         folded: dict[str, FacilityLive | None] = {}
-        for entry in reports:
-            if entry.id in known:
+        for entry in decoded:
+            if not isinstance(entry, Report):
                 continue
             body, facility_id = orjson.loads(entry.raw), entry.body.facility_id
             if facility_id not in folded:
