@@ -6,14 +6,19 @@ spend scrypt's deliberate cost without end. Limits protect the service and are n
 any answer's correctness, so when Redis does not answer a request passes unlimited.
 
 A facility key's request bucket lives in its facility's region (same Redis slot), so the
-report push takes its token inside the apply script: one round trip for both (`Charge`).
+report push takes its token inside the apply script: one round trip for both (`Charge`). Other
+requests lease a key's tokens a few at a time (at most a twentieth of its burst, ten at most)
+and spend them within a second: one round trip per lease, not per request. A lease is paid for
+when taken, so the limit can only apply a little early, never late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -52,10 +57,16 @@ def free_of_charge(region_id: str) -> Charge:
 
 
 class RateLimiter:
-    def __init__(self, *, redis: aioredis.Redis, per_s: float, burst: int, failures_per_min: float, failure_burst: int) -> None:
+    def __init__(
+        self, *, redis: aioredis.Redis, per_s: float, burst: int, failures_per_min: float, failure_burst: int, lease_s: float = 1.0
+    ) -> None:
         self._redis = redis
         self._requests = (per_s, burst)
         self._failures = (failures_per_min / 60, failure_burst)
+        self._lease_size = max(1, min(10, burst // 20))
+        self._lease_s = lease_s
+        self._leases: dict[str, tuple[int, float]] = {}
+        self._leasing: dict[str, asyncio.Future[Verdict]] = {}
 
     @staticmethod
     def _home(principal: Principal) -> str | None:
@@ -73,9 +84,31 @@ class RateLimiter:
         return self._home(principal) == region_id
 
     async def request(self, principal: Principal) -> Verdict:
-        """Take one token from the key's request bucket (a rate of 0: no limit)."""
+        """Spend one of the key's request tokens: from this worker's lease, else a new lease (a rate
+        of 0: no limit). Requests of one key arriving together share one lease call."""
         charge = self.charge_for(principal)
-        return await self._bucket("requests", charge.key, charge.per_s, charge.burst, need=1, take=1)
+        if charge.per_s <= 0:
+            return PASS
+        left, until = self._leases.get(charge.key, (0, 0.0))
+        if left > 0 and until > time.monotonic():
+            self._leases[charge.key] = (left - 1, until)
+            return PASS
+        pending = self._leasing.get(charge.key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lease(charge))
+            self._leasing[charge.key] = pending
+            pending.add_done_callback(lambda _: self._leasing.pop(charge.key, None))
+            return await asyncio.shield(pending)
+        await asyncio.shield(pending)
+        return await self.request(principal)  # the lease arrived (or was refused): spend from it
+
+    async def _lease(self, charge: Charge) -> Verdict:
+        verdict, taken = await self._take("requests", charge.key, charge.per_s, charge.burst, need=1, take=self._lease_size)
+        if verdict.allowed:
+            if len(self._leases) > 10_000:
+                self._leases.clear()
+            self._leases[charge.key] = (taken - 1, time.monotonic() + self._lease_s)
+        return verdict
 
     async def may_try_secret(self, key_id: str) -> Verdict:
         """Whether a secret presented for this key id may be checked now (takes nothing)."""
@@ -87,17 +120,21 @@ class RateLimiter:
         await self._bucket("failures", bucket_key("failures", key_id), per_s, burst, need=0, take=1)
 
     async def _bucket(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> Verdict:
+        verdict, _ = await self._take(purpose, key, per_s, burst, need=need, take=take)
+        return verdict
+
+    async def _take(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> tuple[Verdict, int]:
         if per_s <= 0:
-            return PASS
+            return PASS, take
         try:
-            allowed, wait_ms = await scripts.run(self._redis, scripts.BUCKET, [key], [per_s, burst, need, take])
+            allowed, wait_ms, taken = await scripts.run(self._redis, scripts.BUCKET, [key], [per_s, burst, need, take])
         except (RedisError, OSError) as exc:
             log.warning("rate limit not checked (%s); letting the request pass", exc)
-            return PASS
+            return PASS, 1
         if allowed:
-            return PASS
+            return PASS, max(1, int(taken))
         metrics.RATE_LIMITED.labels(bucket=purpose).inc()
-        return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000)))
+        return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000))), 0
 
 
 class SocketSlots:

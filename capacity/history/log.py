@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,18 +37,18 @@ async def insert_events(*, db: Database, records: Sequence[EventRecord]) -> None
         raise DatabaseUnavailable(str(exc)) from exc
 
 
-async def recorded_ids(*, db: Database, region_id: str, event_ids: Iterable[str]) -> set[str]:
-    """Which of these events of a region the record already holds."""
-    wanted = list(event_ids)
-    found: set[str] = set()
+async def recorded_ids(*, db: Database, region_id: str, event_ids: Sequence[str]) -> set[str]:
+    """Which of these events of a region (in stream order) the record already holds: one range
+    read over the region's ordered index from the first to the last, not a lookup per id."""
+    if not event_ids:
+        return set()
+    first, last = (int(e.partition("-")[0]) for e in (event_ids[0], event_ids[-1]))
     async with db.engine.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = await conn.execute(
-                select(Event.event_id).where(tuple_(Event.region_id, Event.event_id).in_([(region_id, e) for e in chunk]))
-            )
-            found.update(rows.scalars())
-    return found
+        rows = await conn.execute(
+            select(Event.event_id).where(Event.region_id == region_id, Event.event_ms >= first, Event.event_ms <= last)
+        )
+        found = set(rows.scalars())
+    return found & set(event_ids)
 
 
 class EventLog:

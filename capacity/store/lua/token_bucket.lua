@@ -1,12 +1,13 @@
 -- A token bucket shared by every worker: one hash per key, refilled by the time passed
 -- (Redis' own clock, so workers' clocks never disagree). Included at the top of the
 -- scripts that charge a key (bucket.lua, apply.lua): its one definition.
--- take_tokens(bucket key, tokens per second, burst, tokens that must be there, tokens taken)
--- returns 0 when it passes, else the milliseconds until it would. A rate of 0: no limit.
+-- take_tokens(bucket key, tokens per second, burst, tokens that must be there, most tokens taken)
+-- returns 0 and the tokens taken (at most what is there) when it passes, else the milliseconds
+-- until it would and 0. A rate of 0: no limit.
 local function take_tokens(key, per_s, burst, need, take)
   local rate = tonumber(per_s) / 1000
   if rate <= 0 then
-    return 0
+    return 0, tonumber(take)
   end
   burst = tonumber(burst)
   need = tonumber(need)
@@ -18,11 +19,15 @@ local function take_tokens(key, per_s, burst, need, take)
   local at = tonumber(stored[2]) or now
   tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
   if tokens < need then
-    return math.ceil((need - tokens) / rate)
+    return math.ceil((need - tokens) / rate), 0
   end
-  if take > 0 then
-    redis.call('HSET', key, 'tokens', tostring(math.max(0, tokens - take)), 'at', now)
+  local taken = take
+  if need > 0 then
+    taken = math.min(take, math.floor(tokens))  -- a lease takes what is there, up to `take`
+  end
+  if taken > 0 then
+    redis.call('HSET', key, 'tokens', tostring(math.max(0, tokens - taken)), 'at', now)
     redis.call('PEXPIRE', key, math.ceil(burst / rate) + 1000)
   end
-  return 0
+  return 0, taken
 end
