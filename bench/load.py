@@ -131,5 +131,5 @@ class Http1:
         self.writer.close()
         try:
             await self.writer.wait_closed()
-        except OSError:
+        except Exception:  # the peer reset it first: closed either way
             pass

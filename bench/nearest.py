@@ -121,8 +121,14 @@ async def http_load(port: int, token: str | None, seconds: int, connections: int
         try:
             while time.monotonic() < deadline:
                 started = time.perf_counter()
-                status, _ = await http.send(requests[i % len(requests)])
-                timings.append((time.perf_counter() - started) * 1000)
+                try:
+                    status, _ = await http.send(requests[i % len(requests)])
+                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                    status = 0  # a broken connection: counted (status 0 fails the sanity check), then a new one
+                    await http.close()
+                    http = await Http1.open(port)
+                else:
+                    timings.append((time.perf_counter() - started) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
                 i += connections
         finally:

@@ -653,6 +653,10 @@ def main(argv: list[str] | None = None) -> int:
     keep_logs = False
     try:
         run_benchmarks(args, workdir, results, console)
+        checks = sanity_checks(results)
+        if not all(c.ok for c in checks):
+            keep_logs = True  # a failed check: the servers' logs say why
+            console.print(f"[dim]server logs kept in {workdir}[/dim]")
     except (TimeLimitReached, RuntimeError) as exc:
         keep_logs = not isinstance(exc, RedisUnavailable)
         console.print(f"[red]benchmark aborted: {exc}[/red]" + (f"\n[dim]server logs kept in {workdir}[/dim]" if keep_logs else ""))
@@ -665,7 +669,6 @@ def main(argv: list[str] | None = None) -> int:
         if not keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    checks = sanity_checks(results)
     results["elapsed_s"] = time.monotonic() - started
     results["checks"] = [{"name": c.name, "detail": c.detail, "ok": c.ok} for c in checks]
     args.results_dir.mkdir(parents=True, exist_ok=True)

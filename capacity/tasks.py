@@ -195,8 +195,10 @@ class Supervisor:
             await asyncio.sleep(service.restart_s)
 
     def mark_running(self, name: str) -> None:
-        """A service says it is working (e.g. the stream reader after each read)."""
-        health = self.health[name]
+        """A service says it is working (the stream reader, after a read, once a second at most)."""
+        health = self.health.get(name)
+        if health is None:
+            return
         health.last_ok = datetime.now(UTC)
         if health.failing:
             log.info("%s runs again", name)

@@ -225,8 +225,14 @@ async def start_worker(settings: Settings) -> Worker:
     publisher = CoveragePublisher(
         redis=redis, replica=replica, registry=registry, model=coverage.model, stream_maxlen=settings.stream_maxlen
     )
+    supervisor = Supervisor(regions=lambda: list(registry.regions))
     reader = StreamReader(
-        redis=redis, blocking=blocking, replica=replica, consumers=[hub, publisher, alerts], region_ids=lambda: registry.regions
+        redis=redis,
+        blocking=blocking,
+        replica=replica,
+        consumers=[hub, publisher, alerts],
+        region_ids=lambda: registry.regions,
+        on_read=lambda: supervisor.mark_running("live-reader"),
     )
     keeper = RecordKeeper(
         redis=redis, db=db, registry=registry, reload=reader.reload, tail=settings.rebuild_tail, alerts_found=alerts.record
@@ -271,7 +277,7 @@ async def start_worker(settings: Settings) -> Worker:
         capabilities=CapabilityBook(db=db, registry=registry),
         identifiers=IdentifierBook(db=db, registry=registry),
         stale=StaleWatch(redis=redis, registry=registry, stream_maxlen=settings.stream_maxlen),
-        supervisor=Supervisor(regions=lambda: list(registry.regions)),
+        supervisor=supervisor,
         embedded=embedded,
         blocking=blocking,
     )

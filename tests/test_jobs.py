@@ -168,3 +168,13 @@ async def test_a_restart_check_after_a_rebuild_with_a_short_tail_does_not_rebuil
     assert await rds.get(CHECKED_RUN_KEY) is not None
     await record.close()
     await applier.close()
+
+
+async def test_readiness_tells_when_each_job_last_succeeded(http):
+    async def all_ran() -> dict[str, Any] | None:
+        jobs = (await http.get("/readyz")).json()["jobs"]
+        wanted = ("live-reader", "ready-marks", "restart-check", "backstop", "stop-expiry", "stale-watch", "coverage", "heartbeats")
+        return jobs if all(jobs[name]["last_ok"] for name in wanted) else None
+
+    jobs = await wait_for(all_ran, timeout=10)
+    assert all(job["failing"] == {} for job in jobs.values()), jobs

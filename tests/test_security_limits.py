@@ -9,6 +9,8 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from capacity.auth.models import Principal
+from capacity.auth.ratelimit import RateLimiter
 from capacity.auth.service import create_key
 from capacity.domain import Role
 from regions.registry import load_registry
@@ -54,6 +56,30 @@ async def test_a_keys_rate_limit_is_shared_by_two_workers_and_answers_429_with_r
     refused = answers[-1]
     assert int(refused.headers["retry-after"]) >= 1 and "rate limit" in refused.json()["detail"]
     assert unaffected.status_code == 200
+
+
+async def test_a_thousand_requests_of_one_key_at_once_get_exactly_its_burst_and_no_error(rds):
+    """Workers lease a key's tokens a few at a time; requests arriving together share a lease, and
+    no lease ever grants a token the shared bucket did not have."""
+    limiter = RateLimiter(redis=rds, per_s=0.001, burst=100, failures_per_min=6, failure_burst=10)
+    who = Principal(key_id="k1", label="board screen", role=Role.viewer, facility_id=None, region_ids=None)
+    verdicts = await asyncio.gather(*(limiter.request(who) for _ in range(1000)))
+    assert sum(v.allowed for v in verdicts) == 100
+    assert all(v.retry_after_s >= 1 for v in verdicts if not v.allowed)
+    other = RateLimiter(redis=rds, per_s=0.001, burst=100, failures_per_min=6, failure_burst=10)  # another worker, same key
+    assert not (await other.request(who)).allowed
+    roomy = RateLimiter(redis=rds, per_s=1e9, burst=10**9, failures_per_min=6, failure_burst=10)  # a limit never reached
+    calls = 0
+    take = roomy._take
+
+    async def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await take(*args, **kwargs)
+
+    roomy._take = counted  # type: ignore[method-assign]
+    assert all(v.allowed for v in await asyncio.gather(*(roomy.request(who) for _ in range(2000))))
+    assert calls == 200, "one Redis round trip per lease of ten, not one per request"
 
 
 async def test_a_key_id_tried_with_wrong_secrets_is_not_checked_again_for_a_while(server, keys):

@@ -89,26 +89,31 @@ class RateLimiter:
         charge = self.charge_for(principal)
         if charge.per_s <= 0:
             return PASS
-        left, until = self._leases.get(charge.key, (0, 0.0))
-        if left > 0 and until > time.monotonic():
-            self._leases[charge.key] = (left - 1, until)
-            return PASS
-        pending = self._leasing.get(charge.key)
-        if pending is None:
+        while True:
+            left, until = self._leases.get(charge.key, (0, 0.0))
+            if left > 0 and until > time.monotonic():
+                self._leases[charge.key] = (left - 1, until)
+                return PASS
+            pending = self._leasing.get(charge.key)
+            if pending is not None:  # another request of this key is leasing: wait, then spend from it
+                verdict = await asyncio.shield(pending)
+                if not verdict.allowed:
+                    return verdict
+                continue
             pending = asyncio.ensure_future(self._lease(charge))
             self._leasing[charge.key] = pending
-            pending.add_done_callback(lambda _: self._leasing.pop(charge.key, None))
-            return await asyncio.shield(pending)
-        await asyncio.shield(pending)
-        return await self.request(principal)  # the lease arrived (or was refused): spend from it
+            return await asyncio.shield(pending)  # the lease keeps one token for this request
 
     async def _lease(self, charge: Charge) -> Verdict:
-        verdict, taken = await self._take("requests", charge.key, charge.per_s, charge.burst, need=1, take=self._lease_size)
-        if verdict.allowed:
-            if len(self._leases) > 10_000:
-                self._leases.clear()
-            self._leases[charge.key] = (taken - 1, time.monotonic() + self._lease_s)
-        return verdict
+        try:
+            verdict, taken = await self._take("requests", charge.key, charge.per_s, charge.burst, need=1, take=self._lease_size)
+            if verdict.allowed:
+                if len(self._leases) > 10_000:
+                    self._leases.clear()
+                self._leases[charge.key] = (taken - 1, time.monotonic() + self._lease_s)
+            return verdict
+        finally:
+            self._leasing.pop(charge.key, None)  # before any waiter runs: they find the lease, not this call
 
     async def may_try_secret(self, key_id: str) -> Verdict:
         """Whether a secret presented for this key id may be checked now (takes nothing)."""

@@ -17,6 +17,7 @@ replay walk them on purpose).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -76,6 +77,7 @@ class StreamReader:
         region_ids: Callable[[], Iterable[str]],
         block_ms: int = 1000,
         batch: int = 500,
+        on_read: Callable[[], None] | None = None,
     ) -> None:
         self._redis = redis
         self._blocking = blocking
@@ -87,9 +89,8 @@ class StreamReader:
         self._positions: dict[str, str] = {}
         self._reload: set[str] = set()
         self._told: set[tuple[str, str]] = set()
-
-    def add(self, consumer: Consumer) -> None:
-        self._consumers.append(consumer)
+        self._on_read = on_read
+        self._told_alive = float("-inf")
 
     def reload(self, region_ids: Iterable[str] | None = None) -> None:
         """Load these regions (default: all) into the replica again before the next read, e.g.
@@ -107,6 +108,9 @@ class StreamReader:
             streams = {stream_key(r): self._positions[r] for r in regions}
             response = await self._blocking.xread(streams, count=self._batch, block=self._block_ms)
             self.replica.heard()
+            if self._on_read is not None and (now := time.monotonic()) - self._told_alive >= 1.0:
+                self._told_alive = now
+                self._on_read()
             for stream, entries in response or ():
                 region_id = stream.split("{", 1)[1].split("}", 1)[0]
                 self._positions[region_id] = entries[-1][0]
