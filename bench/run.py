@@ -272,7 +272,7 @@ def figure_rows(results: dict) -> list[Row]:
         base = coverage["numpy_distance_matrix"]
         for key, what in (
             ("recompute", "45-min coverage, full-country recompute"),
-            ("what_if", "45-min coverage, what-if (Redis + 2 evaluations)"),
+            ("what_if", "45-min coverage, what-if (replica + 2 evaluations)"),
         ):
             o = coverage[key]
             rows.append(
