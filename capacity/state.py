@@ -59,10 +59,6 @@ class SehFigure(_Figure):
     measured_at: UtcTime
 
     @property
-    def takes_ambulances(self) -> bool:
-        return self.status.value not in STOP_STATUSES
-
-    @property
     def version(self) -> str:
         """What a system report expects to replace: the stored status and when it was measured."""
         return f"{self.status.value}|{utc_iso(self.measured_at)}"
@@ -213,12 +209,13 @@ def _plain(figure: BaseModel | None) -> dict[str, Any] | None:
     return {k: utc_iso(v) if isinstance(v, datetime) else (v.value if isinstance(v, Enum) else v) for k, v in figure}
 
 
-def stop_mark(seh: SehFigure | None) -> str:
-    """What a report does to the stop mark: '' leaves it (no SEH status), '-' clears it (not a
-    stop), else the moment the stop is said to begin (kept if a stop is already marked)."""
-    if seh is None:
+def stop_mark(status: str | None, measured_at: str) -> str:
+    """What a report with this SEH status does to the stop mark, as apply.lua is told: '' leaves
+    it (no SEH status), '-' clears it (not a stop), else the moment the stop is said to begin
+    (kept if a stop is already marked)."""
+    if status is None:
         return ""
-    return utc_iso(seh.measured_at) if seh.status.value in STOP_STATUSES else "-"
+    return measured_at if status in STOP_STATUSES else "-"
 
 
 def fold(previous: FacilityLive | None, body: EventBody, *, event_id: str, digest: str) -> FacilityLive:
@@ -229,12 +226,13 @@ def fold(previous: FacilityLive | None, body: EventBody, *, event_id: str, diges
         units[unit.type.value] = UnitFigures(
             staffed=unit.staffed, occupied=unit.occupied, available=unit.available, measured_at=unit.measured_at
         )
-    mark = stop_mark(body.seh)
+    seh = body.seh
+    mark = stop_mark(seh.status.value, utc_iso(seh.measured_at)) if seh is not None else ""
     stop_since = before.stop_since
     if mark == "-":
         stop_since = None
     elif mark and stop_since is None:
-        stop_since = body.seh.measured_at if body.seh else None
+        stop_since = seh.measured_at if seh is not None else None
     return FacilityLive(
         facility_id=body.facility_id,
         ts=int(body.measured_at.timestamp() * 1000),

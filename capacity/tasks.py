@@ -97,10 +97,6 @@ class Supervisor:
         body = self._tick_loop(item) if isinstance(item, Job) else self._service_loop(item)
         return asyncio.create_task(body, name=item.name)
 
-    @property
-    def running(self) -> bool:
-        return bool(self._tasks) and not self._stopping
-
     async def close(self, timeout_s: float = 5.0) -> None:
         """Cancel every task, then wait at most `timeout_s` for them to end."""
         self._stopping = True

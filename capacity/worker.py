@@ -94,11 +94,9 @@ class Worker:
 
     # --- the jobs that need more than one part -------------------------------------------
 
-    def _loaded(self) -> list[str]:
-        return [r for r in self.registry.regions if self.replica.loaded(r)]
-
     async def _loaded_regions(self) -> list[str]:
-        return self._loaded()
+        """The regions in this worker's replica now (the per-region jobs skip one being reloaded)."""
+        return [r for r in self.registry.regions if self.replica.loaded(r)]
 
     async def _expire_holds(self, region_id: str) -> None:
         await expire_due(redis=self.redis, db=self.db, region=self.replica.region(region_id), stream_maxlen=self.settings.stream_maxlen)
@@ -112,14 +110,17 @@ class Worker:
         await self.stale.announce(region)
         self.stale.count(region)
 
-    async def _heartbeats(self) -> None:
-        """Heartbeats while the live state is current; without it, clients are told to reconnect
-        rather than left looking at a board that seems live but is not."""
+    async def _watch_live(self) -> None:
+        """Every second: sockets of keys that ended are closed, and when the replica has not heard
+        from Redis for a while every board is told to reconnect (1012), rather than left looking
+        at figures that seem live but are not."""
         self.hub.end_expired(datetime.now(UTC))
         if not self.replica.current:
             self.hub.end_all(LIVE_LOST)
-            return
-        self.hub.heartbeat(self.replica.last_event_ids(self._loaded()))
+
+    async def _heartbeats(self) -> None:
+        if self.replica.current:
+            self.hub.heartbeat(self.replica.last_event_ids(await self._loaded_regions()))
 
     def _schema_current(self) -> bool:
         return self.schema_problem is None
@@ -150,6 +151,7 @@ class Worker:
             Job("registry-sync", s.keeper_check_s, run=self.registry_sync.refresh_if_changed, enabled=self._schema_current),
             Job("capabilities", 5.0, run=self.capabilities.reload, enabled=self._schema_current),
             Job("socket-slots", self.socket_slots.renew_every_s, run=self.socket_slots.renew),
+            Job("live-watch", 1.0, run=self._watch_live),
             Job("heartbeats", s.ws_heartbeat_s, run=self._heartbeats),
             *self.webhooks.services(),
         ]

@@ -44,6 +44,10 @@ class Facility:
     source: str = ""
     phone: str = ""
 
+    def stale_at_ms(self, measured_ms: int) -> int:
+        """When figures measured at `measured_ms` (epoch ms) go stale: after the reporting interval."""
+        return measured_ms + self.reporting_interval_s * 1000
+
     @property
     def has_seh(self) -> bool:
         return self.kind in SEH_KINDS

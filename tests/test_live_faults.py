@@ -112,7 +112,7 @@ async def test_a_worker_that_cannot_hear_redis_says_so_rather_than_show_old_figu
     own = RedisServer(tmp_path / "redis", appendonly=True)
     (tmp_path / "redis").mkdir()
     own.start()
-    quick = settings.model_copy(update={"redis_url": own.url, "live_silence_s": 2.0, "ws_heartbeat_s": 0.5})
+    quick = settings.model_copy(update={"redis_url": own.url, "live_silence_s": 2.0, "ws_heartbeat_s": 60.0})  # no heartbeat helps
     viewer = await keys.create(Role.viewer)
     with ServerThread(quick) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:

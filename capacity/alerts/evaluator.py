@@ -41,7 +41,7 @@ from capacity.board.service import region_board
 from capacity.db import Database
 from capacity.domain import utc_iso
 from capacity.live.replica import Replica
-from capacity.store.entries import Alert, Announcement, Entry, Rebuilt, Report, Stale
+from capacity.store.entries import Announcement, Entry, Rebuilt, Report, Stale
 from capacity.store.keys import ALERT_FIELD, alert_states_key, lock_key, ready_key, stream_key
 from regions.registry import Registry
 
@@ -277,8 +277,3 @@ class Evaluator:
                 and (delivery := delivery_for(watch, region_id=region_id, event_id=event_id, alert=alert))
             ):
                 self.send(delivery)
-
-
-def alert_entries(entries: Sequence[Entry]) -> list[tuple[str, dict[str, Any]]]:
-    """The `al` entries among decoded ones, as (event id, alert) for `Evaluator.record`."""
-    return [(e.id, orjson.loads(e.raw)) for e in entries if isinstance(e, Alert)]

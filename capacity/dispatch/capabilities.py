@@ -67,11 +67,6 @@ class CapabilityBook:
         self._effective = {f: shipped.get(f, frozenset()) | self._declared.get(f, frozenset()) for f in self._registry.facilities}
         self._loaded_at = time.monotonic()
 
-    async def effective(self) -> dict[str, frozenset[str]]:
-        """Built once per reload, not per lookup."""
-        await self.declared()
-        return self._effective
-
     def current(self) -> dict[str, frozenset[str]]:
         """As last loaded (a job reloads every few seconds): dispatch's nearest query never waits
         for the database."""

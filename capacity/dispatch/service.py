@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -156,13 +157,13 @@ class Places:
         return np.flatnonzero(offers & within)
 
 
-_places: dict[int, Places] = {}
+_places: WeakKeyDictionary[Registry, Places] = WeakKeyDictionary()
 
 
 def places_of(registry: Registry) -> Places:
-    found = _places.get(id(registry))
+    found = _places.get(registry)
     if found is None or found.revision != registry.revision:
-        found = _places[id(registry)] = Places.of(registry)
+        found = _places[registry] = Places.of(registry)
     return found
 
 

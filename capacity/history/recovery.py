@@ -141,7 +141,7 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
 
 def _stale_at(state: dict[str, Any], facility: Facility | None) -> int | None:
     """When a restored state goes stale (epoch ms), as the apply script sets it."""
-    return int(state["ts"]) + facility.reporting_interval_s * 1000 if facility is not None else None
+    return facility.stale_at_ms(int(state["ts"])) if facility is not None else None
 
 
 async def reconcile_region(
@@ -172,7 +172,7 @@ async def reconcile_region(
         for entry in decoded:
             if not isinstance(entry, Report):
                 continue
-            body, facility_id = orjson.loads(entry.raw), entry.body.facility_id
+            body, facility_id = entry.data, entry.body.facility_id
             if facility_id not in folded:
                 async with db.engine.connect() as conn:
                     before = await state_before(conn, facility_id, entry.body.measured_at)

@@ -61,9 +61,6 @@ class Message:
         return self.redacted
 
 
-WAKE = Message(None, "")
-
-
 def _notice(kind: str, event_id: str, raw: str) -> str:
     """A notice's stored JSON as a message, without parsing it again."""
     return '{"type":"' + kind + '","id":"' + event_id + '",' + raw[1:]
@@ -105,7 +102,6 @@ REBUILT: Close = (1012, "live state rebuilt from the record: reconnect with sinc
 KEY_ENDED: Close = (4401, "this key was revoked or has expired")
 TOO_BIG: Close = (1009, "messages to the server are limited to the auth message")
 LIVE_LOST: Close = (1012, "live state unavailable: reconnect with since=<last event id>")
-GOING_AWAY: Close = (1001, "server shutting down: reconnect with since=<last event id>")
 
 
 @dataclass(eq=False, slots=True)

@@ -121,8 +121,8 @@ class StreamReader:
         the first time is followed from its snapshot; one read before, from where it was."""
         for snapshot in await snapshots(redis=self._redis, region_ids=region_ids):
             region_id = snapshot.region_id
-            for what in snapshot.unreadable:
-                self._skipped(region_id, Skipped(snapshot.last_id, f"unreadable {what.split()[0]} state"), detail=what)
+            for kind, name in snapshot.unreadable:
+                self._skipped(region_id, Skipped(snapshot.last_id, f"unreadable {kind} state"), detail=f": {kind} {name}")
             self.replica.load(snapshot)
             self._positions.setdefault(region_id, snapshot.last_id)
             self._reload.discard(region_id)

@@ -21,8 +21,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from capacity.errors import LiveStateUnavailable
 from capacity.state import FacilityLive, digest_of, fold
 from capacity.store.entries import (
@@ -107,7 +105,7 @@ class Replica:
                 return
             if isinstance(entry, Report):
                 body = entry.body
-                digest = digest_of(orjson.loads(entry.raw))
+                digest = digest_of(entry.data)
                 region.facilities[body.facility_id] = fold(region.facilities.get(body.facility_id), body, event_id=entry.id, digest=digest)
             elif isinstance(entry, Announcement):
                 self._announcement(region, entry.notice)

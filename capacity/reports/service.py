@@ -28,7 +28,7 @@ from capacity.reports.models import (
     ReportResult,
     SehReport,
 )
-from capacity.state import STOP_STATUSES, SYSTEM_KEY, digest_of
+from capacity.state import SYSTEM_KEY, digest_of, stop_mark
 from capacity.store.entries import state_from_hash
 from capacity.store.keys import HASH_FIELDS, UNIT_PREFIX, facilities_key, facility_key, ready_key, stale_key, stream_key
 from regions.registry import Facility
@@ -94,14 +94,6 @@ def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
     return event
 
 
-def _stop_mark(event: dict) -> str:
-    """What the report does to the stop mark (capacity.state.stop_mark, on the event's plain data)."""
-    seh = event["seh"]
-    if seh is None:
-        return ""
-    return seh["measured_at"] if seh["status"] in STOP_STATUSES else "-"
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A report turned into what the scripts write: the event, its time, digest and hash fields."""
@@ -133,8 +125,10 @@ def prepare(*, facility: Facility, report: Report, key_id: str) -> Prepared:
         if part in event:
             fields += [name, orjson.dumps(event[part])]
     ts_ms = int(report.measured_at.timestamp() * 1000)
-    stale_at = ts_ms + facility.reporting_interval_s * 1000
-    return Prepared(facility, report, event, orjson.dumps(event), ts_ms, digest_of(event), fields, _stop_mark(event), stale_at)
+    stale_at = facility.stale_at_ms(ts_ms)
+    seh = event["seh"]
+    mark = stop_mark(seh["status"] if seh else None, seh["measured_at"] if seh else "")
+    return Prepared(facility, report, event, orjson.dumps(event), ts_ms, digest_of(event), fields, mark, stale_at)
 
 
 def _refusal(outcome: str, prepared: Prepared, stored_ts: str, event_id: str | None) -> ReportRefused:

@@ -101,7 +101,7 @@ class StaleWatch:
 
     def stale_at_ms(self, live: FacilityLive) -> int:
         facility = self._registry.facilities.get(live.facility_id)
-        return live.ts + (facility.reporting_interval_s if facility else 0) * 1000
+        return facility.stale_at_ms(live.ts) if facility is not None else live.ts
 
     def count(self, region: RegionLive, now: datetime | None = None) -> int:
         """Facilities of the region whose newest report is past its interval (never-reported ones

@@ -90,11 +90,13 @@ class CoverageNotice(_Notice):
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """`e`: a report as applied. `raw` is its JSON as stored, sent to websocket clients as is."""
+    """`e`: a report as applied. `raw` is its JSON as stored, sent to websocket clients as is;
+    `data` the same parsed once, as the SQL record keeps it and its digest is computed from."""
 
     id: str
     body: EventBody
     raw: str
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +158,11 @@ def decode_entry(region_id: str, entry_id: str, fields: Mapping[str, str]) -> En
     try:
         if EVENT_FIELD in fields:
             raw = fields[EVENT_FIELD]
-            body = EventBody.model_validate_json(raw)
+            data = orjson.loads(raw)
+            body = EventBody.model_validate(data)
             if body.region_id != region_id or fields.get(FACILITY_FIELD, body.facility_id) != body.facility_id:
                 return Skipped(entry_id, "event of another region or facility")
-            return Report(entry_id, body, raw)
+            return Report(entry_id, body, raw, data)
         if ANNOUNCEMENT_FIELD in fields:
             raw = fields[ANNOUNCEMENT_FIELD]
             return Announcement(entry_id, AnnouncementNotice.model_validate_json(raw), raw)
@@ -176,9 +179,10 @@ def decode_entry(region_id: str, entry_id: str, fields: Mapping[str, str]) -> En
             return Coverage(entry_id, raw)
         if RESET_FIELD in fields:
             return Rebuilt(entry_id)
-    except ValidationError as exc:
+    except (ValidationError, orjson.JSONDecodeError) as exc:
         kind = next(name for name in (EVENT_FIELD, ANNOUNCEMENT_FIELD, ALERT_FIELD, STALE_FIELD, COVERAGE_FIELD) if name in fields)
-        return Skipped(entry_id, f"unreadable {kind!r} entry ({exc.errors(include_url=False)[0]['type']})")
+        why = exc.errors(include_url=False)[0]["type"] if isinstance(exc, ValidationError) else "json_invalid"
+        return Skipped(entry_id, f"unreadable {kind!r} entry ({why})")
     return Skipped(entry_id, "unknown kind of entry")
 
 
@@ -239,7 +243,8 @@ class RegionSnapshot:
     ready: bool
     facilities: Mapping[str, FacilityLive]
     announcements: Mapping[str, AnnouncementNotice]
-    unreadable: tuple[str, ...] = ()
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """(`facility` or `announcement`, its id) for each hash that could not be read (left out)."""
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -257,18 +262,18 @@ def decode_snapshot(region_id: str, answer: Sequence[Any]) -> RegionSnapshot:
     split = rest.index("|")
     facilities: dict[str, FacilityLive] = {}
     announcements: dict[str, AnnouncementNotice] = {}
-    unreadable: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     for facility_id, flat in zip(rest[:split:2], rest[1:split:2], strict=True):
         try:
             facilities[facility_id] = facility_from_hash(facility_id, _pairs(flat))
         except (ValueError, KeyError, orjson.JSONDecodeError):
-            unreadable.append(f"facility {facility_id}")
+            unreadable.append(("facility", facility_id))
     after = rest[split + 1 :]
     for announcement_id, flat in zip(after[::2], after[1::2], strict=True):
         try:
             notice = announcement_from_hash(announcement_id, _pairs(flat))
         except ValueError:
-            unreadable.append(f"announcement {announcement_id}")
+            unreadable.append(("announcement", announcement_id))
             continue
         if notice.state == "active":
             announcements[announcement_id] = notice

@@ -8,6 +8,8 @@ can charge it inside the apply script.
 
 from __future__ import annotations
 
+from capacity.state import OPTIONAL_PARTS
+
 PREFIX = "cap"
 
 
@@ -125,7 +127,7 @@ SEH_FIELD = "seh"
 UNIT_PREFIX = "u:"
 HOLD_PREFIX = "h:"
 """h:<need>: places held by announcements; the shown free count is available minus these."""
-HASH_FIELDS = {"capability_stops": "cs", "waiting": "w", "nedocs": "n"}
+HASH_FIELDS = dict(zip(OPTIONAL_PARTS, ("cs", "w", "n"), strict=True))
 """Fields for the parts of a report beyond its SEH status and units."""
 STOP_SINCE_FIELD = "ss"
 """When the current stop began (present only while the SEH is on stop, closed or stop_expired)."""
