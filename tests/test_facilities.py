@@ -301,6 +301,19 @@ async def test_an_admin_maps_another_systems_identifiers_to_a_facility_and_one_i
     assert len(seen.json()["identifiers"]) == 2
 
 
+async def test_an_identifier_that_is_only_separators_is_refused_and_the_others_keep_working(http, keys):
+    """Found by fuzzing: a value of control separators (\x1f) passed the check but was stored empty,
+    and every later reload of the identifiers answered 500."""
+    admin = await keys.create(Role.admin)
+    for value in ("\x1f", " \x1c\x1d ", "\u2028"):
+        body = {"identifiers": [{"scheme": "0", "value": "\u00ff\u00ac"}, {"scheme": "name", "value": value}]}
+        answer = await http.put("/api/v1/facilities/seh-tno-00/identifiers", json=body, headers=bearer(admin))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"][:3] == ["body", "identifiers", "1"]
+    fine = {"identifiers": [{"scheme": "name", "value": "Maastricht UMC+"}]}
+    assert (await http.put("/api/v1/facilities/seh-tno-00/identifiers", json=fine, headers=bearer(admin))).status_code == 200
+
+
 async def test_identifiers_resolve_names_without_case_and_our_own_ids(settings: Settings, keys):
     from capacity.interop.identifiers import Identifier, IdentifierBook, declare_identifiers
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,6 +46,14 @@ class Identifier(BaseModel):
         "or any other URI the sending system uses",
     )
     value: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _something_left(self) -> Identifier:
+        """What is stored is the normalised form: one that normalises to nothing cannot be matched."""
+        scheme, value = normalised(self.scheme, self.value)
+        if not scheme or not value:
+            raise ValueError("scheme and value must hold more than white space and separators")
+        return self
 
 
 class FacilityIdentifiers(BaseModel):
@@ -107,7 +115,7 @@ class IdentifierBook:
         self._map = {(r.scheme, r.value): r.facility_id for r in rows}
         by_facility: dict[str, list[Identifier]] = {}
         for r in rows:
-            by_facility.setdefault(r.facility_id, []).append(Identifier(scheme=r.scheme, value=r.value))
+            by_facility.setdefault(r.facility_id, []).append(Identifier.model_construct(scheme=r.scheme, value=r.value))
         self._by_facility = by_facility
         self._loaded_at = time.monotonic()
 
