@@ -28,6 +28,7 @@ from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
 from capacity.store.connection import EmbeddedRedis, connect, start_embedded_redis
 from regions.registry import Registry
+from regions.stations import StationSet, load_stations
 
 app = typer.Typer(help="Real-time emergency capacity for the ROAZ regions.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the secret is printed once, only its hash is stored.", no_args_is_help=True)
@@ -606,6 +607,9 @@ def coverage(
         bool, typer.Option("--all-open", help="The baseline: every 24/7 SEH (kind seh) open, nothing else; needs no live state.")
     ] = False,
     areas: Annotated[int, typer.Option(min=0, help="Areas outside to name per region (most minutes first).")] = 5,
+    stations: Annotated[
+        StationSet, typer.Option(help="With --all-open: the stations ambulances leave from (a larger set is a sensitivity run).")
+    ] = StationSet.always,
 ) -> None:
     """The 45-minute norm: the national share within 45 minutes by ambulance and the people outside per region.
 
@@ -622,10 +626,11 @@ def coverage(
     model = norm.CoverageModel.build(
         population=norm.load_population(region_ids=list(registry.regions), outlines=settings.outlines_file),
         facilities=registry.facilities.values(),
+        stations=load_stations(settings.stations_file),
     )
     if all_open:
-        answer = all_open_coverage(registry=registry, model=model)
-        title = f"45-minute norm, every 24/7 SEH open ({len(answer.counted_sehs)} SEHs)"
+        answer = all_open_coverage(registry=registry, model=model, stations=stations)
+        title = f"45-minute norm, every 24/7 SEH open ({len(answer.counted_sehs)} SEHs, {answer.counted_stations} stations)"
     else:
         if not settings.redis_url:
             console.print("[red]set REDIS_URL to the Redis the servers use, or ask for the baseline with --all-open[/red]")
@@ -647,7 +652,7 @@ def coverage(
         except (RedisError, OSError) as exc:
             console.print(f"[red]Redis did not answer ({exc.__class__.__name__})[/red]")
             raise typer.Exit(1) from exc
-        title = f"45-minute norm now ({len(answer.counted_sehs)} SEHs take ambulances)"
+        title = f"45-minute norm now ({len(answer.counted_sehs)} SEHs take ambulances, {answer.counted_stations} stations)"
     table = Table(title=title)
     table.add_column("region", no_wrap=True)
     for column in ("people", "within 45 min", "outside", "share within"):
@@ -667,10 +672,22 @@ def coverage(
     national = answer.national
     table.add_section()
     table.add_row("NL", f"{national.people:,}", f"{national.within:,}", f"{national.outside:,}", f"{national.share:.2%}", "", style="bold")
+    rivm = answer.model.published
+    table.add_row(
+        f"NL, RIVM {rivm.year}",
+        "—",
+        "—",
+        f"{rivm.outside:,}",
+        f"{rivm.share:.1%}",
+        f"{rivm.sehs_24_7} SEHs, {rivm.stations_24_7} stations (published; not computed here)",
+        style="italic",
+    )
     console.print(table)
     p = answer.model
     console.print(
-        f"[dim]model: {p.response_min:g} min response + {p.on_scene_min:g} min on scene + transport ≤ {p.transport_budget_min:g} min "
-        f"({p.travel_model}); {p.population}; {p.islands}; SEHs: {p.seh_rule}. Sources: regions/COVERAGE.md[/dim]",
+        f"[dim]model: {p.dispatch_min:g} min call handling + {p.turnout_min:g} min turnout + the drive from the nearest of "
+        f"{answer.counted_stations} stations + {p.on_scene_min:g} min on scene + the drive to the SEH ≤ {p.norm_min:g} min "
+        f"({p.travel_model}); {p.population}; {p.islands}; SEHs: {p.seh_rule}. RIVM: {rivm.source}. "
+        "Sources and the difference: regions/COVERAGE.md[/dim]",
         soft_wrap=True,
     )

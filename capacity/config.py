@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     facilities_file: Path | None = None
     regions_file: Path | None = None
     outlines_file: Path | None = None
+    stations_file: Path | None = Field(default=None, description="Ambulance stations for the 45-minute norm; unset: RIVM's 2019 list.")
     capabilities_file: Path | None = None
     edxl_have_schema: Path | None = Field(
         default=None,

@@ -51,6 +51,17 @@ class SehStatus(StrEnum):
 
 REPORTABLE_SEH_STATUSES = (SehStatus.open, SehStatus.busy, SehStatus.stop, SehStatus.closed)
 
+ON_STOP = frozenset({SehStatus.stop, SehStatus.closed, SehStatus.stop_expired})
+"""**On stop**: the SEH takes no ambulances now. The one definition, used by the history's stop
+minutes, the alerts, coverage and dispatch alike: a stop, a closure (whatever its reason, the
+opening hours included) and a stop whose expected end passed unconfirmed. A stop runs from the
+report that set it through any change among these three."""
+
+
+def on_stop(status: str | None) -> bool:
+    """Whether an SEH with this status (None: never reported) is on stop, i.e. takes no ambulances."""
+    return status is not None and status in ON_STOP
+
 
 class StopReason(StrEnum):
     """Why an SEH (or one capability) is on stop or closed; `other` needs a few words of text."""
@@ -62,6 +73,11 @@ class StopReason(StrEnum):
     ict_failure = "ict_failure"
     calamity = "calamity"
     other = "other"
+
+
+OPENING_HOURS = "opening_hours"
+"""The reason of a closure the service makes itself from the SEH's declared opening hours: never
+sent by a facility (as `stop_expired` is a status only the service sets)."""
 
 
 NEDOCS_BANDS = (

@@ -19,11 +19,8 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from capacity.domain import Capability, SehStatus, UnitType, utc_iso
+from capacity.domain import Capability, SehStatus, UnitType, on_stop, utc_iso
 
-STOP_STATUSES = frozenset({SehStatus.stop.value, SehStatus.closed.value, SehStatus.stop_expired.value})
-"""SEH statuses that take no ambulances; a stop counts from its first report through a change
-to closed or stop_expired."""
 SYSTEM_KEY = "system"
 """The key id of reports the service makes itself (a stop's expiry): not the facility speaking."""
 
@@ -215,7 +212,7 @@ def stop_mark(status: str | None, measured_at: str) -> str:
     (kept if a stop is already marked)."""
     if status is None:
         return ""
-    return measured_at if status in STOP_STATUSES else "-"
+    return measured_at if on_stop(status) else "-"
 
 
 def fold(previous: FacilityLive | None, body: EventBody, *, event_id: str, digest: str) -> FacilityLive:

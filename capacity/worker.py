@@ -223,7 +223,7 @@ async def start_worker(settings: Settings) -> Worker:
         min_interval_s=settings.alerts_min_interval_s, free_margin=settings.alerts_free_margin, stream_maxlen=settings.stream_maxlen
     )
     alerts = Evaluator(redis=redis, db=db, registry=registry, replica=replica, rules=rules, send=webhooks.submit)
-    coverage = CoverageService.create(registry=registry, outlines=settings.outlines_file)
+    coverage = CoverageService.create(registry=registry, outlines=settings.outlines_file, stations=settings.stations_file)
     publisher = CoveragePublisher(
         redis=redis, replica=replica, registry=registry, model=coverage.model, stream_maxlen=settings.stream_maxlen
     )

@@ -1,162 +1,64 @@
-"""The 45-minute norm ("45-minutennorm"), live: who can be brought to an SEH by ambulance within 45 minutes.
+"""The 45-minute norm, live: who can be brought to an SEH by ambulance within 45 minutes.
 
-Every assumption and parameter of the model is stated here, in one place (the numbers
-themselves are in `NormParameters`, `WADDEN_PC4` and the SEH rules below); `regions/COVERAGE.md`
-repeats them for readers of the data folder, with the baseline figure.
+The parameters and their sources are `regions.norm`; this module computes with them:
 
-The norm as published
----------------------
-* Dutch policy: (virtually) every inhabitant must be able to be brought to an SEH (emergency
-  department) by ambulance within 45 minutes. The Ministry of VWS describes the 45 minutes as the
-  total time an ambulance needs to reach the patient where the emergency happened and then drive
-  on to an SEH location (vws.rijksopenheid.nl/1159, "Wat gebeurt er als ik vraag om een
-  ambulance te laten komen?", section "Bereikbaarheidsnorm 45 minuten").
-* RIVM measures it every year ("Bereikbaarheidsanalyse SEH's en acute verloskunde – Analyse
-  gevoelige ziekenhuizen"): with its ambulance travel-time model (rijtijdenmodel, measured
-  ambulance speeds on the real road network) for every inhabitant the time from the nearest
-  ambulance post with 24/7 readiness to the patient, the time on scene, and the transport to the
-  nearest basic SEH open 24/7. The 2022 analysis used 80 such SEHs and 225 posts and found 99.7%
-  of the population within 45 minutes (59,800 people outside; 33,700 in 2021) — RIVM 2022 as
-  shown on vzinfo.nl/acute-zorg/regionaal/seh. In 2019 it was 99.8% (some 33,000 outside, almost
-  all on the Wadden islands, the rest in Steenwijk, Baarle-Nassau, Sluis and Súdwest-Fryslân;
-  RTV Oost, 2019, reporting the RIVM analysis).
-* How the 45 minutes split, as put to the minister in parliament: 15 minutes until the ambulance
-  is there, 5 minutes of care on the scene and 25 minutes of transport to the hospital (Tweede
-  Kamer, Kamerstuk 32 854 nr. 21, 7 January 2014, questions on the "Analyse gevoelige
-  ziekenhuizen 2013"; openkamer.org/kamerstuk/32854/21). The 15 minutes are the response-time
-  norm for A1 calls: 95% of ambulances on scene within 15 minutes of the call, of which call
-  handling 2 and turn-out 2 minutes (vrgz.nl, "Begrippen" ambulancezorg).
-* For scale only (the norm is a planning norm, not a measurement): RIVM measured for 2009 that
-  call-to-SEH took just over 41 minutes on average, the ambulance was on scene within 10 minutes
-  on average and care on scene took 20 minutes (Kommer & Zwakhals, "Tijdsduren in de
-  ambulancezorg. Analyse van spoedinzetten in 2009", RIVM briefrapport 270482001/2010).
+    minutes(point) = before driving + min over counted stations s of drive(s → point)
+                   + on scene + min over counted SEHs h of drive(point → h)
 
-This model
-----------
-    minutes(point) = RESPONSE_MIN + ON_SCENE_MIN + transport(point → nearest SEH that counts)
-    within         ⇔ minutes(point) ≤ NORM_MIN  (45)
-
-* `response_min` = 15: a **fixed response budget** instead of the drive from the nearest post.
-  No list of ambulance posts is in the project's reference data, and the one public list found
-  (RIVM's "ambulancestandplaatsen 2019" spreadsheet, geocoded, in the GitHub repository
-  erikvullings/ziekenhuizen: `docs/ambulancestandplaatsen_2019_2_0 (RIVM).xlsx`,
-  `packages/ambulances/data/ambulancestandplaatsen.json`) carries no licence, so it is not
-  shipped. 15 minutes is the norm's own response budget; where a post is close the real response
-  is shorter (this model is then stricter than RIVM's), in a few remote places it is longer.
-* `on_scene_min` = 5: the parliamentary split above. Together: the transport may take at most
-  45 − 15 − 5 = **25 minutes** (the split's own transport budget).
-* Transport: **the same travel-time model as dispatch** (`regions.travel.GeodesicTravel`):
-  geodesic distance × `DETOUR_FACTOR` 1.3, then the speed bands `SPEED_BANDS_KMH` (3 km at 40,
-  12 km at 70, the rest at 100 km/h) plus `FIXED_MIN` 1 minute; vectorised here with numpy. 25
-  minutes of transport are about 30 km of road, 23 km in a straight line. A deployment with a
-  routing service still uses this model for coverage (a 4,067 × 90 routed matrix is a batch job,
-  not a live recompute).
-* Distance in numpy: Lambert's formula for long lines on the WGS84 ellipsoid (the central angle
-  between the reduced latitudes, corrected for the flattening). Over 4,000 sampled pairs of
-  population points and SEHs (up to 300 km apart) it stays within 0.4 m (1.3 × 10⁻⁶) of geopy's
-  geodesic, far below a thousandth of a minute; the simpler Gauss mid-latitude formula errs up
-  to 57 m and a spherical haversine (R = 6,371.0088 km) up to 730 m (0.33%), which at 100 km/h
-  is up to half a minute, hence the ellipsoidal form. `tests/test_coverage.py` checks the
-  minutes against `GeodesicTravel` itself for a sample of points.
-* Population: the 4,067 PC4 areas of CBS (1 January 2021, 17,472,870 people; `data/population.csv`,
-  see `data/README.md`), each counted whole at one point (the area's centroid, not a
-  population-weighted centre): an area is either within or outside.
-* Region of a point: the ROAZ outline that contains it (`regions.geo.RegionLocator`; inside the
-  merged ROAZ02/ROAZ05 outline the nearest municipality centroid decides); a point outside every
-  outline (simplified coast) takes the region of the nearest municipality centroid. People are
-  counted in the region where they live, whichever region's SEH is nearest.
-* Wadden islands (`WADDEN_PC4`, 24,390 people): there is **no ferry or helicopter model**, and a
-  straight line across the Marsdiep or the Wadden Sea is no ambulance route, so every island
-  area is outside, with unknown minutes. RIVM, too, counts (nearly all) island residents outside.
-  Every other Dutch island is joined to the mainland by a bridge, dam or tunnel.
-* Water elsewhere: the straight line still crosses water where roads go round or under it (e.g.
-  Zeeuws-Vlaanderen ↔ Goes, really through the Westerschelde tunnel), so such minutes are a floor.
-* SEHs: only the Dutch hospitals of the facility list (no Belgian or German SEH counts).
+Both drives use the dispatch travel model, vectorised (`regions.travel.travel_minutes`, held to
+geopy's geodesic by the tests). `regions/COVERAGE.md` has the baseline and how it compares
+with RIVM's figure.
 
 Which SEHs count (`counts_as_open`)
-------------------------------------
-A facility with an SEH (`Facility.has_seh`: kinds `seh`, `seh_limited`, `seh_unconfirmed`,
-`hospital`) counts while its live SEH status (`seh` in its Redis hash) takes ambulances: `open`
-or `busy`. `stop`, `closed` and `stop_expired` (a stop past its expected end, unconfirmed) do
-not count. A facility that never reported an SEH status counts only if it is a 24/7 SEH (kind
-`seh`): limited-hours SEHs (`seh_limited`) may be closed now (RIVM's norm counts 24/7 SEHs only),
-and `seh_unconfirmed` and imported `hospital`s may have none; their own report tells. A reported
-status is taken as it stands, however old (a stale `open` still counts). The baseline
-(`capacity coverage --all-open`) counts exactly the 24/7 SEHs (kind `seh`, 80 in the shipped list).
+-----------------------------------
+A facility with an SEH counts while its live SEH status takes ambulances: it is not on stop
+(`capacity.domain.on_stop`: stop, closed, stop_expired; a closure by its opening hours is a
+closure). One that never reported counts only if it is normally open at that moment: a 24/7
+SEH (kind `seh`) within its declared opening hours, if it has any (`Facility.normally_open`).
+Limited-hours SEHs (`seh_limited`), `seh_unconfirmed` ones and imported `hospital`s count once
+they report open. A reported status counts as it stands, however old (a stale `open` counts).
+The baseline (`capacity coverage --all-open`) counts exactly the 24/7 SEHs without declared
+hours (kind `seh`, 80 in the shipped list), leaving from the 24/7 stations.
+
+Which stations count
+--------------------
+The stations staffed around the clock (`regions.stations.StationSet.always`), unless a what-if
+closes or opens some, or a sensitivity run takes a larger set. A point on a Wadden island is
+reached only from a station on an island, a mainland point only from the mainland.
 
 Recompute
 ---------
-The point × SEH transport matrix (float32, 4,067 × every facility with an SEH) is computed once
-(at start-up, and again only when the set or place of SEH facilities changes, e.g. an import);
-a recompute is a min over the columns of the SEHs that count, then sums per region
-(`numpy.bincount`): about 0.3 ms for the country, about 1 ms with every region's figures and
-areas outside (`bench/coverage.py`; the goal was 1 s).
-
-Baseline (`capacity coverage --all-open`: the 80 SEHs of kind `seh` open)
--------------------------------------------------------------------------
-98.95% within 45 minutes: 17,289,750 of 17,472,870 people; 183,120 outside, of whom 24,390 on
-the Wadden islands. Per region outside: ROAZ01 36,435; ROAZ02 13,655 (Texel); ROAZ03 990;
-ROAZ04 50,595; ROAZ05 81,445; ROAZ06–ROAZ11 none. RIVM found 99.7% (2022): the areas match its
-known ones, but this model's slower travel model and full 15-minute response put about three
-times as many people outside (see `regions/COVERAGE.md`).
+Two matrices are computed once (at start-up, and again only when the SEH facilities or their
+places change): point × SEH transport minutes and point × station response minutes (float32).
+A recompute is a masked min over the SEH columns plus the response vector of the station set
+(kept per set), then sums per region (`numpy.bincount`): about a millisecond for the whole
+country with every region's figures (`bench/coverage.py`; the goal is 1 s).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from capacity.domain import on_stop
 from regions.geo import RegionLocator, municipalities
+from regions.norm import PARAMETERS, WADDEN_PC4, NormParameters
 from regions.registry import DATA, Facility
-from regions.travel import NORM_MIN, distance_km, travel_minutes
+from regions.stations import Station, StationSet, load_stations, station_ids
+from regions.travel import distance_km, travel_minutes
 
 
-@dataclass(frozen=True, slots=True)
-class NormParameters:
-    """The norm's time components in minutes (see the module docstring for their sources)."""
-
-    norm_min: float = NORM_MIN
-    response_min: float = 15.0
-    on_scene_min: float = 5.0
-
-    @property
-    def fixed_min(self) -> float:
-        """Minutes before the transport starts."""
-        return self.response_min + self.on_scene_min
-
-    @property
-    def transport_budget_min(self) -> float:
-        return self.norm_min - self.fixed_min
-
-
-PARAMETERS = NormParameters()
-
-WADDEN_PC4: frozenset[str] = frozenset(
-    [str(code) for code in range(1791, 1798)]  # Texel
-    + ["8899"]  # Vlieland
-    + [str(code) for code in (*range(8881, 8886), *range(8891, 8898))]  # Terschelling
-    + [str(code) for code in range(9161, 9165)]  # Ameland
-    + ["9166"]  # Schiermonnikoog
-)
-"""The inhabited PC4 areas of the Wadden islands (shared/data/population/README.md: 24,390 people)."""
-
-NOT_TAKING = frozenset({"stop", "closed", "stop_expired"})
-"""SEH statuses under which an SEH takes no ambulances, so does not count."""
-
-DEFAULT_OPEN_KINDS = frozenset({"seh"})
-"""Kinds that count while they never reported an SEH status: the 24/7 SEHs."""
-
-
-def counts_as_open(kind: str, status: str | None) -> bool:
-    """Whether an SEH of this kind with this live status (None: never reported) counts."""
+def counts_as_open(facility: Facility, status: str | None, at: datetime) -> bool:
+    """Whether an SEH with this live status (None: never reported) counts at `at`."""
     if status is None:
-        return kind in DEFAULT_OPEN_KINDS
-    return status not in NOT_TAKING
+        return facility.normally_open(at)
+    return not on_stop(status)
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +123,7 @@ class Area:
     region_id: str
     population: int
     minutes: float | None
+    response_min: float | None
     lat: float
     lon: float
 
@@ -239,13 +142,19 @@ class Figures:
         return self.within / self.people if self.people else 1.0
 
 
+def _rounded(value: float) -> float | None:
+    return round(float(value), 1) if np.isfinite(value) else None
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The norm for every point with one set of SEHs counting."""
+    """The norm for every point with one set of SEHs and one set of stations counting."""
 
     population: Population
     open_ids: frozenset[str]
-    minutes: np.ndarray  # per point; inf without a road to any counted SEH
+    station_ids: frozenset[str]
+    response: np.ndarray  # per point: call until the ambulance is on scene; inf without a station by road
+    minutes: np.ndarray  # per point: call until at the SEH; inf without a road to a counted SEH
     within: np.ndarray  # per point
     region_people: np.ndarray
     region_within: np.ndarray
@@ -269,7 +178,8 @@ class Evaluation:
                 pc4=pop.pc4[i],
                 region_id=pop.region_ids[int(pop.region[i])],
                 population=int(pop.people[i]),
-                minutes=round(float(self.minutes[i]), 1) if np.isfinite(self.minutes[i]) else None,
+                minutes=_rounded(self.minutes[i]),
+                response_min=_rounded(self.response[i]),
                 lat=round(float(pop.lat[i]), 5),
                 lon=round(float(pop.lon[i]), 5),
             )
@@ -293,16 +203,34 @@ class Evaluation:
         return f"{figures.people}:{figures.within}:{codes}"
 
 
+Place = tuple[str, float, float]  # (id, lat, lon)
+
+
 @lru_cache(maxsize=8)
-def transport_matrix(population: Population, places: tuple[tuple[str, float, float], ...]) -> np.ndarray:
-    """Transport minutes, points × places (id, lat, lon), float32, inf for points without a road;
+def transport_matrix(population: Population, places: tuple[Place, ...]) -> np.ndarray:
+    """Driving minutes, points × SEHs, float32, inf for points without a road (the islands);
     read-only and shared, so app instances in one process (and the tests) compute it once."""
-    lats = np.array([lat for _, lat, _ in places], dtype=np.float64)
-    lons = np.array([lon for _, _, lon in places], dtype=np.float64)
-    matrix = travel_minutes(population.lat[:, None], population.lon[:, None], lats[None, :], lons[None, :]).astype(np.float32)
+    matrix = _minutes(population, places)
     matrix[~population.by_road, :] = np.inf
     matrix.setflags(write=False)
     return matrix
+
+
+@lru_cache(maxsize=4)
+def response_matrix(population: Population, places: tuple[Place, ...], island: tuple[bool, ...]) -> np.ndarray:
+    """Driving minutes, stations × points transposed (points × stations), float32; a station
+    reaches a point only on its own side of the water (island stations serve island points)."""
+    matrix = _minutes(population, places)
+    on_island = np.array(island, dtype=bool)
+    matrix[population.by_road[:, None] == on_island[None, :]] = np.inf
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _minutes(population: Population, places: tuple[Place, ...]) -> np.ndarray:
+    lats = np.array([lat for _, lat, _ in places], dtype=np.float64)
+    lons = np.array([lon for _, _, lon in places], dtype=np.float64)
+    return travel_minutes(population.lat[:, None], population.lon[:, None], lats[None, :], lons[None, :]).astype(np.float32)
 
 
 def seh_facilities(facilities: Iterable[Facility]) -> tuple[Facility, ...]:
@@ -310,65 +238,114 @@ def seh_facilities(facilities: Iterable[Facility]) -> tuple[Facility, ...]:
     return tuple(sorted((f for f in facilities if f.has_seh), key=lambda f: f.id))
 
 
+def _min_over(matrix: np.ndarray, index: Mapping[str, int], chosen: frozenset[str]) -> np.ndarray:
+    if not chosen:
+        return np.full(matrix.shape[0], np.inf)
+    columns = np.fromiter(sorted(index[i] for i in chosen), dtype=np.int64)
+    return matrix[:, columns].min(axis=1).astype(np.float64)
+
+
 @dataclass(eq=False)
 class CoverageModel:
-    """The precomputed point × SEH transport minutes, and the norm evaluated on them."""
+    """The precomputed point × SEH and point × station minutes, and the norm evaluated on them."""
 
     population: Population
+    stations: tuple[Station, ...]
     parameters: NormParameters = PARAMETERS
-    columns: tuple[str, ...] = ()
-    kinds: dict[str, str] = field(default_factory=dict)
+    sehs: dict[str, Facility] = field(default_factory=dict)
     transport: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    _places: tuple[tuple[str, float, float], ...] = ()
+    response_drive: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    _places: tuple[Place, ...] = ()
     _index: dict[str, int] = field(default_factory=dict)
+    _station_index: dict[str, int] = field(default_factory=dict)
+    _responses: dict[frozenset[str], np.ndarray] = field(default_factory=dict)
     _baseline: Evaluation | None = None
 
     @classmethod
-    def build(cls, *, population: Population, facilities: Iterable[Facility], parameters: NormParameters = PARAMETERS) -> CoverageModel:
-        model = cls(population=population, parameters=parameters)
+    def build(
+        cls,
+        *,
+        population: Population,
+        facilities: Iterable[Facility],
+        stations: Sequence[Station] | None = None,
+        parameters: NormParameters = PARAMETERS,
+    ) -> CoverageModel:
+        chosen = tuple(stations) if stations is not None else load_stations()
+        places = tuple((s.id, s.lat, s.lon) for s in chosen)
+        island = tuple(s.pc4 in WADDEN_PC4 for s in chosen)
+        model = cls(population=population, stations=chosen, parameters=parameters)
+        model.response_drive = response_matrix(population, places, island)
+        model._station_index = {s.id: j for j, s in enumerate(chosen)}
         model.ensure(facilities)
         return model
 
     def ensure(self, facilities: Iterable[Facility]) -> bool:
-        """Recompute the matrix if the SEH facilities (or their places) changed; True if it did."""
+        """Follow the SEH facilities (their hours may change); recompute the transport matrix only
+        if they or their places changed. True if it did."""
         sehs = seh_facilities(facilities)
         places = tuple((f.id, f.lat, f.lon) for f in sehs)
-        self.kinds = {f.id: f.kind for f in sehs}
+        if [*self.sehs.values()] != list(sehs):
+            self._baseline = None
+        self.sehs = {f.id: f for f in sehs}
         if places == self._places:
             return False
         self.transport = transport_matrix(self.population, places)
-        self.columns = tuple(f.id for f in sehs)
-        self._index = {facility_id: j for j, facility_id in enumerate(self.columns)}
+        self._index = {facility_id: j for j, (facility_id, _, _) in enumerate(places)}
         self._places = places
-        self._baseline = None
         return True
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._index)
 
     def knows(self, facility_id: str) -> bool:
         return facility_id in self._index
 
+    def knows_station(self, station_id: str) -> bool:
+        return station_id in self._station_index
+
+    def station_set(self, which: StationSet = StationSet.always) -> frozenset[str]:
+        return station_ids(self.stations, which)
+
     def all_open_24_7(self) -> frozenset[str]:
-        """The baseline's SEHs: every 24/7 SEH (kind `seh`)."""
-        return frozenset(i for i, kind in self.kinds.items() if kind in DEFAULT_OPEN_KINDS)
+        """The baseline's SEHs: every 24/7 SEH (kind `seh`) without declared opening hours."""
+        return frozenset(i for i, f in self.sehs.items() if f.kind == "seh" and f.hours is None)
 
-    def open_from(self, statuses: dict[str, str | None]) -> frozenset[str]:
-        """The SEHs that count, from their live statuses (a missing id: never reported)."""
-        return frozenset(i for i, kind in self.kinds.items() if counts_as_open(kind, statuses.get(i)))
+    def normally_open(self, at: datetime) -> frozenset[str]:
+        """The SEHs open at `at` by design: 24/7 SEHs within their declared hours, whatever they reported."""
+        return frozenset(i for i, f in self.sehs.items() if f.normally_open(at))
 
-    def evaluate(self, open_ids: Iterable[str]) -> Evaluation:
-        """The norm with exactly these SEHs counting (unknown ids are ignored)."""
+    def open_from(self, statuses: Mapping[str, str | None], at: datetime) -> frozenset[str]:
+        """The SEHs that count at `at`, from their live statuses (a missing id: never reported)."""
+        return frozenset(i for i, f in self.sehs.items() if counts_as_open(f, statuses.get(i), at))
+
+    def response(self, stations: frozenset[str]) -> np.ndarray:
+        """Per point, the minutes from the call until an ambulance from the nearest of `stations` is there."""
+        found = self._responses.get(stations)
+        if found is None:
+            drive = _min_over(self.response_drive, self._station_index, frozenset(s for s in stations if s in self._station_index))
+            found = drive + self.parameters.before_driving_min
+            found.setflags(write=False)
+            if len(self._responses) >= 16:
+                self._responses.clear()  # what-ifs: a few sets at a time; the live set is rebuilt at once
+            self._responses[stations] = found
+        return found
+
+    def evaluate(self, open_ids: Iterable[str], stations: frozenset[str] | None = None) -> Evaluation:
+        """The norm with exactly these SEHs counting (unknown ids are ignored), ambulances leaving
+        from `stations` (default: the 24/7 ones)."""
         chosen = frozenset(i for i in open_ids if i in self._index)
+        leaving = self.station_set() if stations is None else stations
         pop = self.population
-        if chosen:
-            columns = np.fromiter(sorted(self._index[i] for i in chosen), dtype=np.int64)
-            best = self.transport[:, columns].min(axis=1).astype(np.float64)
-        else:
-            best = np.full(len(pop), np.inf)
-        minutes = best + self.parameters.fixed_min
+        response = self.response(leaving)
+        minutes = response + self.parameters.on_scene_min + _min_over(self.transport, self._index, chosen)
         within = minutes <= self.parameters.norm_min
         regions = len(pop.region_ids)
         return Evaluation(
             population=pop,
             open_ids=chosen,
+            station_ids=leaving,
+            response=response,
             minutes=minutes,
             within=within,
             region_people=np.bincount(pop.region, weights=pop.people, minlength=regions).astype(np.int64),
@@ -376,7 +353,7 @@ class CoverageModel:
         )
 
     def baseline(self) -> Evaluation:
-        """Every 24/7 SEH open (cached until the SEH facilities change)."""
+        """Every 24/7 SEH open, ambulances from every 24/7 station (cached until the SEHs change)."""
         if self._baseline is None:
             self._baseline = self.evaluate(self.all_open_24_7())
         return self._baseline

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
 from capacity.domain import Capability
+from regions.hours import HoursInvalid, SehHours, parse_hours
 
 DATA = resources.files("regions").joinpath("data")
 SEH_KINDS = frozenset({"seh", "seh_limited", "seh_unconfirmed", "hospital"})
 """Hospitals with an SEH: `seh` 24/7, `seh_limited` limited hours, `seh_unconfirmed` and `hospital`
 (imported without saying) may have one; their reported SEH status tells."""
+DEFAULT_OPEN_KINDS = frozenset({"seh"})
+"""The 24/7 SEHs: open unless they say otherwise (or their declared hours do)."""
 HOSPITAL_KINDS = SEH_KINDS | {"hospital_no_seh"}
 CARE_KINDS = frozenset({"gp_post", "care_home", "rehab_centre", "mental_health", "basic_care_centre"})
 FACILITY_KINDS = HOSPITAL_KINDS | CARE_KINDS
@@ -43,6 +47,8 @@ class Facility:
     synthetic: bool = False
     source: str = ""
     phone: str = ""
+    hours: SehHours | None = None
+    """The SEH's declared opening hours (None: open around the clock, or no SEH)."""
 
     def stale_at_ms(self, measured_ms: int) -> int:
         """When figures measured at `measured_ms` (epoch ms) go stale: after the reporting interval."""
@@ -51,6 +57,16 @@ class Facility:
     @property
     def has_seh(self) -> bool:
         return self.kind in SEH_KINDS
+
+    def open_by_hours(self, at: datetime) -> bool:
+        """Whether the SEH's declared hours have it open at `at` (no hours: always)."""
+        return self.hours is None or self.hours.open_at(at)
+
+    def normally_open(self, at: datetime) -> bool:
+        """An SEH that is open at `at` by design, whatever it reported: a 24/7 SEH (kind `seh`)
+        within its declared hours, if it has any. Coverage counts it, and dispatch ranks it above
+        declared stops, while it has never reported."""
+        return self.kind in DEFAULT_OPEN_KINDS and self.open_by_hours(at)
 
     def may_offer(self, need: str) -> bool:
         """Whether asking this facility for `need` makes sense at all: an SEH is asked of hospitals
@@ -127,7 +143,8 @@ def load_registry(
     default_interval_s: int = 900,
 ) -> Registry:
     """Read regions and facilities; a facility row may carry its own `reporting_interval_s`, the
-    `units` it offers (`elv;grz`) and `synthetic` (true for demo data)."""
+    `units` it offers (`elv;grz`), `synthetic` (true for demo data) and its SEH's
+    `opening_hours` (regions.hours; empty: around the clock)."""
     with _open(regions_file, "roaz_regions.csv") as fh:
         regions = [
             Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)
@@ -147,6 +164,7 @@ def load_registry(
                 synthetic=(row.get("synthetic") or "").strip().lower() in ("true", "1", "yes"),
                 source=row.get("source") or "",
                 phone=row.get("phone") or "",
+                hours=_hours_of(row),
             )
             for row in csv.DictReader(fh)
         ]
@@ -158,6 +176,13 @@ def load_registry(
                 raise ValueError(f"unknown capability {row['capability']!r} for {row['facility_id']}")
             capabilities.setdefault(row["facility_id"], set()).add(row["capability"])
     return Registry.build(regions, facilities, {f: frozenset(c) for f, c in capabilities.items()})
+
+
+def _hours_of(row: dict[str, str]) -> SehHours | None:
+    try:
+        return parse_hours(row.get("opening_hours"))
+    except HoursInvalid as exc:
+        raise ValueError(f"facility {row['id']}: opening_hours: {exc}") from exc
 
 
 def outlines_geojson(path: Path | None = None) -> bytes:

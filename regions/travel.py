@@ -43,7 +43,6 @@ Point = tuple[float, float]  # (lat, lon)
 DETOUR_FACTOR = 1.3
 SPEED_BANDS_KMH: tuple[tuple[float, float], ...] = ((3.0, 40.0), (12.0, 70.0), (float("inf"), 100.0))
 FIXED_MIN = 1.0
-NORM_MIN = 45.0
 
 
 class RouterUnavailable(Exception):

@@ -60,7 +60,9 @@ async def test_fifty_dispatchers_announcing_for_three_free_places_get_exactly_th
     figures = await unit(http, hospital)
     assert figures["available"] == 3 and figures["held"] == 3 and figures["free"] == 0
     nearest = await http.get(
-        "/api/v1/nearest", params={"lat": 52.0859, "lon": 5.1795, "need": "ic_adult", "limit": 50}, headers=bearer(dispatch)
+        "/api/v1/nearest",
+        params={"lat": 52.0859, "lon": 5.1795, "need": "ic_adult", "limit": 50, "region": "ROAZ08"},
+        headers=bearer(dispatch),
     )
     mine = next(c for c in nearest.json()["candidates"] if c["facility_id"] == FACILITY)
     assert mine["free"] == 0 and "no free ic_adult places" in mine["why"]

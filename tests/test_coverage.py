@@ -30,7 +30,7 @@ REGISTRY = load_registry()
 DEN_HELDER, TERNEUZEN, MAASTRICHT = "seh-tno-50", "seh-tno-86", "seh-tno-00"
 AMPHIA_LANGENDIJK = "seh-tno-05"  # hospital_no_seh
 TILBURG_TWEESTEDEN = "seh-tno-22"  # seh_limited
-HULST, DEN_HELDER_CENTRE = "4561", "1781"
+OOSTBURG, DEN_HELDER_CENTRE = "4501", "1781"  # Oostburg: west Zeeuws-Vlaanderen, 4,585 people
 WHAT_IF = "/api/v1/coverage/what-if"
 
 
@@ -51,7 +51,9 @@ def test_the_postcode_around_an_seh_is_within_the_norm(model):
     baseline = model.baseline()
     maastricht = point(model, "6229")  # the Maastricht UMC+ postcode
     assert baseline.within[maastricht]
-    assert baseline.minutes[maastricht] < model.parameters.fixed_min + 5
+    p = model.parameters
+    assert baseline.response[maastricht] < p.before_driving_min + 8  # a station in town, 2 km away
+    assert baseline.minutes[maastricht] < baseline.response[maastricht] + p.on_scene_min + 6
     assert baseline.region("ROAZ11").share == 1.0
 
 
@@ -78,12 +80,13 @@ def test_closing_the_only_seh_of_den_helder_moves_its_people_outside(model):
 
 def test_which_sehs_count_follows_the_reported_status_and_the_kind(model):
     """A 24/7 SEH counts until it reports a stop; a limited-hours SEH only once it reports open."""
-    assert model.open_from({}) == model.all_open_24_7()
-    assert TILBURG_TWEESTEDEN not in model.open_from({})
-    assert TILBURG_TWEESTEDEN in model.open_from({TILBURG_TWEESTEDEN: "open"})
+    now = datetime.now(UTC)
+    assert model.open_from({}, now) == model.all_open_24_7()
+    assert TILBURG_TWEESTEDEN not in model.open_from({}, now)
+    assert TILBURG_TWEESTEDEN in model.open_from({TILBURG_TWEESTEDEN: "open"}, now)
     for status in ("stop", "closed", "stop_expired"):
-        assert DEN_HELDER not in model.open_from({DEN_HELDER: status})
-    assert DEN_HELDER in model.open_from({DEN_HELDER: "busy"})
+        assert DEN_HELDER not in model.open_from({DEN_HELDER: status}, now)
+    assert DEN_HELDER in model.open_from({DEN_HELDER: "busy"}, now)
     assert not model.knows(AMPHIA_LANGENDIJK)  # no SEH: not a column at all
 
 
@@ -133,7 +136,9 @@ async def test_a_coordinator_sees_the_areas_outside_when_den_helder_stops(http, 
     before = (await http.get("/api/v1/coverage", headers=bearer(coordinator))).json()
     noordwest = next(r for r in before["regions"] if r["region_id"] == "ROAZ02")
     assert DEN_HELDER in before["counted_sehs"] and DEN_HELDER_CENTRE not in {a["pc4"] for a in noordwest["outside_areas"]}
-    assert before["model"]["norm_min"] == 45 and before["model"]["transport_budget_min"] == 25
+    model = before["model"]
+    assert (model["norm_min"], model["dispatch_min"], model["turnout_min"], model["on_scene_min"]) == (45, 2, 2, 5)
+    assert model["published"]["share"] == 0.997 and model["published"]["outside"] == 59_800 and before["counted_stations"] == 224
 
     await report_seh(http, den_helder, DEN_HELDER, "stop", datetime.now(UTC))
     after = (await http.get("/api/v1/coverage", headers=bearer(coordinator))).json()
@@ -161,7 +166,7 @@ async def test_what_if_terneuzen_stops_shows_who_falls_outside_in_zeeuws_vlaande
     assert [r["region_id"] for r in difference["regions"]] == ["ROAZ04"]
     zeeland = difference["regions"][0]
     assert zeeland["newly_outside"] == difference["newly_outside"] > 10_000
-    assert HULST in {a["pc4"] for a in zeeland["newly_outside_areas"]}
+    assert OOSTBURG in {a["pc4"] for a in zeeland["newly_outside_areas"]}
     assert all(a["minutes"] > 45 for a in zeeland["newly_outside_areas"])
     assert difference["now"]["within"] - body["national"]["within"] == difference["newly_outside"]
 
@@ -256,7 +261,7 @@ async def test_the_board_gets_exactly_one_coverage_entry_per_change_after_a_stop
     zeeland = next(r for r in (await http.get("/api/v1/coverage", headers=bearer(viewer))).json()["regions"] if r["region_id"] == "ROAZ04")
     assert entry["within"] == zeeland["within"] < entry["people"] == zeeland["people"] and entry["share"] == zeeland["share"]
     assert entry["outside_areas"] == [a["pc4"] for a in zeeland["outside_areas"][:20]]
-    assert entry["outside_areas_total"] == len(zeeland["outside_areas"]) and HULST in {a["pc4"] for a in zeeland["outside_areas"]}
+    assert entry["outside_areas_total"] == len(zeeland["outside_areas"]) and OOSTBURG in {a["pc4"] for a in zeeland["outside_areas"]}
     assert set(entry["national"]) == {"people", "within", "outside", "share"} and entry["national"]["people"] == 17_472_870
     for region_id in REGISTRY.regions:  # nobody elsewhere changes side, so no other region is told
         if region_id != "ROAZ04":
@@ -294,4 +299,6 @@ def test_the_baseline_command_prints_the_national_figure_and_people_outside_per_
     assert f"{national.share:.2%}" in result.output and f"{national.outside:,}" in result.output
     for region_id in REGISTRY.regions:
         assert region_id in result.output
-    assert "every 24/7 SEH open (80 SEHs)" in result.output and "15 min response" in result.output
+    assert "every 24/7 SEH open (80 SEHs, 224 stations)" in result.output and "2 min call handling + 2 min turnout" in result.output
+    rivm = next(line for line in result.output.splitlines() if "RIVM 2022" in line)
+    assert "59,800" in rivm and "99.7%" in rivm  # RIVM's published figure, beside ours

@@ -15,12 +15,15 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from capacity.domain import Role
+from regions.registry import load_registry
 from tests.conftest import ARTIFACTS, IN_ENGLISH, LOAD, TIME_ZONE, Hospitals, bearer
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 # The server, keys and Chromium (browser, context, page) fixtures come from tests/conftest.py.
 
+REGISTRY = load_registry()
+CSV_HEADER = "facility_id,measured_at,unit_type,staffed,occupied,available,seh_status,seh_reason,seh_expected_until\n"
 MAASTRICHT, HEERLEN, SITTARD, ROERMOND = "seh-tno-00", "seh-tno-87", "seh-tno-88", "seh-tno-39"
 NEAR_MAASTRICHT = (50.85, 5.69)  # the west of the city, 2.4 km from the academic hospital
 OPEN = {"status": "open"}
@@ -281,9 +284,29 @@ async def test_a_refused_announcement_shows_the_reason_and_holds_nothing(page, s
     await expect(page.locator("#holds-panel")).to_be_hidden()
     assert (await hospitals.get(f"/api/v1/facilities/{MAASTRICHT}/announcements", hospital)).json() == []
 
-    # asked again: not suitable now, with the stop's reason and its end in local time
+    # asked again: an SEH that said stop ranks after every 24/7 SEH not heard from, so it leaves the five
+    await page.get_by_role("button", name="Zoek dichtstbijzijnde").click()
+    await expect(azm).to_have_count(0)
+    await expect(candidates(page).first.locator(".tier")).to_have_text("rang 3: status onbekend (nooit gemeld), normaal open")
+    await expect(candidates(page).first.locator(".why")).to_have_text("SEH-status nooit gemeld")  # the tier is a mark, not a reason
+
+    # every other SEH closes too (one CSV from an admin): the stopped SEH is the nearest of tier 4 again, with its
+    # reason and its end in local time
+    admin = await hospitals.keys.create(Role.admin)
+    rows = "".join(
+        f"{f.id},{datetime.now(UTC).isoformat()},,,,,closed,calamity,{until.isoformat()}\n"
+        for f in REGISTRY.facilities.values()
+        if f.has_seh and f.id != MAASTRICHT
+    )
+    closed = await hospitals.client.post(
+        f"{server.url}/api/v1/reports.csv",
+        content=(CSV_HEADER + rows).encode(),
+        headers={**bearer(admin), "content-type": "text/csv"},
+    )
+    assert closed.status_code == 201, closed.text
     await page.get_by_role("button", name="Zoek dichtstbijzijnde").click()
     await expect(azm.locator(".fit")).to_have_text("niet geschikt")
+    await expect(azm.locator(".tier")).to_have_text("rang 4: meldt dat het niet kan (stop, dicht, vol) of mist een vereiste")
     local_end = f"{until.astimezone(ZoneInfo(TIME_ZONE)):%H:%M}"
     await expect(azm.locator(".why")).to_have_text(f"SEH op stop: drukte tot {local_end}")  # the reason's label, not its code
     await expect(azm.locator(".seh")).to_have_text("stop")

@@ -86,6 +86,65 @@ async def test_an_seh_on_stop_is_not_suitable_says_why_and_ranks_after_open_ones
     assert ranked.index(diak) > max(i for i, c in enumerate(ranked) if c["suitable"])
 
 
+# Tiers: dispatch is never sent first to the one SEH that said it cannot take ambulances
+
+
+def tiers(ranked: list[dict]) -> list[int]:
+    return [c["tier"] for c in ranked]
+
+
+async def test_on_a_fresh_service_the_one_seh_that_reported_a_stop_is_not_listed_first(http, figures, dispatch):
+    """The first day of a deployment: nobody has reported, then the nearest SEH to central Utrecht says stop."""
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    await figures.report("seh-tno-16", {"seh": {"status": "stop", "reason": "crowding", "expected_until": until}})
+    first = (await ask(http, dispatch, **UTRECHT, need="seh")).json()["candidates"]
+    assert "seh-tno-16" not in [c["facility_id"] for c in first]
+    assert first[0]["facility_id"] == "seh-tno-76"  # UMC Utrecht, the next nearest 24/7 SEH
+    assert all(c["tier"] == 3 and not c["suitable"] for c in first)
+    assert first[0]["why"][:2] == ["tier 3: status unknown (never reported) where it is normally open", "SEH status never reported"]
+    ranked = (await ask(http, dispatch, **UTRECHT, need="seh", region="ROAZ08", limit=50)).json()["candidates"]
+    diak = next(c for c in ranked if c["facility_id"] == "seh-tno-16")
+    assert diak["tier"] == 4 and diak["why"][0].startswith("tier 4: said it cannot")
+    assert any(w.startswith("SEH on stop: crowding until") for w in diak["why"])
+    assert tiers(ranked) == sorted(tiers(ranked))
+    assert all(c["kind"] == "seh" for c in ranked if c["tier"] == 3)  # never-reported 24/7 SEHs only
+    assert all(c["tier"] == 5 for c in ranked if c["kind"] in ("hospital_no_seh", "seh_limited", "seh_unconfirmed"))
+
+
+async def test_every_tier_in_its_order_and_by_travel_time_within_a_tier(http, figures, dispatch):
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    await figures.report("seh-tno-16", {"seh": {"status": "closed", "reason": "staffing", "expected_until": until}})  # 4
+    await figures.report("seh-tno-66", {"measured_at": ago(40), "seh": {"status": "open"}})  # 2: stale
+    await figures.report("seh-tno-76", {"seh": {"status": "busy"}})  # 1
+    ranked = (await ask(http, dispatch, **UTRECHT, need="seh", region="ROAZ08", limit=50)).json()["candidates"]
+    by_id = {c["facility_id"]: c for c in ranked}
+    assert [c["facility_id"] for c in ranked[:2]] == ["seh-tno-76", "seh-tno-66"]
+    assert (by_id["seh-tno-76"]["tier"], by_id["seh-tno-66"]["tier"], by_id["seh-tno-16"]["tier"]) == (1, 2, 4)
+    assert by_id["seh-tno-66"]["suitable"] and by_id["seh-tno-66"]["stale"]
+    assert tiers(ranked) == sorted(tiers(ranked)) and set(tiers(ranked)) == {1, 2, 3, 4, 5}
+    for tier in range(1, 6):
+        minutes = [c["travel_min"] for c in ranked if c["tier"] == tier]
+        assert minutes == sorted(minutes)
+
+
+async def test_a_missing_capability_puts_an_seh_with_unknown_status_among_the_declared_ones(http, figures, dispatch):
+    await figures.report("seh-tno-76", {"seh": {"status": "open"}})  # the region's trauma centre
+    ranked = (await ask(http, dispatch, **UTRECHT, need="seh", capability="trauma_centre", region="ROAZ08", limit=50)).json()
+    ranked = ranked["candidates"]
+    assert ranked[0]["facility_id"] == "seh-tno-76" and ranked[0]["tier"] == 1
+    assert all(c["tier"] >= 4 for c in ranked[1:])
+    assert all(c["tier"] == 4 for c in ranked if c["kind"] == "seh" and c["facility_id"] != "seh-tno-76")
+
+
+async def test_unit_needs_rank_unknown_counts_before_declared_full_units(http, figures, dispatch):
+    await figures.report("seh-tno-16", {"units": [{"type": "ic_adult", "staffed": 8, "available": 0}]})  # full: 4
+    await figures.report("seh-tno-66", {"units": [{"type": "ic_adult", "staffed": 10}]})  # count unknown: 3
+    ranked = (await ask(http, dispatch, **UTRECHT, need="ic_adult", region="ROAZ08", limit=50)).json()["candidates"]
+    by_id = {c["facility_id"]: c for c in ranked}
+    assert by_id["seh-tno-66"]["tier"] == 3 and by_id["seh-tno-16"]["tier"] == 4
+    assert tiers(ranked) == sorted(tiers(ranked))
+
+
 async def test_with_every_seh_on_stop_dispatch_still_gets_the_best_options_with_reasons(http, figures, dispatch):
     for facility in REGISTRY.facilities.values():
         until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -108,7 +167,7 @@ async def test_a_unit_need_counts_only_known_free_places(http, figures, dispatch
     await figures.report("seh-tno-16", {"units": [{"type": "ic_adult", "staffed": 8, "occupied": 8, "available": 0}]})
     await figures.report("seh-tno-66", {"units": [{"type": "ic_adult", "staffed": 10}]})
     await figures.report("seh-tno-76", {"units": [{"type": "ic_adult", "staffed": 30, "available": 3}]})
-    ranked = (await ask(http, dispatch, **UTRECHT, need="ic_adult", limit=50)).json()["candidates"]
+    ranked = (await ask(http, dispatch, **UTRECHT, need="ic_adult", limit=50, region="ROAZ08")).json()["candidates"]
     by_id = {c["facility_id"]: c for c in ranked}
     assert ranked[0]["facility_id"] == "seh-tno-76" and ranked[0]["free"] == 3 and ranked[0]["suitable"]
     assert "no free ic_adult places" in by_id["seh-tno-16"]["why"] and by_id["seh-tno-16"]["free"] == 0

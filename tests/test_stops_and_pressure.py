@@ -73,7 +73,8 @@ async def test_a_stop_with_reason_other_keeps_its_words_and_dispatch_reads_them(
     seh = {"status": "stop", "reason": "other", "reason_text": "water damage", "expected_until": later(60)}
     applied = await hospitals.report(ERASMUS, {"seh": seh})
     assert applied["seh"]["reason"] == "other" and applied["seh"]["reason_text"] == "water damage"
-    answer = (await http.get("/api/v1/nearest", params={"lat": 51.911, "lon": 4.468, "need": "seh"}, headers=bearer(dispatch))).json()
+    near = {"lat": 51.911, "lon": 4.468, "need": "seh", "limit": 50, "region": "ROAZ04"}  # a declared stop ranks after SEHs not heard from
+    answer = (await http.get("/api/v1/nearest", params=near, headers=bearer(dispatch))).json()
     erasmus = next(c for c in answer["candidates"] if c["facility_id"] == ERASMUS)
     assert not erasmus["suitable"] and any(w.startswith("SEH on stop: water damage until ") for w in erasmus["why"])
 

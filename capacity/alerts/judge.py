@@ -13,9 +13,8 @@ import orjson
 
 from capacity.alerts.models import Condition, FreeBelow, MyStopExpired, PressureAbove, SehOnStop, Stale, StopLonger
 from capacity.board.models import FacilityState, RegionBoard
-from capacity.domain import SehStatus, utc_iso
+from capacity.domain import SehStatus, on_stop, utc_iso
 from capacity.live.replica import RegionLive
-from capacity.state import STOP_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def free_places(board: RegionBoard, unit_type: str) -> int | None:
 
 
 def _on_stop(facility: FacilityState) -> bool:
-    return facility.seh is not None and facility.seh.status in STOP_STATUSES
+    return facility.seh is not None and on_stop(facility.seh.status)
 
 
 def _named(facilities: list[FacilityState]) -> str:

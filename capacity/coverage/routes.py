@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 
 from capacity.auth.deps import CurrentPrincipal, Planner
-from capacity.coverage.models import CoverageAnswer, WhatIfAnswer, WhatIfRequest
-from capacity.coverage.service import WhatIfRefused, current_coverage, what_if
+from capacity.coverage.models import CoverageAnswer, Station, WhatIfAnswer, WhatIfRequest
+from capacity.coverage.service import WhatIfRefused, current_coverage, stations_view, what_if
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -18,17 +18,19 @@ async def get_coverage(request: Request, who: CurrentPrincipal) -> CoverageAnswe
 
 @router.post("/what-if")
 async def post_what_if(request: Request, who: Planner, body: WhatIfRequest) -> WhatIfAnswer:
-    """The norm if these SEHs were closed (or opened) on top of the live state, and who changes side; nothing is changed."""
+    """The norm if these SEHs or ambulance stations were closed (or opened) on top of the live
+    state, or of the SEHs open `at` a given moment by their hours, and who changes side; nothing is changed."""
     state = request.app.state
     try:
         return await what_if(
-            replica=state.replica,
-            registry=state.registry,
-            model=state.coverage.model,
-            closed=body.closed,
-            opened=body.opened,
-            regions=who.region_ids,
+            replica=state.replica, registry=state.registry, model=state.coverage.model, request=body, regions=who.region_ids
         )
     except WhatIfRefused as exc:
         detail = [{"loc": [str(part) for part in exc.loc], "msg": str(exc), "type": "value_error"}]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from exc
+
+
+@router.get("/stations")
+async def get_stations(request: Request, who: CurrentPrincipal) -> list[Station]:
+    """The ambulance stations (RIVM's list), and which the norm counts: for maps and what-ifs."""
+    return stations_view(request.app.state.coverage.model)

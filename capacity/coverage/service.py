@@ -20,14 +20,19 @@ from capacity.coverage.models import (
     Difference,
     Figures,
     NormModel,
+    Published,
     RegionChange,
     RegionCoverage,
+    Station,
     WhatIfAnswer,
+    WhatIfRequest,
 )
 from capacity.domain import utc_iso
 from capacity.live.replica import Replica
 from regions import coverage as norm
+from regions.norm import RIVM_2022
 from regions.registry import Registry
+from regions.stations import StationSet, load_stations
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +48,32 @@ def live_statuses(*, replica: Replica, registry: Registry) -> dict[str, str | No
     return {f.id: statuses.get(f.id) for f in norm.seh_facilities(registry.facilities.values())}
 
 
-def counted_now(*, replica: Replica, registry: Registry, model: norm.CoverageModel) -> frozenset[str]:
+def counted_now(*, replica: Replica, registry: Registry, model: norm.CoverageModel, now: datetime | None = None) -> frozenset[str]:
     """The SEHs that count now, by the live state (the model follows the registry first)."""
     model.ensure(registry.facilities.values())
-    return model.open_from(live_statuses(replica=replica, registry=registry))
+    return model.open_from(live_statuses(replica=replica, registry=registry), now or datetime.now(UTC))
 
 
-def norm_model(parameters: norm.NormParameters) -> NormModel:
+def norm_model(model: norm.CoverageModel) -> NormModel:
+    p, published = model.parameters, RIVM_2022
     return NormModel(
-        norm_min=parameters.norm_min,
-        response_min=parameters.response_min,
-        on_scene_min=parameters.on_scene_min,
-        transport_budget_min=parameters.transport_budget_min,
-        travel_model="the dispatch model: geodesic × 1.3 detour, speed bands 40/70/100 km/h, 1 fixed minute",
+        norm_min=p.norm_min,
+        dispatch_min=p.dispatch_min,
+        turnout_min=p.turnout_min,
+        response="driven from the nearest counted ambulance station (24/7 ones, RIVM's 2019 list), by the travel model",
+        on_scene_min=p.on_scene_min,
+        travel_model="the dispatch model: geodesic × 1.3 detour, speed bands 40/70/100 km/h, 1 fixed minute per drive",
         population="CBS inhabitants per 4-digit postcode, 1 January 2021 (4,067 areas, one point each)",
         islands="no ferry or helicopter model: the Wadden islands count as outside",
-        seh_rule="open or busy counts; stop, closed and stop_expired do not; never reported: only 24/7 SEHs (kind seh) count",
+        seh_rule="counts unless on stop (stop, closed, stop_expired); never reported: only 24/7 SEHs within their opening hours",
+        published=Published(
+            year=published.year,
+            share=published.share_within,
+            outside=published.outside,
+            sehs_24_7=published.sehs_24_7,
+            stations_24_7=published.stations_24_7,
+            source=published.source,
+        ),
     )
 
 
@@ -67,7 +82,12 @@ def _figures(figures: norm.Figures) -> Figures:
 
 
 def _areas(areas: Iterable[norm.Area]) -> list[Area]:
-    return [Area(pc4=a.pc4, region_id=a.region_id, population=a.population, minutes=a.minutes, lat=a.lat, lon=a.lon) for a in areas]
+    return [
+        Area(
+            pc4=a.pc4, region_id=a.region_id, population=a.population, minutes=a.minutes, response_min=a.response_min, lat=a.lat, lon=a.lon
+        )
+        for a in areas
+    ]
 
 
 def _readable(registry: Registry, regions: frozenset[str] | None) -> list[str]:
@@ -85,12 +105,13 @@ def region_coverage(*, evaluation: norm.Evaluation, registry: Registry, region_i
 
 
 def coverage_answer(
-    *, evaluation: norm.Evaluation, registry: Registry, parameters: norm.NormParameters, regions: frozenset[str] | None, now: datetime
+    *, evaluation: norm.Evaluation, registry: Registry, model: norm.CoverageModel, regions: frozenset[str] | None, now: datetime
 ) -> CoverageAnswer:
     return CoverageAnswer(
         generated_at=now,
-        model=norm_model(parameters),
+        model=norm_model(model),
         counted_sehs=sorted(evaluation.open_ids),
+        counted_stations=len(evaluation.station_ids),
         national=_figures(evaluation.national),
         regions=[region_coverage(evaluation=evaluation, registry=registry, region_id=r) for r in _readable(registry, regions)],
     )
@@ -100,21 +121,30 @@ async def current_coverage(
     *, replica: Replica, registry: Registry, model: norm.CoverageModel, regions: frozenset[str] | None, now: datetime | None = None
 ) -> CoverageAnswer:
     """The norm with the SEHs that take ambulances now; `regions` limits the regions shown (national stays)."""
+    now = now or datetime.now(UTC)
     await replica.all_caught_up(registry.regions)
-    evaluation = model.evaluate(counted_now(replica=replica, registry=registry, model=model))
-    answer = coverage_answer(
-        evaluation=evaluation, registry=registry, parameters=model.parameters, regions=regions, now=now or datetime.now(UTC)
-    )
+    evaluation = model.evaluate(counted_now(replica=replica, registry=registry, model=model, now=now))
+    answer = coverage_answer(evaluation=evaluation, registry=registry, model=model, regions=regions, now=now)
     answer.last_event_ids = replica.last_event_ids(registry.regions)
     return answer
 
 
-def all_open_coverage(*, registry: Registry, model: norm.CoverageModel, now: datetime | None = None) -> CoverageAnswer:
-    """The baseline: every 24/7 SEH (kind `seh`) open, nothing else (no live state needed)."""
+def all_open_coverage(
+    *, registry: Registry, model: norm.CoverageModel, stations: StationSet = StationSet.always, now: datetime | None = None
+) -> CoverageAnswer:
+    """The baseline: every 24/7 SEH (kind `seh`) open, nothing else (no live state needed);
+    ambulances from the 24/7 stations, or a larger set for a sensitivity run."""
     model.ensure(registry.facilities.values())
-    return coverage_answer(
-        evaluation=model.baseline(), registry=registry, parameters=model.parameters, regions=None, now=now or datetime.now(UTC)
-    )
+    evaluation = model.baseline() if stations is StationSet.always else model.evaluate(model.all_open_24_7(), model.station_set(stations))
+    return coverage_answer(evaluation=evaluation, registry=registry, model=model, regions=None, now=now or datetime.now(UTC))
+
+
+def stations_view(model: norm.CoverageModel) -> list[Station]:
+    counted = model.station_set()
+    return [
+        Station(id=s.id, name=s.name, city=s.city, lat=s.lat, lon=s.lon, availability=s.availability, counted=s.id in counted)
+        for s in model.stations
+    ]
 
 
 class WhatIfRefused(Exception):
@@ -125,21 +155,26 @@ class WhatIfRefused(Exception):
         self.loc = loc
 
 
-def check_what_if(*, registry: Registry, closed: list[str], opened: list[str]) -> None:
-    """Every id must be a known facility with an SEH, and none both closed and opened."""
-    for part, ids in (("closed", closed), ("opened", opened)):
+def check_what_if(*, registry: Registry, model: norm.CoverageModel, request: WhatIfRequest) -> None:
+    """Every id must be a known facility with an SEH (or a known station), and none both closed and opened."""
+    for part, ids in (("closed", request.closed), ("opened", request.opened)):
         for i, facility_id in enumerate(ids):
             facility = registry.facilities.get(facility_id)
             if facility is None:
                 raise WhatIfRefused(("body", part, i), f"unknown facility {facility_id!r}")
             if not facility.has_seh:
                 raise WhatIfRefused(("body", part, i), f"facility {facility_id!r} ({facility.name}) has no SEH")
-    if both := sorted(set(closed) & set(opened)):
-        raise WhatIfRefused(("body", "opened"), f"closed and opened at once: {', '.join(both)}")
+    for part, ids in (("closed_stations", request.closed_stations), ("opened_stations", request.opened_stations)):
+        for i, station_id in enumerate(ids):
+            if not model.knows_station(station_id):
+                raise WhatIfRefused(("body", part, i), f"unknown ambulance station {station_id!r} (GET /api/v1/coverage/stations)")
+    for closed, opened in (("closed", "opened"), ("closed_stations", "opened_stations")):
+        if both := sorted(set(getattr(request, closed)) & set(getattr(request, opened))):
+            raise WhatIfRefused(("body", opened), f"closed and opened at once: {', '.join(both)}")
 
 
 def changes(*, now: norm.Evaluation, then: norm.Evaluation, region_ids: list[str]) -> Difference:
-    """Who changes side between the live state (`now`) and the scenario (`then`)."""
+    """Who changes side between the reference (`now`) and the scenario (`then`)."""
     pop = now.population
     lost = now.within & ~then.within & (pop.people > 0)
     gained = ~now.within & then.within & (pop.people > 0)
@@ -170,22 +205,36 @@ async def what_if(
     replica: Replica,
     registry: Registry,
     model: norm.CoverageModel,
-    closed: list[str],
-    opened: list[str],
+    request: WhatIfRequest,
     regions: frozenset[str] | None,
     now: datetime | None = None,
 ) -> WhatIfAnswer:
-    """The norm if these SEHs were closed (or opened) on top of the live state; nothing is written."""
-    check_what_if(registry=registry, closed=closed, opened=opened)
-    await replica.all_caught_up(registry.regions)
-    live = counted_now(replica=replica, registry=registry, model=model)
-    current = model.evaluate(live)
-    scenario = model.evaluate((live - set(closed)) | set(opened))
-    answer = coverage_answer(
-        evaluation=scenario, registry=registry, parameters=model.parameters, regions=regions, now=now or datetime.now(UTC)
+    """The norm if these SEHs (or stations) were closed or opened, on top of the live state or, with
+    `at`, of the SEHs open at that moment by their hours; nothing is written."""
+    now = now or datetime.now(UTC)
+    model.ensure(registry.facilities.values())
+    check_what_if(registry=registry, model=model, request=request)
+    if request.at is None:
+        await replica.all_caught_up(registry.regions)
+        reference = counted_now(replica=replica, registry=registry, model=model, now=now)
+    else:
+        reference = model.normally_open(request.at)
+    stations = model.station_set()
+    current = model.evaluate(reference, stations)
+    scenario = model.evaluate(
+        (reference - set(request.closed)) | set(request.opened), (stations - set(request.closed_stations)) | set(request.opened_stations)
     )
+    answer = coverage_answer(evaluation=scenario, registry=registry, model=model, regions=regions, now=now)
+    answer.at = request.at
     difference = changes(now=current, then=scenario, region_ids=_readable(registry, regions))
-    return WhatIfAnswer(**dict(answer), closed=list(dict.fromkeys(closed)), opened=list(dict.fromkeys(opened)), difference=difference)
+    return WhatIfAnswer(
+        **dict(answer),
+        closed=list(dict.fromkeys(request.closed)),
+        opened=list(dict.fromkeys(request.opened)),
+        closed_stations=list(dict.fromkeys(request.closed_stations)),
+        opened_stations=list(dict.fromkeys(request.opened_stations)),
+        difference=difference,
+    )
 
 
 def coverage_entry(*, evaluation: norm.Evaluation, region_id: str, norm_min: float, now: datetime) -> dict[str, Any]:
@@ -203,6 +252,7 @@ def coverage_entry(*, evaluation: norm.Evaluation, region_id: str, norm_min: flo
         "outside_areas_total": len(outside),
         "national": {"people": national.people, "within": national.within, "outside": national.outside, "share": round(national.share, 6)},
         "counted_sehs": len(evaluation.open_ids),
+        "counted_stations": len(evaluation.station_ids),
         "norm_min": norm_min,
         "at": utc_iso(now),
     }
@@ -215,6 +265,7 @@ class CoverageService:
     model: norm.CoverageModel
 
     @classmethod
-    def create(cls, *, registry: Registry, outlines: Any = None) -> CoverageService:
+    def create(cls, *, registry: Registry, outlines: Any = None, stations: Any = None) -> CoverageService:
         population = norm.load_population(region_ids=list(registry.regions), outlines=outlines)
-        return cls(model=norm.CoverageModel.build(population=population, facilities=registry.facilities.values()))
+        model = norm.CoverageModel.build(population=population, facilities=registry.facilities.values(), stations=load_stations(stations))
+        return cls(model=model)

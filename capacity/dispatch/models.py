@@ -31,8 +31,16 @@ class Candidate(BaseModel):
     travel_min: float = Field(description="Estimated ambulance travel time (see travel_model).")
     within_norm: bool = Field(description="Travel time within the 45-minute norm.")
     suitable: bool = Field(description="Can take this patient now, by the figures.")
+    tier: int = Field(
+        ge=1,
+        le=5,
+        description="1 suitable, fresh; 2 suitable, stale; 3 status unknown where normally open; "
+        "4 said it cannot (stop, closed, stop expired, full) or lacks a capability; 5 the rest. The first `why` names it.",
+    )
     stale: bool = Field(description="The figures it is judged on are older than the facility's reporting interval.")
-    why: list[str] = Field(description="Short reasons: why not suitable, or what to know (stale, busy, beyond 45 min).")
+    why: list[str] = Field(
+        description="Short reasons: first the tier ('tier 3: …'), then why not suitable, or what to know (stale, busy, beyond 45 min)."
+    )
     seh: SehView | None
     unit: UnitView | None = Field(description="The needed unit's figures, when the need is a unit type.")
     free: int | None = Field(description="Free places of the needed unit (null = unknown, never 0).")

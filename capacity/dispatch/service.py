@@ -4,9 +4,11 @@ Everything is read from this worker's replica and the registry, in memory: the d
 every facility at once with numpy (regions.travel.distance_km), then the nearest few judged,
 all of them only when too few of those are suitable.
 
-Ranking, in tiers, each by travel time: suitable with fresh figures, suitable with stale
-figures (said so), then the rest with the reasons why not. So dispatch always gets an
-answer, even when nothing suitable is near.
+Ranking, in tiers (`Tier`), each by travel time: 1 suitable with fresh figures; 2 suitable but
+stale (said so); 3 status unknown where it is normally open (a 24/7 SEH, within its declared
+hours, that never reported; for a unit, figures never reported or a count unknown); 4 said it
+cannot (on stop, closed, stop expired, no free places) or lacks a required capability; 5 the
+rest. So dispatch always gets an answer, and never the one SEH that declared a stop first.
 """
 
 from __future__ import annotations
@@ -14,21 +16,43 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from weakref import WeakKeyDictionary
 
 import numpy as np
 
 from capacity.board.service import aged, free_of, held_for, nedocs_view, seh_view, unit_view, waiting_view
 from capacity.dispatch.models import Candidate, NearestAnswer
-from capacity.domain import LOCAL_TIME
+from capacity.domain import LOCAL_TIME, on_stop
 from capacity.live.replica import Replica
 from capacity.state import FacilityLive
+from regions.norm import NORM_MIN
 from regions.registry import Facility, Registry
-from regions.travel import DETOUR_FACTOR, NORM_MIN, TravelModel, banded_minutes_array, distance_km, minutes_with_fallback
+from regions.travel import DETOUR_FACTOR, TravelModel, banded_minutes_array, distance_km, minutes_with_fallback
 
 TIE_BAND_MIN = 5.0
 NEDOCS_UNKNOWN = 100
-NOT_TAKING = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SEH stop expired, unconfirmed"}
+STOP_WORDS = {"stop": "SEH on stop", "closed": "SEH closed", "stop_expired": "SEH stop expired, unconfirmed"}
+
+
+class Tier(IntEnum):
+    """Where a candidate ranks; within a tier, by travel time. Dispatch is never sent first to an
+    SEH that said it cannot take ambulances, even on a first day when most have not reported."""
+
+    fresh = 1
+    stale = 2
+    unknown = 3
+    declared = 4
+    rest = 5
+
+
+TIER_WORDS = {
+    Tier.fresh: "suitable, figures fresh",
+    Tier.stale: "suitable, but the figures are stale",
+    Tier.unknown: "status unknown (never reported) where it is normally open",
+    Tier.declared: "said it cannot take this patient, or lacks a required capability",
+    Tier.rest: "not suitable",
+}
 
 
 def _clock(value: datetime) -> str:
@@ -45,72 +69,87 @@ def _stop_words(what: str, reason: str | None, text: str | None, until: datetime
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    suitable: bool
+    tier: Tier
     stale: bool
     why: list[str]
     free: int | None
     pressure: int
 
     @property
-    def tier(self) -> int:
-        """0 suitable with fresh figures, 1 suitable but stale, 2 not suitable."""
-        return 0 if self.suitable and not self.stale else 1 if self.suitable else 2
+    def suitable(self) -> bool:
+        return self.tier <= Tier.stale
+
+
+def _seh_tier(facility: Facility, live: FacilityLive, now: datetime, why: list[str]) -> tuple[Tier, bool]:
+    """The SEH's own tier (capabilities aside) and whether its status is stale; says why."""
+    seh = live.seh
+    if not facility.has_seh:
+        why.append("no SEH")
+        return Tier.rest, False
+    if facility.kind == "seh_limited" and facility.hours is None:
+        why.append("SEH with limited hours")
+    if seh is None:
+        why.append("SEH status never reported")
+        return (Tier.unknown if facility.normally_open(now) else Tier.rest), True
+    age, stale = aged(facility, seh.measured_at, now)
+    status = seh.status.value
+    tier = Tier.stale if stale else Tier.fresh
+    if on_stop(status):
+        why.append(_stop_words(STOP_WORDS[status], seh.reason, seh.reason_text, seh.expected_until))
+        tier = Tier.declared
+    elif status == "busy":
+        why.append("SEH busy")
+    if stale:
+        why.append(f"SEH status {age // 60} min old (stale)")
+    return tier, stale
+
+
+def _unit_tier(facility: Facility, live: FacilityLive, need: str, now: datetime, why: list[str]) -> tuple[Tier, bool, int | None]:
+    """The unit's tier, whether its figures are stale and its free places net of holds; says why."""
+    figures = live.units.get(need)
+    if figures is None:
+        why.append(f"no {need} figures reported")
+        return Tier.unknown, True, None
+    age, stale = aged(facility, figures.measured_at, now)
+    free = free_of(figures, held_for(live, need))
+    tier = Tier.stale if stale else Tier.fresh
+    if free is None:
+        why.append(f"free {need} places unknown")
+        tier = Tier.unknown
+    elif free <= 0:
+        why.append(f"no free {need} places")
+        tier = Tier.declared
+    if stale:
+        why.append(f"{need} figures {age // 60} min old (stale)")
+    return tier, stale, free
 
 
 def judge(
     *, facility: Facility, live: FacilityLive, need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
 ) -> Judgement:
-    """Whether the facility can take the patient now by its figures, and why not."""
+    """Whether the facility can take the patient now by its figures, its tier, and why (the first
+    reason names the tier)."""
     why: list[str] = []
-    suitable = True
+    lacking = False
     if missing := sorted(required - capabilities):
         why.append("lacks " + ", ".join(missing))
-        suitable = False
+        lacking = True
     for stop in live.capability_stops or ():
         if stop.capability.value in required:
             expired = stop.expected_until is not None and stop.expected_until <= now
             why.append(_stop_words(f"{stop.capability.value} on stop", stop.reason, stop.reason_text, stop.expected_until, expired=expired))
-            suitable = False
+            lacking = True
     free = None
     if need == "seh":
-        seh = live.seh
-        if not facility.has_seh:
-            why.append("no SEH")
-            suitable = False
-        elif facility.kind == "seh_limited":
-            why.append("SEH with limited hours")
-        if seh is None:
-            why.append("SEH status never reported")
-            suitable, stale = False, True
-        else:
-            age, stale = aged(facility, seh.measured_at, now)
-            status = seh.status.value
-            if status in NOT_TAKING:
-                why.append(_stop_words(NOT_TAKING[status], seh.reason, seh.reason_text, seh.expected_until))
-                suitable = False
-            elif status == "busy":
-                why.append("SEH busy")
-            if stale:
-                why.append(f"SEH status {age // 60} min old (stale)")
+        tier, stale = _seh_tier(facility, live, now, why)
     else:
-        figures = live.units.get(need)
-        if figures is None:
-            why.append(f"no {need} figures reported")
-            suitable, stale = False, True
-        else:
-            age, stale = aged(facility, figures.measured_at, now)
-            free = free_of(figures, held_for(live, need))
-            if free is None:
-                why.append(f"free {need} places unknown")
-                suitable = False
-            elif free <= 0:
-                why.append(f"no free {need} places")
-                suitable = False
-            if stale:
-                why.append(f"{need} figures {age // 60} min old (stale)")
+        tier, stale, free = _unit_tier(facility, live, need, now, why)
+    if lacking and tier < Tier.rest:
+        tier = Tier.declared
     nedocs = live.nedocs
     fresh_nedocs = nedocs is not None and not aged(facility, nedocs.measured_at, now)[1]
-    return Judgement(suitable, stale, why, free, nedocs.score if nedocs is not None and fresh_nedocs else NEDOCS_UNKNOWN)
+    pressure = nedocs.score if nedocs is not None and fresh_nedocs else NEDOCS_UNKNOWN
+    return Judgement(tier, stale, [f"tier {tier.value}: {TIER_WORDS[tier]}", *why], free, pressure)
 
 
 @dataclass
@@ -127,7 +166,7 @@ class Option:
     def rank(self) -> tuple[int, int, int, float]:
         """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
         SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
-        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
+        return self.verdict.tier.value, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
 
 
 @dataclass(eq=False)
@@ -255,6 +294,7 @@ def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
         travel_min=round(option.minutes, 1),
         within_norm=within,
         suitable=verdict.suitable,
+        tier=verdict.tier.value,
         stale=verdict.stale,
         why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
         seh=seh_view(facility, live, now),

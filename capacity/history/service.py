@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, func, select
 
 from capacity.auth.models import ApiKey
 from capacity.db import Database
-from capacity.domain import LOCAL_TIME
+from capacity.domain import LOCAL_TIME, on_stop
 from capacity.history.models import AuditEntry, Event
 from capacity.history.schemas import (
     AuditItem,
@@ -30,7 +30,6 @@ from capacity.history.schemas import (
 from regions.registry import Facility
 
 LOCAL = LOCAL_TIME
-STOP_STATUSES = frozenset({"stop"})
 MAX_EVENTS = 10_000
 
 
@@ -136,8 +135,9 @@ def stop_periods(
 ) -> list[StopPeriod]:
     """The stops of one facility within [start, end) from its SEH reports in order.
 
-    A stop lasts from the first `stop` report to the next report with another status; one
-    still going at `end` is cut there and marked ongoing."""
+    A stop (capacity.domain.on_stop: stop, closed or stop_expired) lasts from the first report
+    that set it to the next report of a status that takes ambulances; one still going at `end`
+    is cut there and marked ongoing. It keeps the reason it began with."""
     periods: list[StopPeriod] = []
     current: tuple[datetime, str | None, bool] | None = None
 
@@ -156,13 +156,13 @@ def stop_periods(
             )
         )
 
-    if status_at_start and status_at_start.get("status") in STOP_STATUSES:
+    if status_at_start and on_stop(status_at_start.get("status")):
         current = (start, status_at_start.get("reason"), True)
     for measured_at, seh in changes:
-        on_stop = seh.get("status") in STOP_STATUSES
-        if on_stop and current is None:
+        stopped = on_stop(seh.get("status"))
+        if stopped and current is None:
             current = (measured_at, seh.get("reason"), False)
-        elif not on_stop and current is not None:
+        elif not stopped and current is not None:
             close(measured_at, ongoing=False)
             current = None
     if current is not None:

@@ -77,6 +77,11 @@
       "dispatch.beyond": "buiten {norm} min",
       "dispatch.suitable": "geschikt",
       "dispatch.unsuitable": "niet geschikt",
+      "tier.1": "rang 1: geschikt, actuele cijfers",
+      "tier.2": "rang 2: geschikt, cijfers verouderd",
+      "tier.3": "rang 3: status onbekend (nooit gemeld), normaal open",
+      "tier.4": "rang 4: meldt dat het niet kan (stop, dicht, vol) of mist een vereiste",
+      "tier.5": "rang 5: niet geschikt",
       "dispatch.seh": "SEH",
       "dispatch.incoming": "{n} aangemeld",
       "dispatch.until": "tot {time}",
@@ -207,6 +212,11 @@
       "dispatch.beyond": "beyond {norm} min",
       "dispatch.suitable": "suitable",
       "dispatch.unsuitable": "not suitable",
+      "tier.1": "tier 1: suitable, fresh figures",
+      "tier.2": "tier 2: suitable, stale figures",
+      "tier.3": "tier 3: status unknown (never reported), normally open",
+      "tier.4": "tier 4: said it cannot (stop, closed, full) or lacks a requirement",
+      "tier.5": "tier 5: not suitable",
       "dispatch.seh": "SEH",
       "dispatch.incoming": "{n} announced",
       "dispatch.until": "until {time}",
@@ -663,9 +673,12 @@
       el("span", { class: `norm ${c.within_norm ? "within" : "beyond"}` },
         c.within_norm ? `✓ ${t("dispatch.within", { norm })}` : `✗ ${t("dispatch.beyond", { norm })}`),
       el("span", { class: `fit ${c.suitable ? "yes" : "no"}` }, c.suitable ? t("dispatch.suitable") : t("dispatch.unsuitable")),
-      c.stale ? el("span", { class: "stale-mark" }, t("stale")) : null);
+      c.stale ? el("span", { class: "stale-mark" }, t("stale")) : null,
+      c.tier ? el("span", { class: `tier tier-${c.tier}`, "data-tier": String(c.tier) }, t(`tier.${c.tier}`)) : null);
     li.append(head, marks, ...figures(c, answer.need));
-    if (c.why.length) li.append(el("ul", { class: "why" }, ...c.why.map((w) => el("li", {}, why(w, c)))));
+    // The first reason names the tier, shown above as a mark; the list gives the rest.
+    const reasons = c.why.filter((w) => !/^tier \d: /.test(w));
+    if (reasons.length) li.append(el("ul", { class: "why" }, ...reasons.map((w) => el("li", {}, why(w, c)))));
     if (c.suitable) {
       const open = state.confirm && state.confirm.facility_id === c.facility_id;
       const button = el("button", {
