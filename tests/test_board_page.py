@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -894,6 +895,115 @@ async def test_a_coordinator_sees_the_areas_outside_45_minutes_on_the_map_with_a
     await expect(page.locator('#map path[data-coverage="outside"]')).to_have_count(0)
     await page.get_by_label("Buiten 45 minuten tonen").check()
     await expect(page.locator('#map path[data-coverage="outside"]')).to_have_count(outside)
+
+
+STATION_MAASTRICHT = "amb-rivm2019-6226"  # RIVM 2019: Maastricht, Vijverdalseweg, staffed 24 uur
+STATION_PANNINGEN = "amb-rivm2019-5981"  # Panningen, Dag/avond: on the list, not counted for the norm
+STATIONS_IN_VIEW = """() => {
+    const map = document.querySelector("#map").getBoundingClientRect();
+    const seen = { true: 0, false: 0 };
+    for (const node of document.querySelectorAll("#map .station[data-station]")) {
+        const box = node.getBoundingClientRect();
+        if (box.left >= map.left && box.right <= map.right && box.top >= map.top && box.bottom <= map.bottom)
+            seen[node.dataset.counted] += 1;
+    }
+    return seen;
+}"""
+
+
+def station(page: Page, station_id: str):
+    return page.locator(f'#map .station[data-station="{station_id}"]')
+
+
+async def test_the_coverage_layer_shows_the_ambulance_stations_of_the_region(page, server, viewer):
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/api/v1/coverage/stations" in request.url else None)
+    await open_board(page, server, viewer)  # ROAZ11, Limburg: the coverage layer is on by default
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        listed = (await http.get("/api/v1/coverage/stations", headers={"Authorization": f"Bearer {viewer}"})).json()
+    counted = sum(1 for s in listed if s["counted"])
+    assert 0 < counted < len(listed)
+
+    # every station of RIVM's list is drawn, filled (counted, 24/7) or hollow; the region's are in view
+    await expect(page.locator('#map .station[data-counted="true"]')).to_have_count(counted)
+    await expect(page.locator('#map .station[data-counted="false"]')).to_have_count(len(listed) - counted)
+    await expect(station(page, STATION_MAASTRICHT)).to_have_attribute("data-counted", "true")
+    await expect(station(page, STATION_MAASTRICHT)).to_have_class(re.compile(r"\bcounted\b"))
+    await expect(station(page, STATION_PANNINGEN)).to_have_attribute("data-counted", "false")
+    await in_view(page, station(page, STATION_MAASTRICHT), station(page, STATION_PANNINGEN))
+    seen = await page.evaluate(STATIONS_IN_VIEW)
+    assert 15 <= seen["true"] <= 60 and 1 <= seen["false"] <= 20, seen  # Limburg has 16 counted and 1 day post, plus neighbours
+    filled = await station(page, STATION_MAASTRICHT).evaluate("node => getComputedStyle(node).backgroundColor")
+    hollow = await station(page, STATION_PANNINGEN).evaluate("node => getComputedStyle(node).backgroundColor")
+    assert filled != hollow == "rgb(255, 255, 255)"
+
+    # hovering a station names it, its hours and whether the norm counts it
+    tooltip = page.locator(".leaflet-tooltip")
+    await station(page, STATION_PANNINGEN).hover()
+    await expect(tooltip).to_contain_text("Ambulancepost Panningen")
+    await expect(tooltip).to_contain_text("Bemand: overdag en 's avonds")
+    await expect(tooltip).to_contain_text("Telt mee voor de 45-minutennorm: nee")
+
+    legend = page.locator("#coverage-legend")
+    await expect(legend).to_be_visible()
+    await expect(legend.locator("li")).to_have_text(
+        ["buiten 45 minuten", "ambulancepost 24/7 (telt mee)", "andere ambulancepost (telt niet mee)"]
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "board-coverage-stations.png", full_page=True)
+
+    # at the region's zoom the Maastricht station lies under the academic hospital's marker (facilities
+    # stay on top): zoom in there, and it is a square of its own
+    box = await station(page, STATION_MAASTRICHT).bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.wheel(0, -240)
+    await page.mouse.move(box["x"] + 200, box["y"] - 200)  # off the hospital, whose tooltip closes
+    await expect(tooltip).to_have_count(0)
+    await station(page, STATION_MAASTRICHT).hover()
+    await expect(tooltip).to_contain_text("Ambulancepost Maastricht")
+    await expect(tooltip).to_contain_text("Bemand: 24 uur per dag")
+    await expect(tooltip).to_contain_text("Telt mee voor de 45-minutennorm: ja")
+
+    # in English, the same
+    await page.locator("#lang").click()
+    await expect(legend.locator("li")).to_have_text(
+        ["outside 45 minutes", "ambulance station 24/7 (counted)", "other ambulance station (not counted)"]
+    )
+    await page.mouse.move(box["x"] + 200, box["y"] - 200)
+    await expect(tooltip).to_have_count(0)
+    await station(page, STATION_MAASTRICHT).hover()
+    await expect(tooltip).to_contain_text("Ambulance station Maastricht")
+    await expect(tooltip).to_contain_text("Staffed: 24 hours a day")
+    await expect(tooltip).to_contain_text("Counted for the 45-minute norm: yes")
+    await page.locator("#lang").click()
+
+    # hiding the layer hides the stations and their legend; showing it again, or another region, draws
+    # them without asking the server again (reference data: once per page load)
+    toggle = page.get_by_label("Buiten 45 minuten tonen")
+    await toggle.uncheck()
+    await expect(page.locator("#map .station")).to_have_count(0)
+    await expect(legend).to_be_hidden()
+    await toggle.check()
+    await expect(page.locator("#map .station[data-station]")).to_have_count(len(listed))
+    await expect(legend).to_be_visible()
+    await page.select_option("#region", "ROAZ04")
+    await expect(page.locator("#coverage-summary")).to_contain_text("ROAZ04:")
+    await expect(page.locator("#map .station[data-station]")).to_have_count(len(listed))
+    assert len(asked) == 1, asked
+    await page.screenshot(path=ARTIFACTS / "board-coverage-stations-outside.png", full_page=True)
+
+    # an area outside the norm (ROAZ11 has none; Zeeland some) says when the ambulance is there and when the patient is at the SEH
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        coverage = (await http.get("/api/v1/coverage", headers={"Authorization": f"Bearer {viewer}"})).json()
+    areas = next(r for r in coverage["regions"] if r["region_id"] == "ROAZ04")["outside_areas"]
+    area = next(a for a in areas if a["minutes"] is not None and a["response_min"] is not None)
+    await page.locator(f'#map path[data-coverage="outside"][data-pc4="{area["pc4"]}"]').hover(force=True)
+    people = f"{area['population']:,}".replace(",", ".")
+    on_scene, at_seh = (math.floor(area[k] + 0.5) for k in ("response_min", "minutes"))  # as Math.round
+    await expect(tooltip).to_have_text(
+        f"{area['pc4']}: {people} inwoners, ambulance ter plaatse na {on_scene} min, op de SEH na {at_seh} min"
+    )
 
 
 async def test_a_coordinator_asks_what_if_an_seh_closes_and_sees_who_falls_outside_while_a_viewer_has_no_such_panel(

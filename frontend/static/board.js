@@ -59,8 +59,22 @@
       "coverage.toggle": "Buiten 45 minuten tonen",
       "coverage.summary": "{region}: {share} binnen 45 min — {outside} inwoners daarbuiten (landelijk {national})",
       "coverage.tip": "{pc4}: {people} inwoners, {minutes}",
-      "coverage.minutes": "{n} min",
+      "coverage.minutes": "op de SEH na {n} min",
+      "coverage.response": "ambulance ter plaatse na {n} min",
       "coverage.no_road": "geen weg (eiland)",
+      "coverage.legend": "Kaartlaag 45-minutennorm",
+      "coverage.legend.outside": "buiten 45 minuten",
+      "coverage.legend.station": "ambulancepost 24/7 (telt mee)",
+      "coverage.legend.station_other": "andere ambulancepost (telt niet mee)",
+      "station.title": "Ambulancepost {name}",
+      "station.availability": "Bemand: {hours}",
+      "station.availability.always": "24 uur per dag",
+      "station.availability.dam": "24 uur per dag, post voor dynamisch ambulancemanagement (DAM/VWS)",
+      "station.availability.day": "overdag en 's avonds",
+      "station.availability.night": "'s nachts",
+      "station.availability.callout": "opkomstpost (bemanning op afroep)",
+      "station.counted": "Telt mee voor de 45-minutennorm: ja",
+      "station.not_counted": "Telt mee voor de 45-minutennorm: nee",
       "whatif.title": "Wat als…",
       "whatif.legend": "SEH's die dicht gaan",
       "whatif.run": "Bereken",
@@ -127,8 +141,22 @@
       "coverage.toggle": "Show outside 45 minutes",
       "coverage.summary": "{region}: {share} within 45 min — {outside} inhabitants outside (national {national})",
       "coverage.tip": "{pc4}: {people} inhabitants, {minutes}",
-      "coverage.minutes": "{n} min",
+      "coverage.minutes": "at the SEH after {n} min",
+      "coverage.response": "ambulance on scene after {n} min",
       "coverage.no_road": "no road (island)",
+      "coverage.legend": "45-minute norm layer",
+      "coverage.legend.outside": "outside 45 minutes",
+      "coverage.legend.station": "ambulance station 24/7 (counted)",
+      "coverage.legend.station_other": "other ambulance station (not counted)",
+      "station.title": "Ambulance station {name}",
+      "station.availability": "Staffed: {hours}",
+      "station.availability.always": "24 hours a day",
+      "station.availability.dam": "24 hours a day, dynamic ambulance management post (DAM/VWS)",
+      "station.availability.day": "day and evening",
+      "station.availability.night": "at night",
+      "station.availability.callout": "call-out post (crew on call)",
+      "station.counted": "Counted for the 45-minute norm: yes",
+      "station.not_counted": "Counted for the 45-minute norm: no",
       "whatif.title": "What if…",
       "whatif.legend": "SEHs that close",
       "whatif.run": "Calculate",
@@ -485,6 +513,9 @@
 
   // The map: ROAZ outlines from the app (no tile server, nothing fetched from elsewhere), the
   // selected region highlighted, its facilities (those the filter shows) as circles in the table's SEH colours.
+  // Layers bottom to top, each in a pane of its own (z-index in board.css): outlines (Leaflet's overlay
+  // pane), ambulance stations, coverage areas, facilities; so a station never hides an area or a
+  // facility from the pointer, wherever they coincide.
   const mapView = (() => {
     let map = null, outlines = null;
     const markers = new Map(), colours = new Map();
@@ -526,6 +557,7 @@
     function init() {
       if (map || typeof L === "undefined") return;
       map = L.map("map", { attributionControl: false, zoomSnap: 0.25, minZoom: 6, maxZoom: 13 });
+      for (const pane of ["stations", "areas", "facilities"]) map.createPane(pane);
       map.setView([52.2, 5.3], 7);
       fetch("/api/v1/outlines.geojson")
         .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`outlines: HTTP ${r.status}`))))
@@ -554,14 +586,13 @@
       }
       if (!bounds && markers.size) bounds = L.latLngBounds([...markers.values()].map((m) => m.getLatLng())).pad(0.2);
       if (bounds) map.fitBounds(bounds, { padding: [10, 10], animate: false });
-      for (const m of markers.values()) m.bringToFront();
     }
 
     function mark(f) {
       if (!map) return;
       let m = markers.get(f.id);
       if (!m) {
-        m = L.circleMarker([f.lat, f.lon], styleOf(f)).addTo(map);
+        m = L.circleMarker([f.lat, f.lon], { ...styleOf(f), pane: "facilities" }).addTo(map);
         markers.set(f.id, m);
         m.bindTooltip(tip(f));
       } else {
@@ -598,37 +629,72 @@
       const group = L.layerGroup().addTo(map);
       for (const a of list) {
         const radius = Math.max(3, Math.min(14, Math.sqrt(a.population || 0) / 12));
-        const m = L.circleMarker([a.lat, a.lon], { radius, ...AREA_STYLE[kind] }).addTo(group);
+        const m = L.circleMarker([a.lat, a.lon], { radius, ...AREA_STYLE[kind], pane: "areas" }).addTo(group);
         m.bindTooltip(() => tipOf(a));
         const path = m.getElement();
         if (path) { path.setAttribute("data-coverage", kind); path.setAttribute("data-pc4", a.pc4); }
       }
       areaLayers[kind] = group;
       if (areaLayers.newly && kind === "outside") areaLayers.newly.eachLayer((l) => l.bringToFront());
-      for (const m of markers.values()) m.bringToFront();
     }
 
-    return { init, select, mark, show, relabel, areas };
+    // Ambulance stations (coverage layer): small squares, filled for those the norm counts (24/7),
+    // hollow for the others; under the areas and facilities. Drawn again only for another list.
+    let stationGroup = null, stationList = null;
+    const STATION_SIZE = 7;
+    function stations(list) {  // draw exactly these stations (null or []: none)
+      if (!map || list === stationList) return;
+      if (stationGroup) { stationGroup.remove(); stationGroup = null; }
+      stationList = list;
+      if (!list || !list.length) return;
+      const group = L.layerGroup().addTo(map);
+      for (const s of list) {
+        const icon = L.divIcon({ className: `station ${s.counted ? "counted" : "other"}`, iconSize: [STATION_SIZE, STATION_SIZE], html: "" });
+        const m = L.marker([s.lat, s.lon], { icon, pane: "stations", keyboard: false, zIndexOffset: s.counted ? 1000 : 0 }).addTo(group);
+        m.bindTooltip(() => stationTip(s), { direction: "top", offset: [0, -STATION_SIZE / 2] });
+        const node = m.getElement();
+        if (node) { node.setAttribute("data-station", s.id); node.setAttribute("data-counted", String(!!s.counted)); }
+      }
+      stationGroup = group;
+    }
+
+    return { init, select, mark, show, relabel, areas, stations };
   })();
 
   const fmt = (n, opts = {}) => new Intl.NumberFormat(locale(), opts).format(n);
   const pct = (share) => fmt(share, { style: "percent", maximumFractionDigits: 2 });
+  const given = (v) => v !== null && v !== undefined;
+  // An area outside the norm: its people, when the ambulance is there, and when the patient is at the SEH.
   const areaTip = (a) => t("coverage.tip", {
     pc4: a.pc4, people: fmt(a.population),
-    minutes: a.minutes === null || a.minutes === undefined ? t("coverage.no_road") : t("coverage.minutes", { n: Math.round(a.minutes) }),
+    minutes: [...(given(a.response_min) ? [t("coverage.response", { n: Math.round(a.response_min) })] : []),
+      given(a.minutes) ? t("coverage.minutes", { n: Math.round(a.minutes) }) : t("coverage.no_road")].join(", "),
   });
+  // RIVM's availability, in words; a value this page does not know yet as RIVM wrote it.
+  const AVAILABILITY = { "24 uur": "always", "24 uur DAM/VWS": "dam", "Dag/avond": "day", "Nacht": "night", "Opkomst": "callout" };
+  const availabilityName = (text) => (AVAILABILITY[text] ? t(`station.availability.${AVAILABILITY[text]}`) : text);
+  function stationTip(s) {  // a node, not markup: names come from a file a deployment may replace
+    const place = s.city && !s.name.includes(s.city) ? `${s.name}, ${s.city}` : s.name;
+    return el("div", { class: "map-tip" }, el("strong", {}, t("station.title", { name: place })),
+      el("div", {}, t("station.availability", { hours: availabilityName(s.availability) })),
+      el("div", {}, t(s.counted ? "station.counted" : "station.not_counted")));
+  }
 
   // The 45-minute norm for the chosen region (GET /api/v1/coverage); a key that may not read it sees nothing.
   const COVERAGE_SHOWN = "capacity.board.coverage";
   const coverage = (() => {
-    let answer = null, asked = 0;
+    let answer = null, asked = 0, stations = null, stationsAsked = false;
     const on = () => localStorage.getItem(COVERAGE_SHOWN) !== "off";
     const regionOf = () => (answer ? answer.regions.find((r) => r.region_id === state.region) : null);
     function draw() {
-      const r = regionOf();
+      const r = regionOf(), shown = !!r && on();
       $("coverage").hidden = !r;
       $("coverage-toggle").checked = on();
-      mapView.areas("outside", r && on() ? r.outside_areas : null, areaTip);
+      $("coverage-legend").hidden = !shown;
+      $("coverage-legend").classList.toggle("no-stations", !stations);
+      mapView.areas("outside", shown ? r.outside_areas : null, areaTip);
+      if (shown && !stations) loadStations();
+      mapView.stations(shown ? stations : null);
       $("coverage-summary").textContent = r ? t("coverage.summary", {
         region: r.region_id, share: pct(r.share), outside: fmt(r.outside), national: pct(answer.national.share),
       }) : "";
@@ -643,6 +709,18 @@
         if (ticket === asked) answer = null;
       }
       draw();
+    }
+    // The ambulance stations are reference data: asked once per page load, when the layer is first
+    // shown; a refusal (401/403) or a failure leaves them off the map, asked again when the layer is next drawn.
+    async function loadStations() {
+      if (stationsAsked) return;
+      stationsAsked = true;
+      let list = null;
+      try {
+        const response = await fetch("/api/v1/coverage/stations", { headers: { Authorization: `Bearer ${state.key}` } });
+        list = response.ok ? await response.json() : null;
+      } catch (_) { /* none this time */ }
+      if (Array.isArray(list)) { stations = list; draw(); } else stationsAsked = false;
     }
     $("coverage-toggle").addEventListener("change", () => {
       localStorage.setItem(COVERAGE_SHOWN, $("coverage-toggle").checked ? "on" : "off");
