@@ -43,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.stats import median, percentile, ratio
+from capacity.coverage.models import WhatIfRequest
 from capacity.coverage.service import counted_now, coverage_entry, what_if
 from capacity.live.reader import loaded_replica
 from capacity.store.keys import facilities_key, facility_key
@@ -142,9 +143,17 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
         rng = random.Random(4)
 
         async def one_what_if() -> None:
-            await what_if(replica=replica, registry=registry, model=model, closed=rng.sample(choices, 2), opened=[], regions=None)
+            request = WhatIfRequest(closed=rng.sample(choices, 2))
+            await what_if(replica=replica, registry=registry, model=model, request=request, regions=None)
 
         scenarios = await timed_async(one_what_if, rounds)
+        stations = sorted(model.station_set())
+
+        async def one_station_what_if() -> None:
+            request = WhatIfRequest(closed_stations=rng.sample(stations, 2))  # a new station set: its response vector is computed
+            await what_if(replica=replica, registry=registry, model=model, request=request, regions=None)
+
+        station_scenarios = await timed_async(one_station_what_if, rounds)
     finally:
         await redis.aclose()
 
@@ -152,7 +161,7 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
     return {
         "points": len(population),
         "sehs": len(sehs),
-        "counted_in_live_state": sum(norm.counts_as_open(model.kinds[i], s) for i, s in statuses.items()),
+        "counted_in_live_state": sum(norm.counts_as_open(model.sehs[i], s, datetime.now(UTC)) for i, s in statuses.items()),
         "population_load_ms": load_ms,
         "numpy_distance_matrix": summary(baseline),
         "matrix_build": summary(build),
@@ -160,6 +169,7 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
         "recompute": summary(recompute),
         "live_read_and_recompute": summary(live),
         "what_if": summary(scenarios),
+        "what_if_stations": summary(station_scenarios),
         "recompute_vs_numpy_p50": ratio(recompute_p50, median(baseline)),
         "recompute_goal_ms": RECOMPUTE_GOAL_MS,
         "recompute_within_goal": percentile(recompute, 99) <= RECOMPUTE_GOAL_MS,
@@ -189,6 +199,7 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         ("recompute", "full-country recompute (figures, areas, entries)"),
         ("live_read_and_recompute", "live statuses from Redis + recompute"),
         ("what_if", "what-if (Redis read, two evaluations, difference)"),
+        ("what_if_stations", "what-if closing 2 stations (a new station set's response vector)"),
     ):
         figures = result[key]
         table.add_row(label, f"{figures['p50_ms']:.3f}", f"{figures['p99_ms']:.3f}", f"{ratio(figures['p50_ms'], base):.2f}×")

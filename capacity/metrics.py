@@ -42,6 +42,14 @@ JOB_LAST_SUCCESS = Gauge(
 STREAM_ENTRIES_SKIPPED = Counter(
     "capacity_stream_entries_skipped_total", "Region stream entries no consumer could read, passed over", ["region", "reason"]
 )
+HOURS_UNREADABLE = Counter(
+    "capacity_opening_hours_unreadable_total", "Stored opening hours that no longer read (a facility left without hours), logged"
+)
+HOURS_TRANSITIONS = Counter(
+    "capacity_opening_hours_transitions_total",
+    "SEHs closed or opened by their declared opening hours (once per transition)",
+    ["region", "to"],
+)
 EVENT_LOOP_LAG = Histogram(
     "capacity_event_loop_lag_seconds",
     "How late the event loop wakes a 100 ms sleeper: anything blocking the loop shows up here",

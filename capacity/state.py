@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from capacity.domain import Capability, SehStatus, UnitType, on_stop, utc_iso
+from capacity.domain import OPENING_HOURS, Capability, SehStatus, UnitType, on_stop, utc_iso
 
 SYSTEM_KEY = "system"
 """The key id of reports the service makes itself (a stop's expiry): not the facility speaking."""
@@ -59,6 +59,11 @@ class SehFigure(_Figure):
     def version(self) -> str:
         """What a system report expects to replace: the stored status and when it was measured."""
         return f"{self.status.value}|{utc_iso(self.measured_at)}"
+
+    @property
+    def closed_by_hours(self) -> bool:
+        """A closure the service made from the SEH's declared opening hours (capacity.reports.hours)."""
+        return self.status is SehStatus.closed and self.reason == OPENING_HOURS
 
 
 class UnitFigures(_Figure):

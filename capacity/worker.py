@@ -40,6 +40,7 @@ from capacity.live.reader import StreamReader
 from capacity.live.replica import Replica
 from capacity.migrate import prepare_schema
 from capacity.reports.applier import Applier
+from capacity.reports.hours import follow_hours
 from capacity.reports.timers import StaleWatch, expire_stops
 from capacity.store import scripts
 from capacity.store.connection import EmbeddedRedis, connect, reader_client, start_embedded_redis
@@ -105,6 +106,16 @@ class Worker:
         region = self.replica.region(region_id)
         await expire_stops(region=region, applier=self.applier, registry=self.registry, stream_maxlen=self.settings.stream_maxlen)
 
+    async def _follow_hours(self, region_id: str) -> None:
+        region = self.replica.region(region_id)
+        await follow_hours(
+            region=region,
+            applier=self.applier,
+            registry=self.registry,
+            stream_maxlen=self.settings.stream_maxlen,
+            refresh=self.registry_sync.refresh_if_changed,
+        )
+
     async def _watch_stale(self, region_id: str) -> None:
         region = self.replica.region(region_id)
         await self.stale.announce(region)
@@ -134,6 +145,7 @@ class Worker:
             *(replace(job, enabled=self._schema_current) for job in self.keeper.jobs(check_s=s.keeper_check_s, reconcile_s=s.reconcile_s)),
             Job("hold-expiry", 1.0, per_region=self._expire_holds, select=self._loaded_regions, enabled=self._schema_current),
             Job("stop-expiry", 1.0, per_region=self._expire_stops, select=self._loaded_regions),
+            Job("opening-hours", 1.0, per_region=self._follow_hours, select=self._loaded_regions),
             Job("stale-watch", 1.0, per_region=self._watch_stale, select=self._loaded_regions),
             Job(
                 "alerts",

@@ -86,6 +86,9 @@ class Registry:
     by_region: dict[str, tuple[Facility, ...]] = field(default_factory=dict)
     capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
     revision: int = 0
+    shipped: dict[str, Facility] = field(default_factory=dict)
+    """The reference data as loaded, before imports and declarations (what a removed declaration
+    falls back to)."""
 
     @classmethod
     def build(cls, regions: list[Region], facilities: list[Facility], capabilities: dict[str, frozenset[str]] | None = None) -> Registry:
@@ -109,6 +112,7 @@ class Registry:
             facilities={f.id: f for f in facilities},
             by_region={r: tuple(sorted(fs, key=lambda f: f.name)) for r, fs in by_region.items()},
             capabilities=dict(capabilities or {}),
+            shipped={f.id: f for f in facilities},
         )
 
     def merge(self, facilities: list[Facility]) -> None:

@@ -6,17 +6,32 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import Base, UtcDateTime
 from capacity.domain import UnitType
-from regions.registry import FACILITY_KINDS
+from regions.hours import SehHours, parse_hours
+from regions.registry import FACILITY_KINDS, SEH_KINDS
 
 Kind = Literal[tuple(sorted(FACILITY_KINDS))]  # type: ignore[valid-type]
 
-COLUMNS = ("id", "name", "city", "kind", "lat", "lon", "region", "units", "reporting_interval_s", "synthetic", "source", "phone")
+COLUMNS = (
+    "id",
+    "name",
+    "city",
+    "kind",
+    "lat",
+    "lon",
+    "region",
+    "units",
+    "reporting_interval_s",
+    "synthetic",
+    "source",
+    "phone",
+    "opening_hours",
+)
 REQUIRED_COLUMNS = ("id", "name", "kind", "lat", "lon")
 
 
@@ -35,14 +50,26 @@ class ImportedFacility(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean(), default=False)
     source: Mapped[str] = mapped_column(String(500), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
+    opening_hours: Mapped[str] = mapped_column(String(500), default="", server_default="")
     imported_by: Mapped[str] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeclaredHours(Base):
+    """An SEH's opening hours as an admin declared them: they replace the facilities file's."""
+
+    __tablename__ = "seh_opening_hours"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hours: Mapped[str] = mapped_column(String(500))
+    declared_by: Mapped[str] = mapped_column(String(200))
+    declared_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class FacilityRow(BaseModel):
     """One row of a facilities file, checked on its own (coordinates and region are checked after)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, arbitrary_types_allowed=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="lower-case letters, digits, . _ -")
     name: str = Field(min_length=1, max_length=200)
@@ -56,6 +83,17 @@ class FacilityRow(BaseModel):
     synthetic: bool = False
     source: str = Field(default="", max_length=500)
     phone: str = Field(default="", max_length=40, pattern=r"^(\+?[0-9][0-9 ()-]{5,38})?$", description="who to call about a place")
+    opening_hours: SehHours | None = Field(
+        default=None, description="the SEH's opening hours, OpenStreetMap syntax (regions.hours); empty: around the clock"
+    )
+
+    @field_validator("opening_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: object, info: ValidationInfo) -> object:
+        hours = parse_hours(value) if isinstance(value, str) else value  # HoursInvalid is a ValueError: the error names the column
+        if hours is not None and info.data.get("kind") not in SEH_KINDS:
+            raise ValueError(f"opening hours are for an SEH; kind {info.data.get('kind')!r} has none")
+        return hours
 
     @field_validator("region", "reporting_interval_s", mode="before")
     @classmethod
@@ -94,6 +132,7 @@ class FacilityOut(BaseModel):
     synthetic: bool = Field(description="Demo data: a simulated place, not a real provider.")
     source: str
     phone: str
+    opening_hours: str | None = Field(description="The SEH's opening hours (OpenStreetMap syntax); null: around the clock.")
 
 
 class ImportResult(BaseModel):
@@ -101,3 +140,47 @@ class ImportResult(BaseModel):
     created: list[str]
     updated: list[str]
     regions: list[str]
+
+
+HOURS_EXAMPLE = "Mo-Fr 08:00-23:00; Sa,Su 10:00-18:00; 2026 Dec 25 off"
+
+
+class HoursRequest(BaseModel):
+    """An SEH's opening hours: OpenStreetMap `opening_hours` syntax, Dutch local time (regions.hours)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"hours": HOURS_EXAMPLE}]})
+
+    hours: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Weekdays and times in local time; later rules override earlier ones for the days they name, "
+        f"which gives exceptions by date; e.g. {HOURS_EXAMPLE!r}. Around the clock: DELETE the declaration.",
+    )
+
+    @field_validator("hours")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        parsed = parse_hours(value)
+        if parsed is None:
+            raise ValueError("empty: DELETE the declaration for an SEH open around the clock")
+        return parsed.text
+
+    def parsed(self) -> SehHours:
+        return SehHours.parse(self.hours)
+
+
+class HoursStretch(BaseModel):
+    start: datetime
+    end: datetime
+    open: bool
+
+
+class FacilityHours(BaseModel):
+    facility_id: str
+    hours: str | None = Field(description="The SEH's opening hours; null: open around the clock.")
+    source: Literal["data", "declared"] | None = Field(
+        description="`data`: the facilities file; `declared`: by an admin (it replaces the file's); null: none."
+    )
+    open_now: bool = Field(description="Whether the hours have the SEH open now (its own reports still take precedence).")
+    next_change: datetime | None = Field(description="When the hours next open or close it (null: not within a year, or no hours).")
+    week: list[HoursStretch] = Field(description="The next seven days, open and closed stretches in UTC.")

@@ -1,14 +1,25 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from capacity.auth.deps import Administrator, CurrentPrincipal
-from capacity.facilities.models import FacilityOut, ImportResult, Kind, RowError
-from capacity.facilities.service import ImportRejected, announce_change, facility_out, import_facilities
+from capacity.auth.deps import Administrator, CurrentPrincipal, FacilityAccess, FacilityAdmin, FacilityReader
+from capacity.facilities.models import FacilityHours, FacilityOut, HoursRequest, ImportResult, Kind, RowError
+from capacity.facilities.service import (
+    ImportRejected,
+    announce_change,
+    declare_hours,
+    declared_hours,
+    facility_out,
+    hours_view,
+    import_facilities,
+)
 from capacity.history.service import record_audit
+from regions.hours import SehHours
+from regions.registry import Facility
 
 router = APIRouter(prefix="/api/v1", tags=["facilities"])
 
@@ -80,3 +91,45 @@ async def list_facilities(
         and (synthetic is None or f.synthetic == synthetic)
     ]
     return sorted(found, key=lambda f: (f.region_id, f.name))
+
+
+HOURS_ERRORS = {422: {"description": "Hours that cannot be read, or a facility without an SEH"}}
+
+
+async def _hours_answer(request: Request, facility: Facility) -> FacilityHours:
+    declared = await declared_hours(db=request.app.state.db)
+    return hours_view(facility=request.app.state.registry.facilities[facility.id], declared=facility.id in declared, now=datetime.now(UTC))
+
+
+@router.get("/facilities/{facility_id}/opening-hours")
+async def get_opening_hours(request: Request, access: FacilityReader) -> FacilityHours:
+    """The SEH's opening hours, where they come from, whether they have it open now and the next week."""
+    return await _hours_answer(request, access.facility)
+
+
+@router.put("/facilities/{facility_id}/opening-hours", responses=HOURS_ERRORS)
+async def put_opening_hours(request: Request, access: FacilityAdmin, body: HoursRequest) -> FacilityHours:
+    """Declare the SEH's opening hours (admin keys; they replace the facilities file's). Outside them
+    the SEH is closed with the reason `opening_hours`; the hospital's own reports still take precedence."""
+    facility = access.facility
+    if not facility.has_seh:
+        detail = [{"loc": ["path", "facility_id"], "msg": f"{facility.id} ({facility.name}) has no SEH", "type": "value_error"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+    await _declare(request, access, body.parsed())
+    return await _hours_answer(request, facility)
+
+
+@router.delete("/facilities/{facility_id}/opening-hours")
+async def delete_opening_hours(request: Request, access: FacilityAdmin) -> FacilityHours:
+    """Remove the declared hours (admin keys): the facilities file's apply again, or around the clock."""
+    await _declare(request, access, None)
+    return await _hours_answer(request, access.facility)
+
+
+async def _declare(request: Request, access: FacilityAccess, hours: SehHours | None) -> None:
+    state, who = request.app.state, access.principal
+    await declare_hours(db=state.db, facility_id=access.facility.id, hours=hours, declared_by=who.label)
+    detail = {"hours": hours.text if hours else None}
+    await record_audit(db=state.db, actor=who.label, key_id=who.key_id, action="hours.declare", target=access.facility.id, detail=detail)
+    await announce_change(redis=state.redis)
+    await state.registry_sync.refresh()

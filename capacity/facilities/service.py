@@ -12,17 +12,31 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from capacity import metrics
 from capacity.config import Settings
 from capacity.db import Database
-from capacity.facilities.models import COLUMNS, REQUIRED_COLUMNS, FacilityOut, FacilityRow, ImportedFacility, ImportResult, RowError
+from capacity.facilities.models import (
+    COLUMNS,
+    REQUIRED_COLUMNS,
+    DeclaredHours,
+    FacilityHours,
+    FacilityOut,
+    FacilityRow,
+    HoursStretch,
+    ImportedFacility,
+    ImportResult,
+    RowError,
+)
 from capacity.store.keys import REGISTRY_VERSION_KEY
 from regions.geo import RegionLocator
+from regions.hours import HoursInvalid, SehHours, parse_hours
 from regions.registry import Facility, Registry
 
 log = logging.getLogger(__name__)
@@ -102,6 +116,7 @@ def check_rows(
                 synthetic=row.synthetic,
                 source=row.source,
                 phone=row.phone,
+                hours=row.opening_hours,
             )
         )
     if errors:
@@ -162,6 +177,7 @@ async def store_facilities(*, db: Database, facilities: list[Facility], imported
                     synthetic=f.synthetic,
                     source=f.source,
                     phone=f.phone,
+                    opening_hours=f.hours.text if f.hours else "",
                     imported_by=imported_by,
                     imported_at=now,
                 )
@@ -209,15 +225,53 @@ async def load_imported(*, db: Database, default_interval_s: int) -> list[Facili
             synthetic=r.synthetic,
             source=r.source,
             phone=r.phone,
+            hours=stored_hours(r.id, r.opening_hours),
         )
         for r in rows
     ]
 
 
+def stored_hours(facility_id: str, text: str | None) -> SehHours | None:
+    """Hours read back from SQL (checked when written). Should a text no longer parse (a newer
+    library), the facility is logged and counted, and keeps no hours rather than stopping the load."""
+    try:
+        return parse_hours(text)
+    except HoursInvalid as exc:
+        log.error("stored opening hours of %s no longer read (%s): left out", facility_id, exc)
+        metrics.HOURS_UNREADABLE.inc()
+        return None
+
+
+async def declared_hours(*, db: Database) -> dict[str, SehHours | None]:
+    async with db.session() as session:
+        rows = (await session.execute(select(DeclaredHours.facility_id, DeclaredHours.hours))).all()
+    return {r.facility_id: stored_hours(r.facility_id, r.hours) for r in rows}
+
+
+async def declare_hours(*, db: Database, facility_id: str, hours: SehHours | None, declared_by: str) -> None:
+    """Declare the SEH's opening hours (they replace the facilities file's); None removes the
+    declaration, and the file's hours apply again."""
+    async with db.session() as session:
+        await session.execute(delete(DeclaredHours).where(DeclaredHours.facility_id == facility_id))
+        if hours is not None:
+            session.add(DeclaredHours(facility_id=facility_id, hours=hours.text, declared_by=declared_by, declared_at=datetime.now(UTC)))
+        await session.commit()
+
+
+async def current_facilities(*, registry: Registry, db: Database, default_interval_s: int) -> list[Facility]:
+    """Every facility as it stands: the shipped data, then the imported facilities, then the declared hours."""
+    found = dict(registry.shipped)
+    found.update((f.id, f) for f in await load_imported(db=db, default_interval_s=default_interval_s))
+    for facility_id, hours in (await declared_hours(db=db)).items():
+        if facility_id in found:
+            found[facility_id] = replace(found[facility_id], hours=hours)
+    return list(found.values())
+
+
 async def full_registry(*, settings: Settings, db: Database) -> Registry:
-    """The shipped reference data with every imported facility (for the CLI; workers use RegistrySync)."""
+    """The shipped reference data with every imported facility and declaration (for the CLI; workers use RegistrySync)."""
     registry = settings.load_registry()
-    registry.merge(await load_imported(db=db, default_interval_s=settings.reporting_interval_s))
+    registry.merge(await current_facilities(registry=registry, db=db, default_interval_s=settings.reporting_interval_s))
     return registry
 
 
@@ -235,6 +289,20 @@ def facility_out(facility: Facility) -> FacilityOut:
         synthetic=facility.synthetic,
         source=facility.source,
         phone=facility.phone,
+        opening_hours=facility.hours.text if facility.hours else None,
+    )
+
+
+def hours_view(*, facility: Facility, declared: bool, now: datetime) -> FacilityHours:
+    hours = facility.hours
+    week = hours.intervals(now, now + timedelta(days=7)) if hours is not None else [(now, now + timedelta(days=7), True)]
+    return FacilityHours(
+        facility_id=facility.id,
+        hours=hours.text if hours is not None else None,
+        source="declared" if declared else ("data" if hours is not None else None),
+        open_now=facility.open_by_hours(now),
+        next_change=hours.next_change(now) if hours is not None else None,
+        week=[HoursStretch(start=a, end=b, open=o) for a, b, o in week],
     )
 
 
@@ -257,7 +325,7 @@ class RegistrySync:
     async def refresh(self) -> None:
         """Load the imported facilities into the registry."""
         version = await self.redis.get(REGISTRY_VERSION_KEY)
-        self.registry.merge(await load_imported(db=self.db, default_interval_s=self.default_interval_s))
+        self.registry.merge(await current_facilities(registry=self.registry, db=self.db, default_interval_s=self.default_interval_s))
         self._version = version
 
     async def refresh_if_changed(self) -> None:

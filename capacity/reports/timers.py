@@ -42,11 +42,16 @@ def _at(ms: float) -> datetime:
 
 
 def expired_stops(region: RegionLive, now: datetime) -> list[FacilityLive]:
-    """Facilities of the region on stop (or closed) whose expected end has passed."""
+    """Facilities of the region on stop (or closed) whose expected end has passed (a closure by
+    opening hours ends when the hours begin: capacity.reports.hours, not here)."""
     return [
         live
         for live in region.facilities.values()
-        if live.seh is not None and live.seh.status in EXPIRING and live.seh.expected_until is not None and live.seh.expected_until <= now
+        if live.seh is not None
+        and live.seh.status in EXPIRING
+        and live.seh.expected_until is not None
+        and live.seh.expected_until <= now
+        and not live.seh.closed_by_hours
     ]
 
 

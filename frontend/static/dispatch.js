@@ -8,7 +8,8 @@
     "paediatrics", "obstetrics", "elv", "grz", "psychiatry"];
   const NEEDS = ["seh", ...UNIT_TYPES];
   const CAPABILITIES = ["trauma_centre", "pci", "stroke_thrombectomy", "acute_obstetrics", "paediatric_seh", "burns"];
-  const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other"];
+  // The reasons a facility gives, and `opening_hours`: a closure the service makes from the SEH's declared hours.
+  const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other", "opening_hours"];
   // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS.
   const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
     [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];

@@ -5,8 +5,9 @@
 -- ARGV[1] bucket tokens per second (0: not charged here), ARGV[2] bucket burst,
 -- ARGV[3] measured_at (epoch ms), ARGV[4] report digest, ARGV[5] stream max length,
 -- ARGV[6] facility id, ARGV[7] event JSON,
--- ARGV[8] the SEH the report expects to replace ('' = any, else "status|measured_at": a
---         system report such as a stop's expiry applies only while that is still stored),
+-- ARGV[8] the SEH the report expects to replace ('' = any, '-' = none stored yet, else
+--         "status|measured_at": a system report such as a stop's expiry or a closure by opening
+--         hours applies only while that is still stored),
 -- ARGV[9] the stop mark: '' leave it, '-' clear it, else when the stop began (kept if set),
 -- ARGV[10] when these figures go stale (epoch ms), ARGV[11] '1' a system report (keeps the
 --          stale mark, which only the facility's own report clears), ARGV[12..] field/value pairs
@@ -22,7 +23,7 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
 end
 local stored = redis.call('HMGET', KEYS[1], 'ts', 'digest', 'event_id', 'seh')
 if ARGV[8] ~= '' then
-  local current = ''
+  local current = '-'
   if stored[4] then
     local seh = cjson.decode(stored[4])
     current = seh['status'] .. '|' .. seh['measured_at']
