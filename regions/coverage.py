@@ -294,10 +294,6 @@ class CoverageModel:
         self._places = places
         return True
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(self._index)
-
     def knows(self, facility_id: str) -> bool:
         return facility_id in self._index
 

@@ -22,7 +22,7 @@ from capacity.state import SYSTEM_KEY, FacilityLive, SehFigure
 from capacity.store.keys import stream_key
 from regions.hours import HoursInvalid, SehHours
 from regions.registry import Registry, load_registry
-from tests.conftest import ServerThread, bearer, region_now, wait_for
+from tests.conftest import ServerThread, bearer, migrated, region_now, wait_for
 
 DEN_HELDER, REGION = "seh-tno-50", "ROAZ02"
 DEN_HELDER_CENTRE = "1781"
@@ -326,3 +326,21 @@ async def test_the_facilities_file_may_carry_opening_hours(http, keys):
     assert refused.status_code == 422
     assert {(e["row"], e["column"]) for e in refused.json()["detail"]} == {(1, "opening_hours"), (2, "opening_hours")}
     assert (await http.get("/api/v1/facilities/hosp-drenthe-2/opening-hours", headers=bearer(admin))).status_code == 404
+
+
+async def test_the_command_line_declares_shows_and_clears_the_hours(settings, rds):
+    from tests.test_facilities import run_cli
+
+    await (await migrated(settings)).dispose()
+    bad = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", DEN_HELDER, "--set", "nachts dicht", settings=settings)
+    assert bad.returncode == 2 and "OpenStreetMap" in bad.stdout
+    no_seh = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", "seh-tno-05", "--set", EVENINGS, settings=settings)
+    assert no_seh.returncode == 2 and "no SEH" in no_seh.stdout
+    done = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", DEN_HELDER, "--set", EVENINGS, settings=settings)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{DEN_HELDER}: {EVENINGS} (declared)" in done.stdout and "next change" in done.stdout
+    assert await rds.get("cap:registry:version") == "1"  # running workers are told
+    shown = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", DEN_HELDER, settings=settings)
+    assert f"{EVENINGS} (declared)" in shown.stdout
+    cleared = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", DEN_HELDER, "--clear", settings=settings)
+    assert cleared.returncode == 0 and "around the clock (no hours); open now: yes" in cleared.stdout
