@@ -136,6 +136,7 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
         replica = await loaded_replica(redis=redis, region_ids=region_ids)
 
         async def live_recompute() -> None:
+            replica.heard()
             recompute_all(model, counted_now(replica=replica, registry=registry, model=model), region_ids)
 
         live = await timed_async(live_recompute, rounds)
@@ -143,6 +144,7 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
         rng = random.Random(4)
 
         async def one_what_if() -> None:
+            replica.heard()  # the stream reader's part: the replica is current (the bench runs longer than its silence limit)
             request = WhatIfRequest(closed=rng.sample(choices, 2))
             await what_if(replica=replica, registry=registry, model=model, request=request, regions=None)
 
@@ -150,6 +152,7 @@ async def measure(redis_url: str, rounds: int, console: Console) -> dict[str, An
         stations = sorted(model.station_set())
 
         async def one_station_what_if() -> None:
+            replica.heard()
             request = WhatIfRequest(closed_stations=rng.sample(stations, 2))  # a new station set: its response vector is computed
             await what_if(replica=replica, registry=registry, model=model, request=request, regions=None)
 

@@ -167,12 +167,17 @@ class Evaluation:
         i = self.population.region_ids.index(region_id)
         return Figures(people=int(self.region_people[i]), within=int(self.region_within[i]))
 
+    def ordered(self, points: np.ndarray) -> list[int]:
+        """The given points, unknown minutes first, then the longest, then the most people."""
+        chosen = np.asarray(points, dtype=np.int64)
+        pc4 = self.population.pc4
+        rows = zip(chosen.tolist(), self.minutes[chosen].tolist(), self.population.people[chosen].tolist(), strict=True)
+        return [i for i, _, _ in sorted(rows, key=lambda r: (r[1] != float("inf"), -r[1], -r[2], pc4[r[0]]))]
+
     def areas(self, points: np.ndarray) -> list[Area]:
-        """The given points as areas: unknown minutes first, then the longest, then the most people."""
+        """The given points as areas, in `ordered` order."""
         pop = self.population
-        order = sorted(
-            (int(i) for i in points), key=lambda i: (np.isfinite(self.minutes[i]), -float(self.minutes[i]), -int(pop.people[i]), pop.pc4[i])
-        )
+        order = self.ordered(points)
         return [
             Area(
                 pc4=pop.pc4[i],
@@ -259,6 +264,7 @@ class CoverageModel:
     _index: dict[str, int] = field(default_factory=dict)
     _station_index: dict[str, int] = field(default_factory=dict)
     _responses: dict[frozenset[str], np.ndarray] = field(default_factory=dict)
+    _station_sets: dict[StationSet, frozenset[str]] = field(default_factory=dict)
     _baseline: Evaluation | None = None
 
     @classmethod
@@ -301,7 +307,11 @@ class CoverageModel:
         return station_id in self._station_index
 
     def station_set(self, which: StationSet = StationSet.always) -> frozenset[str]:
-        return station_ids(self.stations, which)
+        """The stations of a set (each set built once: the live recompute asks for the 24/7 one every time)."""
+        found = self._station_sets.get(which)
+        if found is None:
+            found = self._station_sets[which] = station_ids(self.stations, which)
+        return found
 
     def all_open_24_7(self) -> frozenset[str]:
         """The baseline's SEHs: every 24/7 SEH (kind `seh`) without declared opening hours."""

@@ -240,7 +240,7 @@ async def what_if(
 def coverage_entry(*, evaluation: norm.Evaluation, region_id: str, norm_min: float, now: datetime) -> dict[str, Any]:
     """The `c` entry of a region stream: the region's figures, its first areas outside, the nation's."""
     region, national = evaluation.region(region_id), evaluation.national
-    outside = evaluation.outside_areas(region_id)
+    outside = evaluation.ordered(evaluation.outside_points(region_id))  # the codes only: no Area built
     return {
         "kind": "coverage",
         "region_id": region_id,
@@ -248,7 +248,7 @@ def coverage_entry(*, evaluation: norm.Evaluation, region_id: str, norm_min: flo
         "within": region.within,
         "outside": region.outside,
         "share": round(region.share, 6),
-        "outside_areas": [a.pc4 for a in outside[:AREAS_ON_STREAM]],
+        "outside_areas": [evaluation.population.pc4[i] for i in outside[:AREAS_ON_STREAM]],
         "outside_areas_total": len(outside),
         "national": {"people": national.people, "within": national.within, "outside": national.outside, "share": round(national.share, 6)},
         "counted_sehs": len(evaluation.open_ids),
