@@ -24,6 +24,10 @@ from capacity.domain import OPENING_HOURS, Capability, SehStatus, UnitType, on_s
 SYSTEM_KEY = "system"
 """The key id of reports the service makes itself (a stop's expiry): not the facility speaking."""
 
+NO_SEH = "-"
+"""The SEH version (SehFigure.version) of a facility that never reported an SEH status, as apply.lua
+compares it."""
+
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 OPTIONAL_PARTS = ("capability_stops", "waiting", "nedocs")
 """Parts of an event present only when the report carried them (older events have none)."""

@@ -49,7 +49,7 @@ import numpy as np
 from capacity.domain import on_stop
 from regions.geo import RegionLocator, municipalities
 from regions.norm import PARAMETERS, WADDEN_PC4, NormParameters
-from regions.registry import DATA, Facility
+from regions.registry import DATA, DEFAULT_OPEN_KINDS, Facility
 from regions.stations import Station, StationSet, load_stations, station_ids
 from regions.travel import distance_km, travel_minutes
 
@@ -315,7 +315,7 @@ class CoverageModel:
 
     def all_open_24_7(self) -> frozenset[str]:
         """The baseline's SEHs: every 24/7 SEH (kind `seh`) without declared opening hours."""
-        return frozenset(i for i, f in self.sehs.items() if f.kind == "seh" and f.hours is None)
+        return frozenset(i for i, f in self.sehs.items() if f.kind in DEFAULT_OPEN_KINDS and f.hours is None)
 
     def normally_open(self, at: datetime) -> frozenset[str]:
         """The SEHs open at `at` by design: 24/7 SEHs within their declared hours, whatever they reported."""

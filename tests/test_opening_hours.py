@@ -201,6 +201,29 @@ async def test_an_seh_that_never_reported_is_closed_once_by_its_hours(rds, live)
     assert await stream_statuses(rds) == [("closed", OPENING_HOURS, SYSTEM_KEY)]
 
 
+class Broken:
+    """Hours whose evaluation fails (a library fault, a corrupt declaration)."""
+
+    def is_open(self, _at: datetime) -> bool:
+        raise RuntimeError("broken hours")
+
+
+async def test_one_facilitys_broken_hours_or_a_failing_refresh_hold_up_no_other_transition(rds, live):
+    registry = with_hours(EVENINGS)
+    registry.merge([replace(registry.facilities["seh-tno-49"], hours=SehHours(text="broken", parsed=Broken()))])
+    applier = Applier(redis=rds)
+
+    async def database_down() -> None:
+        raise ConnectionError("database unavailable")
+
+    region = await region_now(rds, registry, REGION)
+    changed = await follow_hours(
+        region=region, applier=applier, registry=registry, stream_maxlen=100, now=local(2026, 12, 8, 3), refresh=database_down
+    )
+    assert changed == 1 and await stream_statuses(rds) == [("closed", OPENING_HOURS, SYSTEM_KEY)]  # Den Helder closed all the same
+    assert await stream_statuses(rds, "seh-tno-49") == []
+
+
 # Through the API, with two workers
 
 

@@ -18,23 +18,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from capacity import metrics
 from capacity.domain import OPENING_HOURS, SehStatus
 from capacity.errors import LiveStateRebuilding
 from capacity.live.replica import RegionLive
 from capacity.reports.applier import Applier
-from capacity.reports.models import Report, SehReport
-from capacity.reports.service import ReportRefused, ReportSuperseded, apply_report
-from capacity.state import SYSTEM_KEY, FacilityLive, SehFigure
+from capacity.reports.models import SehReport
+from capacity.reports.service import apply_system_seh
+from capacity.state import FacilityLive, SehFigure
 from regions.hours import LOOK_BACK
 from regions.registry import Facility, Registry
 
 log = logging.getLogger(__name__)
-
-NOTHING_STORED = "-"
-"""What a system report expects to replace when the facility never reported an SEH status."""
 
 
 def closed_by_hours(seh: SehFigure | None) -> bool:
@@ -76,7 +73,15 @@ def transitions_due(region: RegionLive, registry: Registry, now: datetime) -> li
     found = []
     for facility_id in sorted(watched):
         facility, live = registry.facilities.get(facility_id), region.facility(facility_id)
-        if facility is not None and (transition := due(facility, live, now)) is not None:
+        if facility is None:
+            continue
+        try:
+            transition = due(facility, live, now)
+        except Exception:  # one facility's hours must not hold up the region's others
+            log.exception("opening hours of %s could not be evaluated; skipped", facility_id)
+            metrics.JOB_FAILURES.labels(job="opening-hours", region=region.region_id).inc()
+            continue
+        if transition is not None:
             found.append((facility, live, transition))
     return found
 
@@ -100,33 +105,27 @@ async def follow_hours(
     changed = 0
     pending = transitions_due(region, registry, now)
     if pending and refresh is not None:
-        await refresh()
+        try:
+            await refresh()
+        except Exception as exc:  # the database down: act on the hours this worker knows rather than not at all
+            log.warning("registry not refreshed before the opening-hours transitions (%s); going on with what is known", exc)
         pending = transitions_due(region, registry, now)
     for facility, live, transition in pending:
-        measured = max(transition.since, live.measured_at + timedelta(milliseconds=1) if live.measured_at else transition.since)
         closing = transition.status is SehStatus.closed
-        report = Report.model_construct(
-            measured_at=measured,
-            seh=SehReport.model_construct(
-                status=transition.status.value,
-                reason=OPENING_HOURS if closing else None,
-                reason_text=None,
-                expected_until=transition.until if closing else None,
-            ),
-            units=None,
-            capability_stops=None,
-            waiting=None,
-            nedocs=None,
+        seh = SehReport.model_construct(
+            status=transition.status.value,
+            reason=OPENING_HOURS if closing else None,
+            reason_text=None,
+            expected_until=transition.until if closing else None,
         )
-        expected = live.seh.version if live.seh is not None else NOTHING_STORED
         try:
-            await apply_report(
-                applier=applier, facility=facility, report=report, key_id=SYSTEM_KEY, stream_maxlen=stream_maxlen, replaces_seh=expected
+            applied = await apply_system_seh(
+                applier=applier, facility=facility, live=live, seh=seh, at=transition.since, stream_maxlen=stream_maxlen
             )
-        except (ReportSuperseded, ReportRefused):
-            continue  # another worker or the hospital came first
         except LiveStateRebuilding:
             return changed
+        if not applied:
+            continue  # another worker or the hospital came first
         changed += 1
         metrics.HOURS_TRANSITIONS.labels(region=facility.region_id, to=transition.status.value).inc()
         log.info("SEH of %s %s by its opening hours (since %s)", facility.id, "closed" if closing else "opened", transition.since)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 import orjson
@@ -28,7 +28,7 @@ from capacity.reports.models import (
     ReportResult,
     SehReport,
 )
-from capacity.state import SYSTEM_KEY, digest_of, stop_mark
+from capacity.state import NO_SEH, SYSTEM_KEY, FacilityLive, digest_of, stop_mark
 from capacity.store.entries import state_from_hash
 from capacity.store.keys import HASH_FIELDS, UNIT_PREFIX, facilities_key, facility_key, ready_key, stale_key, stream_key
 from regions.registry import Facility
@@ -225,6 +225,28 @@ async def apply_report(
     if record is not None:
         await _recorded(prepared, event_id, state, record)
     return _result(prepared, event_id, outcome)
+
+
+async def apply_system_seh(
+    *, applier: Applier, facility: Facility, live: FacilityLive, seh: SehReport, at: datetime, stream_maxlen: int
+) -> bool:
+    """Set an SEH status the service decides itself (a stop's expiry, a closure by opening hours);
+    False when the hospital or another worker came first.
+
+    It is measured at `at`, or just after the facility's newest report if that is later, so a
+    report the hospital sends now is newer and wins; and it applies only while the SEH status it
+    replaces is still the stored one, so two workers make one event. LiveStateRebuilding passes
+    through. Recorded in SQL by the backstop, like every stream event."""
+    measured = max(at, live.measured_at + timedelta(milliseconds=1)) if live.measured_at else at
+    report = Report.model_construct(measured_at=measured, seh=seh, units=None, capability_stops=None, waiting=None, nedocs=None)
+    replaces = live.seh.version if live.seh is not None else NO_SEH
+    try:
+        await apply_report(
+            applier=applier, facility=facility, report=report, key_id=SYSTEM_KEY, stream_maxlen=stream_maxlen, replaces_seh=replaces
+        )
+    except (ReportSuperseded, ReportRefused):
+        return False
+    return True
 
 
 class BatchRefused(Exception):

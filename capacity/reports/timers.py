@@ -11,7 +11,7 @@ something is due, so a quiet region costs nothing.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as aioredis
@@ -21,9 +21,9 @@ from capacity.domain import SehStatus, utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.live.replica import RegionLive
 from capacity.reports.applier import Applier
-from capacity.reports.models import Report, SehReport
-from capacity.reports.service import ReportRefused, ReportSuperseded, apply_report
-from capacity.state import SYSTEM_KEY, FacilityLive
+from capacity.reports.models import SehReport
+from capacity.reports.service import apply_system_seh
+from capacity.state import FacilityLive
 from capacity.store import scripts
 from capacity.store.keys import facility_key, ready_key, stale_cursor_key, stale_key, stream_key
 from regions.registry import Registry
@@ -59,9 +59,8 @@ async def expire_stops(*, region: RegionLive, applier: Applier, registry: Regist
     """Turn every stop (or closure) of the region whose expected end has passed into
     `stop_expired`, keeping its reason and expected end; returns how many this call expired.
 
-    The system report is measured at the expected end (or just after the facility's newest
-    report, if later), so a report the hospital sends now is newer and wins. It is recorded in
-    SQL by the backstop, like every stream event."""
+    The system report is measured at the expected end (capacity.reports.service.apply_system_seh
+    says how a hospital's own report still wins)."""
     now = now or datetime.now(UTC)
     expired = 0
     for live in expired_stops(region, now):
@@ -69,25 +68,17 @@ async def expire_stops(*, region: RegionLive, applier: Applier, registry: Regist
         seh = live.seh
         if facility is None or seh is None or seh.expected_until is None:
             continue
-        measured = max(seh.expected_until, _at(live.ts) + timedelta(milliseconds=1))
-        report = Report.model_construct(
-            measured_at=measured,
-            seh=SehReport.model_construct(
-                status=SehStatus.stop_expired.value, reason=seh.reason, reason_text=seh.reason_text, expected_until=seh.expected_until
-            ),
-            units=None,
-            capability_stops=None,
-            waiting=None,
-            nedocs=None,
+        stop_expired = SehReport.model_construct(
+            status=SehStatus.stop_expired.value, reason=seh.reason, reason_text=seh.reason_text, expected_until=seh.expected_until
         )
         try:
-            await apply_report(
-                applier=applier, facility=facility, report=report, key_id=SYSTEM_KEY, stream_maxlen=stream_maxlen, replaces_seh=seh.version
+            applied = await apply_system_seh(
+                applier=applier, facility=facility, live=live, seh=stop_expired, at=seh.expected_until, stream_maxlen=stream_maxlen
             )
-        except (ReportSuperseded, ReportRefused):
-            continue  # a new report or another worker came first: nothing to expire
         except LiveStateRebuilding:
             return expired
+        if not applied:
+            continue  # a new report or another worker came first: nothing to expire
         expired += 1
         log.info("SEH stop of %s passed its expected end unconfirmed: stop_expired", facility.id)
     return expired
