@@ -46,13 +46,19 @@ class Tier(IntEnum):
     rest = 5
 
 
+FRESH, STALE, UNKNOWN, DECLARED, REST = Tier
+"""The members as plain names: the judge runs for every candidate of every lookup, and reading a
+member off the class goes through the enum's descriptor each time."""
+
 TIER_WORDS = {
-    Tier.fresh: "suitable, figures fresh",
-    Tier.stale: "suitable, but the figures are stale",
-    Tier.unknown: "status unknown (never reported) where it is normally open",
-    Tier.declared: "said it cannot take this patient, or lacks a required capability",
-    Tier.rest: "not suitable",
+    FRESH: "suitable, figures fresh",
+    STALE: "suitable, but the figures are stale",
+    UNKNOWN: "status unknown (never reported) where it is normally open",
+    DECLARED: "said it cannot take this patient, or lacks a required capability",
+    REST: "not suitable",
 }
+TIER_WHY = {tier: f"tier {int(tier)}: {words}" for tier, words in TIER_WORDS.items()}
+"""The first reason of every candidate: its tier."""
 
 
 def _clock(value: datetime) -> str:
@@ -77,7 +83,7 @@ class Judgement:
 
     @property
     def suitable(self) -> bool:
-        return self.tier <= Tier.stale
+        return self.tier <= STALE
 
 
 def _seh_tier(facility: Facility, live: FacilityLive, now: datetime, why: list[str]) -> tuple[Tier, bool]:
@@ -85,18 +91,18 @@ def _seh_tier(facility: Facility, live: FacilityLive, now: datetime, why: list[s
     seh = live.seh
     if not facility.has_seh:
         why.append("no SEH")
-        return Tier.rest, False
+        return REST, False
     if facility.kind == "seh_limited" and facility.hours is None:
         why.append("SEH with limited hours")
     if seh is None:
         why.append("SEH status never reported")
-        return (Tier.unknown if facility.normally_open(now) else Tier.rest), True
+        return (UNKNOWN if facility.normally_open(now) else REST), True
     age, stale = aged(facility, seh.measured_at, now)
     status = seh.status.value
-    tier = Tier.stale if stale else Tier.fresh
+    tier = STALE if stale else FRESH
     if on_stop(status):
         why.append(_stop_words(STOP_WORDS[status], seh.reason, seh.reason_text, seh.expected_until))
-        tier = Tier.declared
+        tier = DECLARED
     elif status == "busy":
         why.append("SEH busy")
     if stale:
@@ -109,16 +115,16 @@ def _unit_tier(facility: Facility, live: FacilityLive, need: str, now: datetime,
     figures = live.units.get(need)
     if figures is None:
         why.append(f"no {need} figures reported")
-        return Tier.unknown, True, None
+        return UNKNOWN, True, None
     age, stale = aged(facility, figures.measured_at, now)
     free = free_of(figures, held_for(live, need))
-    tier = Tier.stale if stale else Tier.fresh
+    tier = STALE if stale else FRESH
     if free is None:
         why.append(f"free {need} places unknown")
-        tier = Tier.unknown
+        tier = UNKNOWN
     elif free <= 0:
         why.append(f"no free {need} places")
-        tier = Tier.declared
+        tier = DECLARED
     if stale:
         why.append(f"{need} figures {age // 60} min old (stale)")
     return tier, stale, free
@@ -144,12 +150,12 @@ def judge(
         tier, stale = _seh_tier(facility, live, now, why)
     else:
         tier, stale, free = _unit_tier(facility, live, need, now, why)
-    if lacking and tier < Tier.rest:
-        tier = Tier.declared
+    if lacking and tier < REST:
+        tier = DECLARED
     nedocs = live.nedocs
     fresh_nedocs = nedocs is not None and not aged(facility, nedocs.measured_at, now)[1]
     pressure = nedocs.score if nedocs is not None and fresh_nedocs else NEDOCS_UNKNOWN
-    return Judgement(tier, stale, [f"tier {tier.value}: {TIER_WORDS[tier]}", *why], free, pressure)
+    return Judgement(tier, stale, [TIER_WHY[tier], *why], free, pressure)
 
 
 @dataclass
@@ -166,7 +172,7 @@ class Option:
     def rank(self) -> tuple[int, int, int, float]:
         """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
         SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
-        return self.verdict.tier.value, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
+        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
 
 
 @dataclass(eq=False)
@@ -294,7 +300,7 @@ def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
         travel_min=round(option.minutes, 1),
         within_norm=within,
         suitable=verdict.suitable,
-        tier=verdict.tier.value,
+        tier=int(verdict.tier),
         stale=verdict.stale,
         why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
         seh=seh_view(facility, live, now),
