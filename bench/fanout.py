@@ -278,8 +278,19 @@ class Target:
     make_trigger: Callable[[], Awaitable[Trigger]]
 
 
+def flush(redis_url: str) -> None:
+    """Empty the benchmark's Redis: its database, or every master of a Cluster."""
+    if redis_url.startswith("redis+cluster://"):
+        host, port = redis_url.removeprefix("redis+cluster://").split(",")[0].rsplit(":", 1)
+        client = redis.RedisCluster(host=host, port=int(port))
+        client.flushall()
+        client.close()
+    else:
+        redis.Redis.from_url(redis_url).flushdb()
+
+
 def start_ours(procs: Processes, env: dict[str, str], redis_url: str, region: str, tokens: dict[str, str]) -> Target:
-    redis.Redis.from_url(redis_url).flushdb()
+    flush(redis_url)
     port = free_port()
     server = procs.start("ours-ws", ["bench.serve", "ours", str(port)], env, port)
 

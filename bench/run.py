@@ -29,6 +29,7 @@ from rich.table import Table
 
 from bench.coverage import run_coverage
 from bench.fanout import FanoutPlan, run_fanout
+from bench.ha import run_ha
 from bench.interop import InteropPlan, run_interop
 from bench.load import create_credentials, scrypt_ms
 from bench.nearest import NearestPlan, run_nearest
@@ -39,7 +40,7 @@ from capacity.config import Settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
-EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage")
+EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage", "ha")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEY_CACHE_S = 3600
 PUSH_GOAL = 0.5
@@ -102,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.duration = args.duration or (4 if quick else 12)
     args.rounds = args.rounds or (1 if quick else 4)
     args.warmup = 2 if quick else 3
-    args.time_limit = args.time_limit or (180 if quick else 900)
+    args.time_limit = args.time_limit or (240 if quick else 1500)
     args.full = full
     return args
 
@@ -301,6 +302,33 @@ def figure_rows(results: dict) -> list[Row]:
                 label = f"{name}, reports/s (bare = JSON push, same server)"
                 rows.append(Row(label, fmt(figures["per_s"], 0), fmt(json_rate, 0), fmt(figures["ratio_to_json"], 2)))
         rows[-1] = replace(rows[-1], last_in_section=True)
+    if ha := results.get("ha"):
+        rows += ha_rows(ha)
+    return rows
+
+
+def ha_rows(ha: dict) -> list[Row]:
+    """The Cluster against one server in the same run: ours = Cluster, bare = one server."""
+    push = ha["push"]
+    rows = [
+        Row("Cluster (3 masters): push → 201, reports/s; bare = 1 Redis", fmt(push["cluster"]["reports_per_s"], 0),
+            fmt(push["single"]["reports_per_s"], 0), fmt(push["ratio"], 2)),
+        Row("Cluster: push p99 ms; bare = 1 Redis", fmt(push["cluster"]["p99_ms"], 1), fmt(push["single"]["p99_ms"], 1),
+            fmt(push["p99_ratio"], 2)),
+    ]  # fmt: skip
+    for clients, pair in ha["fanout"].items():
+        rows.append(
+            Row(f"Cluster: push → {clients} clients p99 ms; bare = 1 Redis", fmt(pair["cluster"]["p99_ms"], 1),
+                fmt(pair["single"]["p99_ms"], 1), fmt(pair["p99_ratio"], 2))
+        )  # fmt: skip
+    failover = ha["failover"]
+    rows.append(
+        Row(
+            f"Sentinel fail-over: push acknowledged again, s (median of {len(failover['runs'])}, max)",
+            f"{fmt(failover['recovery_s_median'], 2)} ({fmt(failover['recovery_s_max'], 2)})",
+            last_in_section=True,
+        )
+    )
     return rows
 
 
@@ -350,6 +378,23 @@ def sanity_checks(results: dict) -> list[Check]:
         checks.append(Check("nearest over HTTP: every answer 200", f"{near['http']['not_200']} not 200", near["http"]["not_200"] == 0))
         if board := near.get("board_http"):
             checks.append(Check("board GET: every answer 200", f"{board['not_200']} not 200", board["not_200"] == 0))
+    if ha := results.get("ha"):
+        other = ha["failover"]["other_5xx"]
+        checks.append(Check("Sentinel fail-over: no 5xx but 503", f"{other} other 5xx", other == 0))
+        for name in ("single", "cluster"):
+            s = ha["push"][name]
+            bad = s["not_201"] + s["socket_errors"]
+            checks.append(Check(f"push on {name}: every answer 201", f"{s['requests']:,} answers, statuses {s['statuses']}", bad == 0))
+        for n, pair in ha["fanout"].items():
+            for name in ("single", "cluster"):
+                s = pair[name]
+                checks.append(
+                    Check(
+                        f"{n} clients on {name}: every push received",
+                        f"{s['received']:,}/{s['expected']:,}",
+                        s["received"] == s["expected"],
+                    )
+                )
     fanout = results.get("fanout")
     if fanout:
         for n, pair in fanout["by_clients"].items():
@@ -521,6 +566,26 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)
             results["interop"] = run_interop(
                 procs=procs, ours_env=ours_env, credentials=credentials, workdir=workdir, plan=plan_interop, console=console
+            )
+        if "ha" in args.only:
+            fresh_state()
+            results["ha"] = run_ha(
+                procs=procs,
+                single_env=ours_env,
+                single_url=redis_url,
+                credentials=credentials,
+                workdir=workdir,
+                push_plan=PushPlan(
+                    warmup_s=args.warmup,
+                    duration_s=args.duration,
+                    rounds=args.rounds,
+                    connections=args.connections,
+                    threads=args.threads,
+                    python_generator=args.python_generator,
+                ),
+                fan_plan=FanoutPlan(clients=args.clients[:2], pushes=args.pushes, warmup_pushes=3, spacing_s=args.spacing_ms / 1000),
+                failovers=1 if args.quick else 3,
+                console=console,
             )
         if "fanout" in args.only:
             fresh_state()

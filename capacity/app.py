@@ -77,8 +77,8 @@ async def readiness(worker: Worker) -> tuple[bool, dict[str, Any]]:
     if missing:
         checks["live_state"] = "rebuilding from SQL: " + ", ".join(sorted(missing))
     unloaded = [r for r in worker.registry.regions if not worker.replica.loaded(r)]
-    if not worker.replica.current:
-        checks["replica"] = "not current: the stream reader has not heard from Redis lately"
+    if silent := worker.replica.silent():
+        checks["replica"] = "not current: the stream reader has not heard from Redis lately about " + ", ".join(silent)
     elif unloaded:
         checks["replica"] = "loading: " + ", ".join(unloaded)
     ready = all(v == "ok" for v in checks.values())

@@ -177,7 +177,7 @@ def rebuild(
     async def run() -> list:
         db = await _schema_ready(settings)
         registry = await full_registry(settings=settings, db=db)
-        redis = connect(settings.redis_url)
+        redis = connect(settings.redis_target())
         try:
             results = await rebuild_now(
                 redis=redis, db=db, registry=registry, region_ids=region or list(registry.regions), tail=settings.rebuild_tail
@@ -274,7 +274,7 @@ async def _tell_workers(settings: Settings, announce: Callable[..., Awaitable[No
     """Bump a version running workers watch in Redis; say what happens if Redis does not answer."""
     if not settings.redis_url:
         return
-    redis = connect(settings.redis_url)
+    redis = connect(settings.redis_target())
     try:
         await announce(redis=redis)
     except (RedisError, OSError):
@@ -623,7 +623,7 @@ async def _import_reports(settings: Settings, text: str, name: str, reached):
     from capacity.reports.applier import Applier
 
     db = await _schema_ready(settings)
-    redis = connect(settings.redis_url or "")
+    redis = connect(settings.redis_target())
     record = EventLog(db=db) if settings.durability == "sql" else None
     try:
         registry = await full_registry(settings=settings, db=db)
@@ -686,7 +686,7 @@ def coverage(
 
         async def live():
             db = await _schema_ready(settings)
-            redis = connect(settings.redis_url or "")
+            redis = connect(settings.redis_target())
             try:
                 full = await full_registry(settings=settings, db=db)
                 replica = await loaded_replica(redis=redis, region_ids=full.regions)

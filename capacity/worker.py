@@ -126,12 +126,12 @@ class Worker:
         from Redis for a while every board is told to reconnect (1012), rather than left looking
         at figures that seem live but are not."""
         self.hub.end_expired(datetime.now(UTC))
-        if not self.replica.current:
-            self.hub.end_all(LIVE_LOST)
+        for region_id in self.replica.silent():
+            self.hub.end_all(LIVE_LOST, region_id)
 
     async def _heartbeats(self) -> None:
-        if self.replica.current:
-            self.hub.heartbeat(self.replica.last_event_ids(await self._loaded_regions()))
+        current = [r for r in await self._loaded_regions() if self.replica.current_for(r)]
+        self.hub.heartbeat(self.replica.last_event_ids(current))
 
     def _schema_current(self) -> bool:
         return self.schema_problem is None
@@ -208,9 +208,11 @@ async def start_worker(settings: Settings) -> Worker:
         embedded = start_embedded_redis(settings.data_dir)
         redis_url = embedded.url
     name = f"capacity-{WORKER_ID}"
-    redis = connect(redis_url, max_connections=settings.redis_max_connections, name=name)
-    blocking = reader_client(redis_url, name=f"{name}-reader")
+    target = settings.redis_target(redis_url)
     registry = settings.load_registry()
+    redis = connect(target, max_connections=settings.redis_max_connections, name=name)
+    blocking = reader_client(target, name=f"{name}-reader", regions=len(registry.regions))
+    log.info("Redis: %s", target)
     db = Database(settings.sqlalchemy_url())
     schema_problem = await prepare_schema(settings=settings, db=db)
     registry_sync = RegistrySync(redis=redis, db=db, registry=registry, default_interval_s=settings.reporting_interval_s)

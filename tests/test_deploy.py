@@ -284,6 +284,23 @@ def test_compose_redis_keeps_an_append_only_file_on_a_volume():
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
 
 
+def test_compose_sentinel_profile_watches_redis_with_a_replica_and_three_sentinels_that_agree():
+    config = compose()
+    services = config["services"]
+    sentinels = [n for n in services if n.startswith("sentinel-")]
+    assert len(sentinels) == 3 and all(services[n]["profiles"] == ["sentinel"] for n in [*sentinels, "redis-replica"])
+    assert "redis" in services and "profiles" not in services["redis"], "the primary runs in every profile"
+    replica = " ".join(services["redis-replica"]["command"])
+    assert "--replicaof redis 6379" in replica and "--masterauth" in replica and "--appendonly yes" in replica
+    for name in sentinels:
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor capacity redis 6379 2" in script, "quorum 2 of 3"
+        assert "sentinel auth-pass capacity $$REDIS_PASSWORD" in script and "exec redis-sentinel" in script
+        assert "ckquorum" in " ".join(services[name]["healthcheck"]["test"])
+    assert "redis-replica-data" in config["volumes"]
+    assert "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/capacity" in (DEPLOY / "README.md").read_text()
+
+
 def test_compose_holds_no_secret_inline():
     config = compose()
     for name, service in config["services"].items():

@@ -2,11 +2,12 @@
 
 - `ready-marks`: a region whose ready mark is gone (Redis restarted empty, a fail-over,
   `capacity rebuild`) is rebuilt from SQL under a lock, so any number of workers rebuild it once.
-- `restart-check`: a Redis that restarted from its own file (or a promoted replica) keeps its
-  ready marks but may lack its last writes. Every worker notices the new run id and reloads
-  its replica; one of them compares each region's stream with the events recorded in the last
-  15 minutes and rebuilds each region that lacks one. The run counts as checked only once
-  every region was, so a check that failed is tried again.
+- `restart-check`: a Redis that restarted from its own file, or a replica promoted by Sentinel or
+  the Cluster (replication is asynchronous), keeps its ready marks but may lack its last writes.
+  Every worker notices the new run id (on a Cluster, any master's) and reloads its replica; one
+  of them compares each region's stream with the events recorded in the last 15 minutes and
+  rebuilds each region that lacks one. The run counts as checked only once every region was, so
+  a check that failed is tried again.
 - `backstop`: per region, under a lock, the stream walk that records what SQL lacks.
 """
 
@@ -22,6 +23,7 @@ from redis.exceptions import LockError
 from capacity import metrics
 from capacity.db import Database
 from capacity.history.recovery import AlertsFound, lost_events, rebuild_now, rebuild_region, reconcile_region
+from capacity.store.connection import server_run
 from capacity.store.keys import CHECKED_RUN_KEY, RESTART_LOCK_KEY, lock_key, ready_key
 from capacity.tasks import Job
 from regions.registry import Registry
@@ -69,9 +71,10 @@ class RecordKeeper:
         return await self.missing_marks()
 
     async def check_restart(self) -> None:
-        run_id = (await self.redis.info("server"))["run_id"]
+        run_id = await server_run(self.redis)
         if self._seen_run is not None and run_id != self._seen_run:
-            log.warning("Redis restarted (run %s); reloading this worker's replica", run_id[:8])
+            metrics.REDIS_PRIMARY_CHANGES.inc()
+            log.warning("Redis restarted or failed over (run %s); reloading this worker's replica", run_id[:8])
             self.reload()
         self._seen_run = run_id
         if run_id == self._checked_run or await self.missing_marks():

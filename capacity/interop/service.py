@@ -3,7 +3,8 @@
 Every adapter (EDXL-HAVE, FHIR, CSV) parses its format into `Parsed` items, one per facility,
 each holding a canonical report as plain data and where in the document it came from. This
 module turns them into reports through the same pydantic model as the JSON push and applies
-them in one atomic script: the whole document, or nothing, with every problem named.
+them in one atomic script: the whole document, or nothing, with every problem named. (On a
+Redis Cluster: one atomic script per region, capacity.reports.service.apply_reports.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from capacity.history.log import EventLog
 from capacity.interop.identifiers import IdentifierBook
 from capacity.reports.applier import Applier
 from capacity.reports.models import Report, ReportResult
-from capacity.reports.service import BatchRefused, apply_reports
+from capacity.reports.service import BatchInterrupted, BatchRefused, apply_reports
 from regions.registry import Facility, Registry
 
 
@@ -130,6 +131,24 @@ async def apply_resolved(
         return await apply_reports(applier=applier, items=items, key_id=who.key_id, stream_maxlen=stream_maxlen, record=record)
     except BatchRefused as refused:
         where = parsed[refused.index]
-        if isinstance(refused.cause, LiveStateRebuilding):
+        if isinstance(refused.cause, LiveStateRebuilding) and not refused.applied_regions:
             raise refused.cause from refused
-        raise DocumentRejected(status.HTTP_409_CONFLICT, [Problem(where=where.where, line=where.line, msg=str(refused.cause))]) from refused
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if isinstance(refused.cause, LiveStateRebuilding) else status.HTTP_409_CONFLICT
+        problems = [Problem(where=where.where, line=where.line, msg=str(refused.cause))]
+        raise DocumentRejected(code, problems + _applied_before(refused.applied_regions)) from refused
+    except BatchInterrupted as interrupted:
+        stopped = Problem(where="document", msg=f"not applied in {', '.join(interrupted.pending_regions)}: {interrupted}")
+        raise DocumentRejected(
+            status.HTTP_503_SERVICE_UNAVAILABLE, [stopped, *_applied_before(interrupted.applied_regions)]
+        ) from interrupted
+
+
+def _applied_before(regions: list[str]) -> list[Problem]:
+    """What a Redis Cluster applied before a refusal or failure (each region is one atomic step)."""
+    if not regions:
+        return []
+    msg = (
+        f"applied in regions {', '.join(regions)} (each region all or nothing; this Redis Cluster applies a document region by "
+        "region); nothing in the regions after them: sending the same document again is safe, what was applied answers duplicate"
+    )
+    return [Problem(where="document", msg=msg)]

@@ -16,16 +16,19 @@ replay walk them on purpose).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from capacity import metrics
 from capacity.live.replica import Replica
 from capacity.store import scripts
+from capacity.store.connection import is_cluster
 from capacity.store.entries import Entry, RegionSnapshot, Skipped, decode_entry, decode_snapshot
 from capacity.store.keys import announcement_key, expiry_key, facilities_key, facility_key, ready_key, stream_key
 
@@ -99,22 +102,48 @@ class StreamReader:
 
     async def run(self) -> None:
         """Read until cancelled; a Redis error ends the call (the supervisor starts it again,
-        and it goes on from where it was)."""
+        and it goes on from where it was).
+
+        One server (or Sentinel): one blocking XREAD over every region stream. A Cluster refuses
+        a read across slots, and each region is a slot of its own, so there each region is read
+        by a loop of its own on the node that holds it; one node failing over silences only its
+        regions (they say so: 503 and 1012), and that loop retries while the others read on."""
         while True:
             regions = list(self._region_ids())
-            unloaded = {r for r in regions if r not in self._positions or not self.replica.loaded(r)}
-            if pending := unloaded | self._reload:
-                await self._load(sorted(pending))
-            streams = {stream_key(r): self._positions[r] for r in regions}
-            response = await self._blocking.xread(streams, count=self._batch, block=self._block_ms)
-            self.replica.heard()
-            if self._on_read is not None and (now := time.monotonic()) - self._told_alive >= 1.0:
-                self._told_alive = now
-                self._on_read()
-            for stream, entries in response or ():
-                region_id = stream.split("{", 1)[1].split("}", 1)[0]
-                self._positions[region_id] = entries[-1][0]
-                self._deliver(region_id, [decode_entry(region_id, i, f) for i, f in entries])
+            if not is_cluster(self._blocking):
+                await self._follow(regions, regions, retry_s=None)
+                continue
+            async with asyncio.TaskGroup() as group:
+                for region_id in regions:
+                    group.create_task(self._follow([region_id], regions, retry_s=0.5), name=f"live-reader:{region_id}")
+
+    async def _follow(self, mine: list[str], regions: list[str], *, retry_s: float | None) -> None:
+        """Read `mine` until the registry's regions are no longer `regions`. With `retry_s`, a Redis
+        error is logged and counted and the read tried again after that long."""
+        while set(self._region_ids()) == set(regions):
+            try:
+                await self._read(mine)
+            except (RedisError, OSError) as exc:
+                if retry_s is None:
+                    raise
+                metrics.JOB_FAILURES.labels(job="live-reader", region=",".join(mine)).inc()
+                log.warning("stream read of %s failed (%s); trying again", ", ".join(mine), exc.__class__.__name__)
+                await asyncio.sleep(retry_s)
+
+    async def _read(self, mine: list[str]) -> None:
+        unloaded = {r for r in mine if r not in self._positions or not self.replica.loaded(r)}
+        if pending := unloaded | (self._reload & set(mine)):
+            await self._load(sorted(pending))
+        streams = {stream_key(r): self._positions[r] for r in mine}
+        response = await self._blocking.xread(streams, count=self._batch, block=self._block_ms)
+        self.replica.heard(mine)
+        if self._on_read is not None and (now := time.monotonic()) - self._told_alive >= 1.0:
+            self._told_alive = now
+            self._on_read()
+        for stream, entries in response or ():
+            region_id = stream.split("{", 1)[1].split("}", 1)[0]
+            self._positions[region_id] = entries[-1][0]
+            self._deliver(region_id, [decode_entry(region_id, i, f) for i, f in entries])
 
     async def _load(self, region_ids: list[str]) -> None:
         """Snapshots of these regions into the replica, one round trip for all. A region read for
@@ -126,7 +155,7 @@ class StreamReader:
             self.replica.load(snapshot)
             self._positions.setdefault(region_id, snapshot.last_id)
             self._reload.discard(region_id)
-        self.replica.heard()
+        self.replica.heard(region_ids)
         log.info("replica loaded: %s", ", ".join(region_ids))
 
     def _deliver(self, region_id: str, entries: list[Entry]) -> None:

@@ -66,15 +66,19 @@ class Replica:
         self.regions: dict[str, RegionLive] = {r: RegionLive(region_id=r) for r in region_ids}
         self._max_silence_s = max_silence_s
         self._catch_up_s = catch_up_s
-        self._heard_at = float("-inf")
+        self._heard_at: dict[str, float] = {}
         self._written: dict[str, EventKey] = {}
         self._waiters: dict[str, list[tuple[EventKey, asyncio.Future[None]]]] = {}
 
     # --- fed by the stream reader -------------------------------------------------------
 
-    def heard(self) -> None:
-        """The reader heard from Redis just now (an answer to its blocking read, empty or not)."""
-        self._heard_at = time.monotonic()
+    def heard(self, region_ids: Iterable[str] | None = None) -> None:
+        """The reader heard from Redis just now about these regions (default: all), in an answer to
+        its blocking read, empty or not. On a Cluster each region is read on its own, so one node
+        that fails over makes only its own regions silent."""
+        now = time.monotonic()
+        for region_id in self.regions if region_ids is None else region_ids:
+            self._heard_at[region_id] = now
 
     def load(self, snapshot: RegionSnapshot) -> None:
         region = self.regions.setdefault(snapshot.region_id, RegionLive(region_id=snapshot.region_id))
@@ -131,16 +135,24 @@ class Replica:
         region = self.regions.get(region_id)
         return region is not None and region.loaded
 
+    def current_for(self, region_id: str) -> bool:
+        return time.monotonic() - self._heard_at.get(region_id, float("-inf")) <= self._max_silence_s
+
     @property
     def current(self) -> bool:
-        return time.monotonic() - self._heard_at <= self._max_silence_s
+        """Every region heard from lately (what readiness reports)."""
+        return all(self.current_for(region_id) for region_id in self.regions)
+
+    def silent(self) -> list[str]:
+        """The regions not heard from lately: their boards are told to reconnect."""
+        return [region_id for region_id in self.regions if not self.current_for(region_id)]
 
     def region(self, region_id: str) -> RegionLive:
         """The region's live state, or LiveStateUnavailable when it cannot be vouched for."""
         region = self.regions.get(region_id)
         if region is None or not region.loaded:
             raise LiveStateUnavailable(f"the live state of region {region_id} is being loaded; retry shortly")
-        if not self.current:
+        if not self.current_for(region_id):
             raise LiveStateUnavailable("the live state (Redis) has not answered for a while; figures not shown as current")
         return region
 

@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from capacity.store import scripts
+from capacity.store.connection import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class Applier:
         max_waiting: int = 4096,
     ) -> None:
         self.redis = redis
+        self.per_region = is_cluster(redis)
+        """A Redis Cluster: no script spans regions, so a document is applied region by region."""
         self.wrote = wrote or (lambda _region, _event: None)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[Call] = asyncio.Queue(max_waiting)

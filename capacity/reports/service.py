@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -250,11 +251,24 @@ async def apply_system_seh(
 
 
 class BatchRefused(Exception):
-    """One report of a document cannot be applied, so none was; `index` says which (0-based)."""
+    """One report of a document cannot be applied; `index` says which (0-based). Nothing was
+    applied, except on a Redis Cluster the whole regions in `applied_regions`, before it."""
 
-    def __init__(self, index: int, cause: ReportRefused | LiveStateRebuilding) -> None:
+    def __init__(self, index: int, cause: ReportRefused | LiveStateRebuilding, *, applied_regions: Sequence[str] = ()) -> None:
         super().__init__(str(cause))
         self.index = index
+        self.cause = cause
+        self.applied_regions = list(applied_regions)
+
+
+class BatchInterrupted(Exception):
+    """Redis or SQL failed part-way through a document on a Redis Cluster: the regions in
+    `applied_regions` were applied (and recorded), the rest not."""
+
+    def __init__(self, *, applied_regions: Sequence[str], pending_regions: Sequence[str], cause: Exception) -> None:
+        super().__init__(f"{cause.__class__.__name__}: {cause}")
+        self.applied_regions = list(applied_regions)
+        self.pending_regions = list(pending_regions)
         self.cause = cause
 
 
@@ -266,12 +280,39 @@ async def apply_reports(
     stream_maxlen: int,
     record: EventLog | None = None,
 ) -> list[ReportResult]:
-    """Apply the reports of one document (one per facility) in one atomic script: all, or none
-    (BatchRefused naming the report that stopped it). Recorded like single reports.
+    """Apply the reports of one document (one per facility) atomically, recorded like single reports.
 
-    One script over several regions' keys is atomic on one Redis; a Redis Cluster would need
-    the document's facilities to share a region."""
+    On one Redis (Sentinel's primary too) that is one script over every region's keys: all, or
+    none (BatchRefused naming the report that stopped it). A Redis Cluster keeps each region in a
+    slot of its own and no script spans slots, so there the document is applied one region at a
+    time, in the order its regions first appear, each region all or nothing. A refusal or a failure
+    in one region leaves the regions before it applied (BatchRefused / BatchInterrupted name them)
+    and nothing after; sending the document again is safe, as what was applied answers duplicate."""
     prepared = [prepare(facility=f, report=r, key_id=key_id) for f, r in items]
+    if not applier.per_region:
+        return await _apply_batch(applier=applier, prepared=prepared, stream_maxlen=stream_maxlen, record=record)
+    by_region: dict[str, list[int]] = {}
+    for index, p in enumerate(prepared):
+        by_region.setdefault(p.region_id, []).append(index)
+    results: dict[int, ReportResult] = {}
+    applied: list[str] = []
+    for region_id, indices in by_region.items():
+        try:
+            part = await _apply_batch(applier=applier, prepared=[prepared[i] for i in indices], stream_maxlen=stream_maxlen, record=record)
+        except BatchRefused as refused:
+            raise BatchRefused(indices[refused.index], refused.cause, applied_regions=applied) from None
+        except Exception as exc:
+            if not applied:
+                raise
+            pending = list(by_region)[len(applied) :]
+            raise BatchInterrupted(applied_regions=applied, pending_regions=pending, cause=exc) from exc
+        results.update(zip(indices, part, strict=True))
+        applied.append(region_id)
+    return [results[i] for i in range(len(prepared))]
+
+
+async def _apply_batch(*, applier: Applier, prepared: list[Prepared], stream_maxlen: int, record: EventLog | None) -> list[ReportResult]:
+    """apply_batch.lua over `prepared`: all applied and recorded, or BatchRefused."""
     keys: list[str] = []
     args: list[str | bytes | int] = [len(prepared), stream_maxlen]
     for p in prepared:

@@ -17,6 +17,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from capacity.store.connection import is_cluster
+
 Arg = str | bytes | int | float
 
 
@@ -86,7 +88,13 @@ def raised(answers: list[Any]) -> list[Any]:
 
 
 async def load_all(redis: aioredis.Redis) -> None:
-    """Load every script (at start-up), so the first calls need no second round trip."""
+    """Load every script (at start-up), so the first calls need no second round trip. On a
+    Cluster each SCRIPT LOAD goes to every master (a replica promoted later learns them on its
+    first NOSCRIPT, as a restarted server does)."""
+    if is_cluster(redis):
+        for script in EVERY_SCRIPT:
+            await redis.script_load(script.source)
+        return
     pipe = redis.pipeline(transaction=False)
     for script in EVERY_SCRIPT:
         pipe.script_load(script.source)
