@@ -186,46 +186,55 @@ async def test_a_file_naming_three_regions_is_applied_region_by_region_and_says_
     assert (await board(http, admin, "ROAZ08"))[UTRECHT]["units"][0]["available"] == 5
 
 
-async def test_a_killed_master_is_replaced_by_its_replica_and_no_acknowledged_report_is_lost(cluster, settings, keys):
-    """Killed last in this file: the cluster goes on with the promoted replica."""
-    token = await keys.create(Role.facility, UTRECHT)
-    acknowledged: list[str] = []
-    codes: list[int] = []
+async def test_a_killed_master_is_replaced_by_its_replica_no_acknowledged_report_is_lost_and_other_regions_go_on(cluster, settings, keys):
+    """Killed last in this file: the cluster goes on with the promoted replica. The regions on the
+    other masters answer throughout: one node's fail-over does not spread."""
+    victim_region = "ROAZ08"
+    master = cluster.master_of(stream_key(victim_region))
+    elsewhere = next(f for f, r in REGION_OF.items() if cluster.master_of(stream_key(r)).port != master.port)
+    tokens = {UTRECHT: await keys.create(Role.facility, UTRECHT), elsewhere: await keys.create(Role.facility, elsewhere)}
+    viewer = await keys.create(Role.viewer)
+    acknowledged: dict[str, list[str]] = {UTRECHT: [], elsewhere: []}
+    codes: dict[str, list[int]] = {UTRECHT: [], elsewhere: []}
+    boards_elsewhere: list[int] = []
     with ServerThread(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
             start = datetime.now(UTC) - timedelta(minutes=30)
 
-            async def pushes(count: int) -> None:
+            async def pushes(facility_id: str, count: int) -> None:
                 for _ in range(count):
-                    at = start + timedelta(seconds=len(codes) + 1)
-                    units = [{"type": "ic_adult", "staffed": 20, "available": len(codes) % 20}]
-                    answer = await push(http, token, UTRECHT, {"measured_at": at.isoformat(), "units": units})
-                    codes.append(answer.status_code)
+                    at = start + timedelta(seconds=len(codes[facility_id]) + 1)
+                    units = [{"type": "ic_adult", "staffed": 20, "available": len(codes[facility_id]) % 20}]
+                    answer = await push(http, tokens[facility_id], facility_id, {"measured_at": at.isoformat(), "units": units})
+                    codes[facility_id].append(answer.status_code)
                     if answer.status_code == 201:
-                        acknowledged.append(answer.json()["event_id"])
+                        acknowledged[facility_id].append(answer.json()["event_id"])
                     else:
                         assert answer.status_code == 503 and answer.headers.get("retry-after"), answer.text
                         await asyncio.sleep(0.1)
+                    if facility_id == elsewhere:
+                        board = await http.get(f"/api/v1/regions/{REGION_OF[elsewhere]}/board", headers=bearer(viewer))
+                        boards_elsewhere.append(board.status_code)
 
-            await pushes(20)
-            master = cluster.master_of(stream_key("ROAZ08"))
+            await asyncio.gather(pushes(UTRECHT, 20), pushes(elsewhere, 20))
             master.kill()
-            await pushes(200)
-            while codes[-1] != 201:
-                await pushes(1)
-            assert not [c for c in codes if c >= 500 and c != 503]
-            assert cluster.master_of(stream_key("ROAZ08")).port != master.port
+            await asyncio.gather(pushes(UTRECHT, 200), pushes(elsewhere, 200))
+            while codes[UTRECHT][-1] != 201:
+                await pushes(UTRECHT, 1)
+            assert cluster.master_of(stream_key(victim_region)).port != master.port
+            assert set(codes[elsewhere]) == {201} and set(boards_elsewhere) == {200}, "the other master's region answered throughout"
+            assert not [c for c in codes[UTRECHT] if c >= 500 and c != 503]
 
             async def recorded() -> bool:
                 db = await migrated(settings)
                 try:
-                    return set(acknowledged) <= {e.event_id for e in await events_in_sql(db, UTRECHT)}
+                    return set(acknowledged[UTRECHT]) <= {e.event_id for e in await events_in_sql(db, UTRECHT)}
                 finally:
                     await db.dispose()
 
             await wait_for(recorded, timeout=15)
             client = cluster.client()
-            in_stream = {i for i, _ in client.xrange(stream_key("ROAZ08"))}
+            in_stream = {i for i, _ in client.xrange(stream_key(victim_region))}
             client.close()
-            assert set(acknowledged) <= in_stream
-            assert codes.count(201) == len(acknowledged) >= 200
+            assert set(acknowledged[UTRECHT]) <= in_stream
+            assert codes[UTRECHT].count(201) == len(acknowledged[UTRECHT]) >= 200

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from capacity.domain import Capability, Role, UnitType
+from capacity.errors import LiveStateUnavailable
 from capacity.history.recovery import rebuild_now
 from capacity.live.reader import loaded_replica
 from capacity.live.replica import Replica
+from capacity.store.entries import RegionSnapshot
 from capacity.store.keys import stream_key
 from tests.conftest import ServerThread, bearer, migrated, wait_for
 
@@ -225,3 +229,19 @@ async def test_a_snapshot_and_the_events_after_it_never_skip_or_repeat_one_under
         for facility in snapshot["facilities"]:  # and the snapshot is the state at exactly that id
             newest = [i for i, f in entries if f.get("f") == facility["id"] and "e" in f and (since is None or key(i) <= key(since))]
             assert facility["last_event_id"] == (newest[-1] if newest else None)
+
+
+def test_a_region_the_reader_has_not_heard_about_says_so_while_the_others_stay_readable():
+    """On a Redis Cluster each region is read on its own node: a node failing over makes only its
+    regions answer 503 (and their boards told 1012), not every region of the worker."""
+    replica = Replica(region_ids=["ROAZ01", "ROAZ08"], max_silence_s=0.2)
+    for region_id in ("ROAZ01", "ROAZ08"):
+        replica.load(RegionSnapshot(region_id=region_id, last_id="0-0", ready=True, facilities={}, announcements={}))
+    replica.heard()
+    assert replica.silent() == []
+    time.sleep(0.3)
+    replica.heard(["ROAZ01"])
+    assert replica.silent() == ["ROAZ08"]
+    assert replica.region("ROAZ01").region_id == "ROAZ01"
+    with pytest.raises(LiveStateUnavailable, match="not answered"):
+        replica.region("ROAZ08")

@@ -5,10 +5,12 @@ the end; nothing is written outside the test's folder."""
 
 from __future__ import annotations
 
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,21 +89,70 @@ def _data_node(port: int, folder: Path, *extra: str) -> Server:
     return Server(port=port, folder=folder, args=args)
 
 
+class Link:
+    """A TCP relay between a replica and its primary that can be cut one way: once `cut()`, what
+    the primary sends is dropped, so writes acknowledged from then on never reach the replica (as
+    when replication lags behind a primary that dies), while both ends still see a live link."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._cut.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                downstream, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(downstream, upstream), daemon=True).start()
+
+    def _relay(self, downstream: socket.socket, upstream: socket.socket) -> None:
+        with downstream, upstream:
+            while not self._closed.is_set():
+                ready, _, _ = select.select([downstream, upstream], [], [], 0.2)
+                for source in ready:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    if source is upstream and self._cut.is_set():
+                        continue  # the primary's writes go nowhere
+                    (upstream if source is downstream else downstream).sendall(data)
+
+
 @dataclass
 class SentinelSetup:
-    """A primary, one replica and three sentinels (down-after 1 s) watching `service`."""
+    """A primary, one replica and three sentinels (down-after 1 s) watching `service`. With
+    `through_link`, the replica replicates through a `Link` the test can cut."""
 
     folder: Path
     service: str = "capacity"
+    through_link: bool = False
     primary: Server | None = None
     replica: Server | None = None
+    link: Link | None = None
     sentinels: list[Server] = field(default_factory=list)
 
     def start(self) -> SentinelSetup:
         primary_port, replica_port, *sentinel_ports = free_ports(5)
         self.primary = _data_node(primary_port, self.folder / "primary")
         self.primary.start()
-        self.replica = _data_node(replica_port, self.folder / "replica", "--replicaof", "127.0.0.1", str(primary_port))
+        upstream = primary_port
+        if self.through_link:
+            self.link = Link(primary_port)
+            upstream = self.link.port
+        self.replica = _data_node(replica_port, self.folder / "replica", "--replicaof", "127.0.0.1", str(upstream))
         self.replica.start()
         wait_until(lambda: self.replica.client().info("replication")["master_link_status"] == "up", timeout=15, what="replication")
         for i, port in enumerate(sentinel_ports):
@@ -136,6 +187,8 @@ class SentinelSetup:
         for server in [*self.sentinels, self.primary, self.replica]:
             if server is not None:
                 server.kill()
+        if self.link is not None:
+            self.link.close()
 
 
 @dataclass

@@ -138,11 +138,6 @@ class Replica:
     def current_for(self, region_id: str) -> bool:
         return time.monotonic() - self._heard_at.get(region_id, float("-inf")) <= self._max_silence_s
 
-    @property
-    def current(self) -> bool:
-        """Every region heard from lately (what readiness reports)."""
-        return all(self.current_for(region_id) for region_id in self.regions)
-
     def silent(self) -> list[str]:
         """The regions not heard from lately: their boards are told to reconnect."""
         return [region_id for region_id in self.regions if not self.current_for(region_id)]

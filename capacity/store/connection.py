@@ -151,8 +151,13 @@ def reader_client(target: RedisTarget | str, *, name: str, regions: int = 1) -> 
     if target.topology == "cluster":
         return _cluster(target, name=name, per_node=regions + 2)
     if target.topology == "sentinel":
-        pool = SentinelConnectionPool(target.service, _sentinel(target), **_node_options(target, name))
-        return aioredis.Redis(connection_pool=pool, single_connection_client=True)
+        # A pool of one, not a single-connection client: redis-py reconnects a single connection
+        # straight to the address it had (the dead primary) instead of asking the sentinels again,
+        # while a pool's connection asks them whenever it connects (seen with redis-py 8.2).
+        return _sentinel(target).master_for(
+            target.service, redis_class=aioredis.Redis, connection_pool_class=BlockingSentinelPool, max_connections=1,
+            **_node_options(target, name),
+        )  # fmt: skip
     return aioredis.Redis.from_url(
         target.url,
         decode_responses=True,
