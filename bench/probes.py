@@ -44,10 +44,19 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
 
 
 def redis_connections(url: str) -> dict[str, int]:
-    """Connections per worker: every connection of ours is named `capacity-<worker>[-reader]`."""
-    client = redis.Redis.from_url(url)
-    try:
-        names = [c.get("name", "") for c in client.client_list()]
-    finally:
-        client.close()
+    """Connections per worker: every connection of ours is named `capacity-<worker>[-reader]`
+    (on a Cluster, summed over every node)."""
+    if url.startswith("redis+cluster://"):
+        host, port = url.removeprefix("redis+cluster://").split(",")[0].rsplit(":", 1)
+        cluster = redis.RedisCluster(host=host, port=int(port))
+        clients = [redis.Redis(host=node.host, port=node.port) for node in cluster.get_nodes()]
+        cluster.close()
+    else:
+        clients = [redis.Redis.from_url(url)]
+    names = []
+    for client in clients:
+        try:
+            names += [c.get("name", "") for c in client.client_list()]
+        finally:
+            client.close()
     return dict(Counter(n.removesuffix("-reader") for n in names if n.startswith("capacity-") and n != "capacity-cli"))

@@ -41,6 +41,7 @@ from capacity.board.service import region_board
 from capacity.db import Database
 from capacity.domain import utc_iso
 from capacity.live.replica import Replica
+from capacity.store.connection import transaction
 from capacity.store.entries import Announcement, Entry, Rebuilt, Report, Stale
 from capacity.store.keys import ALERT_FIELD, alert_states_key, lock_key, ready_key, stream_key
 from regions.registry import Registry
@@ -146,10 +147,10 @@ async def publish(
         "facilities": list(verdict.facilities),
         "at": utc_iso(now),
     }
-    pipe = redis.pipeline(transaction=True)
-    pipe.hset(alert_states_key(watch.region_id), watch.id, SubState(firing=firing, at=now).encode())
-    pipe.xadd(stream_key(watch.region_id), {ALERT_FIELD: orjson.dumps(alert).decode()}, maxlen=stream_maxlen, approximate=True)
-    _, event_id = await pipe.execute()
+    async with transaction(redis, stream_key(watch.region_id)) as pipe:
+        pipe.hset(alert_states_key(watch.region_id), watch.id, SubState(firing=firing, at=now).encode())
+        pipe.xadd(stream_key(watch.region_id), {ALERT_FIELD: orjson.dumps(alert).decode()}, maxlen=stream_maxlen, approximate=True)
+        _, event_id = await pipe.execute()
     return event_id, alert
 
 

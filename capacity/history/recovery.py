@@ -36,6 +36,7 @@ from capacity.history.log import insert_events, recorded_ids
 from capacity.history.models import Event, EventRecord
 from capacity.history.service import state_before
 from capacity.state import SYSTEM_KEY, FacilityLive, digest_of, fold
+from capacity.store.connection import transaction
 from capacity.store.entries import Alert, Report, decode_entry, event_key, hash_from_state
 from capacity.store.keys import (
     ALERT_FIELD,
@@ -107,31 +108,31 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
     known = set(await redis.smembers(facilities_key(region_id))) | {f.id for f in facilities}
     cursor = await redis.get(stale_cursor_key(region_id))
     stream = stream_key(region_id)
-    pipe = redis.pipeline(transaction=True)
-    pipe.delete(stream, persisted_key(region_id), expiry_key(region_id), stale_key(region_id), facilities_key(region_id))
-    if known:
-        pipe.delete(*(facility_key(region_id, facility_id) for facility_id in sorted(known)))
-    for facility_id, state in states.items():
-        stored = hash_from_state(state)
-        stale_at = _stale_at(state, registry.facilities.get(facility_id))
-        if cursor is not None and stale_at is not None and stale_at <= int(cursor):
-            stored[STALE_SINCE_FIELD] = utc_iso(datetime.fromtimestamp(stale_at / 1000, UTC))  # the watchdog had said so
-        pipe.hset(facility_key(region_id, facility_id), mapping=stored)
-        if stale_at is not None:
-            pipe.zadd(stale_key(region_id), {facility_id: stale_at})
-    for hold in holds:
-        pipe.hincrby(facility_key(region_id, hold["facility_id"]), HOLD_PREFIX + hold["need"], 1)
-        pipe.hset(announcement_key(region_id, hold["id"]), mapping=hold["fields"])
-        pipe.zadd(expiry_key(region_id), {hold["id"]: hold["expires_ms"]})
-    if members := set(states) | {hold["facility_id"] for hold in holds}:
-        pipe.sadd(facilities_key(region_id), *sorted(members))
-    for event_id, facility_id, body in events:
-        pipe.xadd(stream, {FACILITY_FIELD: facility_id, EVENT_FIELD: orjson.dumps(body).decode()}, id=event_id)
-    pipe.xadd(stream, {RESET_FIELD: "rebuilt"})
-    if events:
-        pipe.set(persisted_key(region_id), events[-1][0])
-    pipe.set(ready_key(region_id), datetime.now(UTC).isoformat())
-    results = await pipe.execute()
+    async with transaction(redis, stream) as pipe:
+        pipe.delete(stream, persisted_key(region_id), expiry_key(region_id), stale_key(region_id), facilities_key(region_id))
+        if known:
+            pipe.delete(*(facility_key(region_id, facility_id) for facility_id in sorted(known)))
+        for facility_id, state in states.items():
+            stored = hash_from_state(state)
+            stale_at = _stale_at(state, registry.facilities.get(facility_id))
+            if cursor is not None and stale_at is not None and stale_at <= int(cursor):
+                stored[STALE_SINCE_FIELD] = utc_iso(datetime.fromtimestamp(stale_at / 1000, UTC))  # the watchdog had said so
+            pipe.hset(facility_key(region_id, facility_id), mapping=stored)
+            if stale_at is not None:
+                pipe.zadd(stale_key(region_id), {facility_id: stale_at})
+        for hold in holds:
+            pipe.hincrby(facility_key(region_id, hold["facility_id"]), HOLD_PREFIX + hold["need"], 1)
+            pipe.hset(announcement_key(region_id, hold["id"]), mapping=hold["fields"])
+            pipe.zadd(expiry_key(region_id), {hold["id"]: hold["expires_ms"]})
+        if members := set(states) | {hold["facility_id"] for hold in holds}:
+            pipe.sadd(facilities_key(region_id), *sorted(members))
+        for event_id, facility_id, body in events:
+            pipe.xadd(stream, {FACILITY_FIELD: facility_id, EVENT_FIELD: orjson.dumps(body).decode()}, id=event_id)
+        pipe.xadd(stream, {RESET_FIELD: "rebuilt"})
+        if events:
+            pipe.set(persisted_key(region_id), events[-1][0])
+        pipe.set(ready_key(region_id), datetime.now(UTC).isoformat())
+        results = await pipe.execute()
     reset_id = results[-2 - (1 if events else 0)]
     metrics.REBUILDS.labels(region=region_id).inc()
     level = logging.WARNING if states or events else logging.INFO  # an empty record: a first start, nothing was lost

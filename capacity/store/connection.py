@@ -16,12 +16,15 @@ Secrets go in the URL or in `REDIS_PASSWORD` / `REDIS_SENTINEL_PASSWORD` (capaci
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -202,6 +205,27 @@ def _cluster(target: RedisTarget, *, name: str, per_node: int) -> aioredis.Redis
 
 def is_cluster(redis: object) -> bool:
     return isinstance(redis, RedisCluster)
+
+
+_PLAIN_OPTIONS = frozenset({"host", "port", "username", "password", "decode_responses", "client_name", "socket_connect_timeout"})
+"""What a cluster node's connection options mean to a plain client too."""
+
+
+@asynccontextmanager
+async def transaction(redis: aioredis.Redis, key: str) -> AsyncIterator[Pipeline]:
+    """A MULTI/EXEC pipeline over keys of one slot (one region's, as `key`'s). redis-py's Cluster
+    transactions queue every command through a thread of their own that blocks the event loop
+    (7.7 s for a rebuild of 6,000 events, against 0.7 s on one server, measured), so on a Cluster
+    the transaction goes straight to the master that holds the slot, on a connection of its own."""
+    if not is_cluster(redis):
+        yield redis.pipeline(transaction=True)
+        return
+    node = cast(RedisCluster, redis).get_node_from_key(key)
+    client = aioredis.Redis(**{k: v for k, v in node.connection_kwargs.items() if k in _PLAIN_OPTIONS})
+    try:
+        yield client.pipeline(transaction=True)
+    finally:
+        await client.aclose()
 
 
 async def server_run(redis: aioredis.Redis) -> str:
