@@ -30,6 +30,7 @@ from bench.stats import percentile, ratio
 from capacity.live.hub import event_message
 from capacity.reports.models import Report
 from capacity.reports.service import canonical_event
+from capacity.store.connection import parse_target
 from regions.registry import Registry, load_registry
 
 EVENT_PREFIX = '{"type":"event","id":"'
@@ -281,8 +282,8 @@ class Target:
 def flush(redis_url: str) -> None:
     """Empty the benchmark's Redis: its database, or every master of a Cluster."""
     if redis_url.startswith("redis+cluster://"):
-        host, port = redis_url.removeprefix("redis+cluster://").split(",")[0].rsplit(":", 1)
-        client = redis.RedisCluster(host=host, port=int(port))
+        host, port = parse_target(redis_url).nodes[0]
+        client = redis.RedisCluster(host=host, port=port)
         client.flushall()
         client.close()
     else:

@@ -10,6 +10,8 @@ from collections import Counter
 
 import redis
 
+from capacity.store.connection import parse_target
+
 LAG = "capacity_event_loop_lag_seconds"
 BUCKET = re.compile(r'^(?P<name>[a-z_]+)_bucket\{(?:[^}]*,)?le="(?P<le>[^"]+)"[^}]*\} (?P<value>[0-9.e+-]+)$')
 
@@ -47,8 +49,8 @@ def redis_connections(url: str) -> dict[str, int]:
     """Connections per worker: every connection of ours is named `capacity-<worker>[-reader]`
     (on a Cluster, summed over every node)."""
     if url.startswith("redis+cluster://"):
-        host, port = url.removeprefix("redis+cluster://").split(",")[0].rsplit(":", 1)
-        cluster = redis.RedisCluster(host=host, port=int(port))
+        host, port = parse_target(url).nodes[0]
+        cluster = redis.RedisCluster(host=host, port=port)
         clients = [redis.Redis(host=node.host, port=node.port) for node in cluster.get_nodes()]
         cluster.close()
     else:

@@ -131,6 +131,9 @@ def connect(
             connection_pool_class=BlockingSentinelPool,
             max_connections=max_connections,
             timeout=pool_timeout_s,
+            db=target.db,
+            health_check_interval=30,
+            retry_on_timeout=False,
             **_node_options(target, name),
         )
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -157,10 +160,7 @@ def reader_client(target: RedisTarget | str, *, name: str, regions: int = 1) -> 
         # A pool of one, not a single-connection client: redis-py reconnects a single connection
         # straight to the address it had (the dead primary) instead of asking the sentinels again,
         # while a pool's connection asks them whenever it connects (seen with redis-py 8.2).
-        return _sentinel(target).master_for(
-            target.service, redis_class=aioredis.Redis, connection_pool_class=BlockingSentinelPool, max_connections=1,
-            **_node_options(target, name),
-        )  # fmt: skip
+        return connect(target, max_connections=1, name=name)
     return aioredis.Redis.from_url(
         target.url,
         decode_responses=True,
@@ -171,8 +171,8 @@ def reader_client(target: RedisTarget | str, *, name: str, regions: int = 1) -> 
 
 
 def _node_options(target: RedisTarget, name: str) -> dict[str, Any]:
-    options: dict[str, Any] = {"decode_responses": True, "client_name": name, "db": target.db, "health_check_interval": 30}
-    options |= {"socket_connect_timeout": 2.0, "retry_on_timeout": False}
+    """What every connection to a data node carries: answers decoded, its name, the secrets."""
+    options: dict[str, Any] = {"decode_responses": True, "client_name": name, "socket_connect_timeout": 2.0}
     if target.username:
         options["username"] = target.username
     if target.password:
@@ -188,15 +188,11 @@ def _sentinel(target: RedisTarget) -> Sentinel:
 
 
 def _cluster(target: RedisTarget, *, name: str, per_node: int) -> aioredis.Redis:
-    options = _node_options(target, name)
-    options.pop("db")
-    options.pop("retry_on_timeout")
-    options.pop("health_check_interval")
     cluster = RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
         max_connections=per_node,
         require_full_coverage=False,
-        **options,
+        **_node_options(target, name),
     )
     # RedisCluster offers every command the service sends (scripts by their keys' slot, XREAD on
     # one slot, locks, pipelines); where a topology needs other handling, `is_cluster` tells.
