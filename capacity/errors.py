@@ -7,6 +7,7 @@ be written as JSON, which would turn a client's mistake into a 500.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import orjson
@@ -18,6 +19,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from capacity import metrics
+
+log = logging.getLogger(__name__)
 
 REASONS = {401: "unauthorized", 403: "forbidden", 404: "unknown_facility", 413: "too_large", 422: "invalid", 503: "unavailable"}
 
@@ -100,4 +103,6 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         detail = "live state (Redis) unavailable; nothing applied, retry shortly"
     else:
         detail = "database unavailable; not acknowledged, retry the same report shortly"
+    if not rebuilding:
+        log.warning("%s %s answered 503: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})

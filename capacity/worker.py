@@ -43,7 +43,7 @@ from capacity.reports.applier import Applier
 from capacity.reports.hours import follow_hours
 from capacity.reports.timers import StaleWatch, expire_stops
 from capacity.store import scripts
-from capacity.store.connection import EmbeddedRedis, connect, reader_client, start_embedded_redis
+from capacity.store.connection import EmbeddedRedis, connect, masters_stopping_the_cluster, reader_client, start_embedded_redis
 from capacity.tasks import Job, Service, Supervisor, loop_lag_probe
 from regions.geo import RegionLocator
 from regions.registry import Registry
@@ -218,6 +218,12 @@ async def start_worker(settings: Settings) -> Worker:
     registry_sync = RegistrySync(redis=redis, db=db, registry=registry, default_interval_s=settings.reporting_interval_s)
     try:
         await scripts.load_all(redis)
+        if stopping := await masters_stopping_the_cluster(redis):
+            log.warning(
+                "Redis Cluster masters %s have cluster-require-full-coverage yes: while one master fails over, every "
+                "region refuses reports; set it to no so only that master's regions wait (deploy/README.md)",
+                ", ".join(stopping),
+            )
         if schema_problem is None:
             await registry_sync.refresh()
     except (RedisError, OSError) as exc:

@@ -18,6 +18,8 @@ from websockets.asyncio.client import connect
 
 from capacity.config import Settings
 from capacity.domain import Role
+from capacity.store.connection import connect as connect_redis
+from capacity.store.connection import masters_stopping_the_cluster
 from capacity.store.keys import ready_key, stream_key
 from tests.conftest import ServerThread, bearer, events_in_sql, migrated, wait_for
 from tests.topologies import ClusterSetup, redis_cli
@@ -83,6 +85,20 @@ def test_the_regions_really_live_on_different_masters(cluster: ClusterSetup):
     """Otherwise the rest of this file would prove nothing about slots."""
     masters = {cluster.master_of(stream_key(region)).port for region in REGION_OF.values()}
     assert len(masters) >= 2
+
+
+async def test_the_operator_is_told_when_one_master_failing_over_would_stop_every_region(cluster: ClusterSetup):
+    """Redis's default (`cluster-require-full-coverage yes`) answers CLUSTERDOWN for every slot while
+    one master fails over; the worker names such masters at start-up."""
+    redis = connect_redis(cluster.url, max_connections=4, name="config-check")
+    master = cluster.master_of(stream_key("ROAZ08"))
+    try:
+        assert await masters_stopping_the_cluster(redis) == []
+        master.client().config_set("cluster-require-full-coverage", "yes")
+        assert await masters_stopping_the_cluster(redis) == [f"127.0.0.1:{master.port}"]
+    finally:
+        master.client().config_set("cluster-require-full-coverage", "no")
+        await redis.aclose()
 
 
 async def test_push_board_websocket_nearest_and_holds_work_on_a_cluster(server, http, keys):

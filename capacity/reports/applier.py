@@ -5,6 +5,10 @@ stream entry); the pipeline only shares the round trip, as the SQL record shares
 The first report after a quiet spell goes out at once; whatever arrives during its round
 trip goes in the next pipeline, so grouping adds no wait. Nothing about durability changes:
 a report is answered after its own script ran (and, with the SQL record, its commit).
+
+On a Redis Cluster each region has a lane of its own (its own queue and pipeline): a pipeline
+spanning nodes fails as a whole when one node does, and waits for the slowest, so a region on a
+node that fails over must not take the other regions' reports with it.
 """
 
 from __future__ import annotations
@@ -41,20 +45,41 @@ class Applier:
         """A Redis Cluster: no script spans regions, so a document is applied region by region."""
         self.wrote = wrote or (lambda _region, _event: None)
         self._max_batch = max_batch
+        self._max_waiting = max_waiting
+        self._lanes: dict[str, _Lane] = {}
+
+    async def apply(self, keys: Sequence[str], args: Sequence[scripts.Arg], *, region_id: str) -> Any:
+        """apply.lua's answer for one report of `region_id`, sent with whatever else is waiting
+        (in its region's lane on a Cluster, in the worker's one lane otherwise)."""
+        name = region_id if self.per_region else ""
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane(self.redis, max_batch=self._max_batch, max_waiting=self._max_waiting)
+        return await lane.apply(keys, args)
+
+    async def batch(self, keys: Sequence[str], args: Sequence[scripts.Arg]) -> Any:
+        """apply_batch.lua's answer for one document (already one script for many reports)."""
+        return await scripts.run(self.redis, scripts.APPLY_BATCH, keys, args)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+
+
+class _Lane:
+    """One queue of reports and the task that sends them, a pipeline at a time."""
+
+    def __init__(self, redis: aioredis.Redis, *, max_batch: int, max_waiting: int) -> None:
+        self.redis = redis
+        self._max_batch = max_batch
         self._queue: asyncio.Queue[Call] = asyncio.Queue(max_waiting)
         self._task: asyncio.Task[None] | None = None
 
     async def apply(self, keys: Sequence[str], args: Sequence[scripts.Arg]) -> Any:
-        """apply.lua's answer for one report, sent with whatever else is waiting."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group-apply")
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((keys, args, done))
         return await asyncio.shield(done)
-
-    async def batch(self, keys: Sequence[str], args: Sequence[scripts.Arg]) -> Any:
-        """apply_batch.lua's answer for one document (already one script for many reports)."""
-        return await scripts.run(self.redis, scripts.APPLY_BATCH, keys, args)
 
     async def _run(self) -> None:
         while True:

@@ -210,7 +210,7 @@ async def apply_report(
     args = [charge.per_s, charge.burst, prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, prepared.event_json]
     args += [replaces_seh, prepared.stop_mark, prepared.stale_at_ms, "1" if key_id == SYSTEM_KEY else "0", *prepared.fields]
     started = time.perf_counter()
-    outcome, *answer = await applier.apply(keys, args)
+    outcome, *answer = await applier.apply(keys, args, region_id=region)
     metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
     if outcome == "limited":
         metrics.RATE_LIMITED.labels(bucket="requests").inc()

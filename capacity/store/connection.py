@@ -28,6 +28,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,20 @@ async def server_run(redis: aioredis.Redis) -> str:
         infos = await redis.info("server", target_nodes=RedisCluster.PRIMARIES)  # type: ignore[call-arg]
         return "+".join(sorted(str(info["run_id"]) for info in infos.values()))
     return str((await redis.info("server"))["run_id"])
+
+
+async def masters_stopping_the_cluster(redis: aioredis.Redis) -> list[str]:
+    """The Cluster masters set to refuse every key while any slot has no master
+    (`cluster-require-full-coverage yes`, Redis's default): there, one master failing over stops
+    every region for the seconds it takes, where `no` stops only that master's regions. Empty
+    when it cannot be asked (CONFIG renamed, as on managed services) or on one server."""
+    if not is_cluster(redis):
+        return []
+    try:
+        answers = await redis.config_get("cluster-require-full-coverage", target_nodes=RedisCluster.PRIMARIES)  # type: ignore[call-arg]
+    except RedisError:
+        return []
+    return sorted(node for node, config in answers.items() if str(config.get("cluster-require-full-coverage", "")).lower() == "yes")
 
 
 @dataclass
