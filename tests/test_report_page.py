@@ -325,8 +325,8 @@ async def units_server(settings, units_file: Path) -> AsyncIterator[ServerThread
 
 
 async def test_the_units_a_facility_offers_in_the_facilities_file_are_the_forms_rows(units_file, units_server, page, keys):
-    if not load_registry(facilities_file=units_file).facilities[FACILITY].units:
-        pytest.skip("regions/registry.py load_registry does not read the facilities file's `units` column yet")
+    offered = load_registry(facilities_file=units_file).facilities[FACILITY].units
+    assert offered == ("seh_places", "ic_adult", "stroke"), "load_registry did not read the facilities file's `units` column"
     token = await keys.create(Role.facility, FACILITY)
     await sign_in(page, units_server, token)
     rows = page.locator("#units tr")
