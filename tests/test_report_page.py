@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, Route, expect
 
-from capacity.domain import Role
+from capacity.domain import NEDOCS_BANDS, Role, nedocs_band
 from regions.registry import DATA, load_registry
 from tests.conftest import IN_ENGLISH, TIME_ZONE, ServerThread
 
@@ -297,6 +297,15 @@ async def test_a_facility_that_declares_its_units_sees_only_those_in_the_form(pa
     await expect(page.locator("#result")).to_contain_text("Opgeslagen: gebeurtenis ")
     await expect(row.locator(".now")).to_have_text("4 / 10")
     await expect(rows).to_have_count(3)
+
+
+async def test_the_band_shown_as_a_score_is_typed_is_capacity_domains_at_every_bound(page, server, keys):
+    """The pages band a score with the bands the app renders from capacity/domain.py (/api/v1/nedocs-bands.js)."""
+    await sign_in(page, server, await keys.create(Role.facility, FACILITY))
+    field, band = page.get_by_label("NEDOCS-score (0–200)"), page.locator("#nedocs-band")
+    for score in sorted({0} | {s for upper, _ in NEDOCS_BANDS for s in (upper, upper + 1) if s <= 200}):
+        await field.fill(str(score))
+        await expect(band).to_have_class(f"band band-{nedocs_band(score)}")
 
 
 @pytest.fixture
