@@ -4,7 +4,7 @@
 (() => {
   const i18n = window.capacityI18n;
   const t = i18n.t;
-  const { el, label, errorText } = window.capacityCommon;
+  const { el, label, errorText, detail } = window.capacityCommon;
   i18n.add({
     nl: {
       "board.title": "ROAZ-capaciteitsbord",
@@ -840,7 +840,7 @@
     if (!answer.ok) {
       sessionStorage.removeItem(KEY);
       $("signin").hidden = false;
-      setConnected(false, "board.signin_failed", {}, window.capacityCommon.detail(answer.body));  // else our own words
+      setConnected(false, "board.signin_failed", {}, detail(answer.body));  // else our own words
       return;
     }
     const regions = answer.body;

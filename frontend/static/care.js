@@ -5,7 +5,7 @@
 (() => {
   const i18n = window.capacityI18n;
   const t = i18n.t;
-  const { el, label, errorText } = window.capacityCommon;
+  const { el, label, errorText, apiMessage, detail: detailText } = window.capacityCommon;
   i18n.add({
     nl: {
       "care.doc_title": "Vrije plaatsen ELV, GRZ en psychiatrie — ROAZ",
@@ -197,7 +197,6 @@
   const secondsSinceFetch = () => (state.fetchedAt ? (Date.now() - state.fetchedAt) / 1000 : 0);
 
   const api = window.capacityCommon.client(() => state.key);
-  const detailText = window.capacityCommon.detail;
   const findMunicipality = (name) => (state.municipalities ? state.municipalities.find(name) : undefined);
 
   // -- errors next to the inputs ---------------------------------------------------------------
@@ -244,7 +243,7 @@
         const candidate = loc.slice(0, n).join(".");
         if (candidate in SLOT_INPUTS && (n > 1 || loc.length === 1)) { slot = candidate; break; }
       }
-      const msg = window.capacityCommon.apiMessage(item.msg || "invalid");
+      const msg = apiMessage(item.msg || "invalid");
       const previous = state.errors.get(slot);
       const text = previous ? `${previous.vars.msg}; ${msg}` : msg;
       setError(slot, POINT_SLOTS.has(slot) ? "care.err.point_api" : "care.err.api", { msg: text });
