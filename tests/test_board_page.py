@@ -754,8 +754,7 @@ async def test_the_filter_shows_hospitals_by_default_or_care_places_or_all_and_i
 
 
 async def test_a_synthetic_place_from_the_facilities_file_shows_the_demo_badge(care_server, page, keys, care_registry):
-    if not care_registry.facilities[CARE_HOME].synthetic:
-        pytest.skip("regions/registry.py load_registry does not read the facilities file's `synthetic` column yet")
+    assert care_registry.facilities[CARE_HOME].synthetic, "load_registry did not read the facilities file's `synthetic` column"
     viewer = await keys.create(Role.viewer)
     await open_board(page, care_server, viewer)
     await page.select_option("#filter", "all")

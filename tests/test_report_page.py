@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, Route, expect
 
-from capacity.domain import Role
+from capacity.domain import NEDOCS_BANDS, Role, nedocs_band
 from regions.registry import DATA, load_registry
 from tests.conftest import IN_ENGLISH, TIME_ZONE, ServerThread
 
@@ -299,6 +299,15 @@ async def test_a_facility_that_declares_its_units_sees_only_those_in_the_form(pa
     await expect(rows).to_have_count(3)
 
 
+async def test_the_band_shown_as_a_score_is_typed_is_capacity_domains_at_every_bound(page, server, keys):
+    """The pages band a score with the bands the app renders from capacity/domain.py (/api/v1/nedocs-bands.js)."""
+    await sign_in(page, server, await keys.create(Role.facility, FACILITY))
+    field, band = page.get_by_label("NEDOCS-score (0–200)"), page.locator("#nedocs-band")
+    for score in sorted({0} | {s for upper, _ in NEDOCS_BANDS for s in (upper, upper + 1) if s <= 200}):
+        await field.fill(str(score))
+        await expect(band).to_have_class(f"band band-{nedocs_band(score)}")
+
+
 @pytest.fixture
 def units_file(tmp_path: Path) -> Path:
     """The shipped facilities file with a `units` column: the facility declares three units."""
@@ -325,8 +334,8 @@ async def units_server(settings, units_file: Path) -> AsyncIterator[ServerThread
 
 
 async def test_the_units_a_facility_offers_in_the_facilities_file_are_the_forms_rows(units_file, units_server, page, keys):
-    if not load_registry(facilities_file=units_file).facilities[FACILITY].units:
-        pytest.skip("regions/registry.py load_registry does not read the facilities file's `units` column yet")
+    offered = load_registry(facilities_file=units_file).facilities[FACILITY].units
+    assert offered == ("seh_places", "ic_adult", "stroke"), "load_registry did not read the facilities file's `units` column"
     token = await keys.create(Role.facility, FACILITY)
     await sign_in(page, units_server, token)
     rows = page.locator("#units tr")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -10,6 +11,7 @@ from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, 
 from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
 from capacity.board.service import facility_state, region_summary
 from capacity.dispatch.models import NL_LAT, NL_LON
+from capacity.domain import NEDOCS_BANDS
 from regions.geo import municipalities
 
 router = APIRouter(prefix="/api/v1", tags=["board"])
@@ -48,6 +50,17 @@ async def list_municipalities() -> list[MunicipalityView]:
     """The 345 municipalities (CBS 2022) with centroid and ROAZ region, for picking a point without
     a geocoding service (reference data, no key needed)."""
     return [MunicipalityView(id=m.id, name=m.name, lat=m.lat, lon=m.lon, region_id=m.region_id) for m in municipalities()]
+
+
+@router.get("/nedocs-bands.js", include_in_schema=False, dependencies=PUBLIC)
+async def nedocs_bands_script() -> Response:
+    """NEDOCS_BANDS for the pages, rendered from capacity/domain.py so the bands are written once.
+
+    A script (loaded before common.js, which bands a score with it) rather than a JSON call: the board
+    bands the scores of live events and the report page a score as it is typed, both at once; served
+    by the app like the pages' other scripts, so the CSP holds and the pages work offline."""
+    body = f"window.capacityNedocsBands = Object.freeze({json.dumps(NEDOCS_BANDS)});\n"
+    return Response(body, media_type="text/javascript")
 
 
 class PlacesQuery(BaseModel):

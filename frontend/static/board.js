@@ -4,6 +4,7 @@
 (() => {
   const i18n = window.capacityI18n;
   const t = i18n.t;
+  const { el, label, errorText, detail } = window.capacityCommon;
   i18n.add({
     nl: {
       "board.title": "ROAZ-capaciteitsbord",
@@ -182,9 +183,6 @@
     care: (f) => CARE_KINDS.has(f.kind),
     all: () => true,
   };
-  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS: events carry the score only.
-  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
-    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
   const $ = (id) => document.getElementById(id);
   const state = {
     facilities: new Map(), lastEventId: null, offsetMs: 0, socket: null, retry: 500, region: null, key: null,
@@ -194,6 +192,7 @@
   };
 
   const takeKeyFromFragment = () => window.capacitySession.takeKey(KEY);
+  const api = window.capacityCommon.client(() => state.key);
 
   const serverNow = () => Date.now() + state.offsetMs;
   const secondsSince = (iso) => (serverNow() - Date.parse(iso)) / 1000;
@@ -204,15 +203,10 @@
   const visible = () => [...state.facilities.values()].filter(shown);
   const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
 
-  // A translation, or `fallback` when there is none (a kind or unit type this page does not know yet).
-  function label(key, fallback) {
-    const text = t(key);
-    return text === key ? fallback : text;
-  }
   const unitName = (type) => label(`unit.${type}`, type);
   const kindName = (kind) => label(`kind.${kind}`, kind);
   const capName = (cap) => label(`cap.${cap}`, cap);
-  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  const bandOf = window.capacityCommon.nedocsBand;
   const bandName = (band) => label(`band.${band}`, band);
   // Why a stop: the reason's label, or the hospital's own words for `other`.
   const reasonWords = (stop) => (stop.reason === "other" && stop.reason_text ? stop.reason_text : stop.reason ? label(`reason.${stop.reason}`, stop.reason) : "");
@@ -242,13 +236,6 @@
       u.held = (f.holds[u.type] || 0) + (u.type === "seh_places" ? f.holds.seh || 0 : 0);
       u.free = u.available === null || u.available === undefined ? null : Math.max(0, u.available - u.held);
     }
-  }
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    for (const c of children) node.append(c);
-    return node;
   }
 
   const demoBadge = () => el("span", { class: "demo", title: t("demo.title") }, t("demo.badge"));
@@ -283,11 +270,8 @@
       const entry = cache.get(id) || { points: null, live: [], fetchedAt: 0 };
       entry.loading = true;
       cache.set(id, entry);
-      try {
-        const response = await fetch(`/api/v1/facilities/${encodeURIComponent(id)}/pressure?hours=6`,
-          { headers: { Authorization: `Bearer ${state.key}` } });
-        if (response.ok) entry.points = (await response.json()).points || [];
-      } catch (_) { /* no trend this time; the figures themselves are unaffected */ }
+      const result = await api(`/api/v1/facilities/${encodeURIComponent(id)}/pressure?hours=6`);
+      if (result.ok) entry.points = result.body.points || [];  // else no trend this time; the figures are unaffected
       entry.fetchedAt = Date.now();
       entry.loading = false;
       draw(id);
@@ -559,14 +543,12 @@
       map = L.map("map", { attributionControl: false, zoomSnap: 0.25, minZoom: 6, maxZoom: 13 });
       for (const pane of ["stations", "areas", "facilities"]) map.createPane(pane);
       map.setView([52.2, 5.3], 7);
-      fetch("/api/v1/outlines.geojson")
-        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`outlines: HTTP ${r.status}`))))
-        .then((geojson) => {
-          outlines = L.geoJSON(geojson, { style: OUTLINE, interactive: false }).addTo(map);
-          outlines.eachLayer((layer) => layer.getElement()?.setAttribute("data-region", layer.feature.properties.region_id));
-          select(state.region);
-        })
-        .catch((err) => { state.mapError = err.message; showError(); });
+      api("/api/v1/outlines.geojson", { key: "" }).then((result) => {
+        if (!result.ok) { state.mapError = `outlines: ${errorText(result)}`; showError(); return; }
+        outlines = L.geoJSON(result.body, { style: OUTLINE, interactive: false }).addTo(map);
+        outlines.eachLayer((layer) => layer.getElement()?.setAttribute("data-region", layer.feature.properties.region_id));
+        select(state.region);
+      });
     }
 
     // An outline per region id; a region without one of its own (ROAZ02 lies inside the ROAZ05
@@ -701,13 +683,9 @@
     }
     async function load() {
       const ticket = ++asked, region = state.region;
-      try {
-        const response = await fetch("/api/v1/coverage", { headers: { Authorization: `Bearer ${state.key}` } });
-        if (ticket !== asked || region !== state.region) return;
-        answer = response.ok ? await response.json() : null;  // 401/403 (or any failure): the layer stays hidden
-      } catch (_) {
-        if (ticket === asked) answer = null;
-      }
+      const result = await api("/api/v1/coverage");
+      if (ticket !== asked || region !== state.region) return;
+      answer = result.ok ? result.body : null;  // 401/403 (or any failure): the layer stays hidden
       draw();
     }
     // The ambulance stations are reference data: asked once per page load, when the layer is first
@@ -715,11 +693,8 @@
     async function loadStations() {
       if (stationsAsked) return;
       stationsAsked = true;
-      let list = null;
-      try {
-        const response = await fetch("/api/v1/coverage/stations", { headers: { Authorization: `Bearer ${state.key}` } });
-        list = response.ok ? await response.json() : null;
-      } catch (_) { /* none this time */ }
+      const result = await api("/api/v1/coverage/stations");
+      const list = result.ok ? result.body : null;  // a refusal or a failure: none this time
       if (Array.isArray(list)) { stations = list; draw(); } else stationsAsked = false;
     }
     $("coverage-toggle").addEventListener("change", () => {
@@ -766,30 +741,20 @@
       const region = state.region;
       last = { busy: true };
       result();
-      try {
-        const response = await fetch("/api/v1/coverage/what-if", {
-          method: "POST",
-          headers: { Authorization: `Bearer ${state.key}`, "Content-Type": "application/json" },
-          body: JSON.stringify({ closed, opened: [] }),
-        });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const answer = await response.json();
+      const answer = await api("/api/v1/coverage/what-if", { method: "POST", json: { closed, opened: [] } });
+      if (!answer.ok) {
+        last = { error: errorText(answer) };
+      } else {
         if (region !== state.region) return;
-        const change = (answer.difference.regions || []).find((r) => r.region_id === region) || null;
+        const change = (answer.body.difference.regions || []).find((r) => r.region_id === region) || null;
         last = { names: closed.map((id) => (state.facilities.get(id) || { name: id }).name), change, region };
         mapView.areas("newly", change ? change.newly_outside_areas : null, areaTip);
-      } catch (err) {
-        last = { error: err.message };
       }
       result();
     }
     async function ask() {  // the key's role decides whether the panel is there at all
-      try {
-        const response = await fetch("/api/v1/keys/me", { headers: { Authorization: `Bearer ${state.key}` } });
-        allowed = response.ok && PLANNERS.has((await response.json()).role);
-      } catch (_) {
-        allowed = false;
-      }
+      const me = await api("/api/v1/keys/me");
+      allowed = me.ok && PLANNERS.has(me.body.role);
       $("whatif").hidden = !allowed;
       if (allowed) list();
     }
@@ -871,16 +836,14 @@
 
   async function start(key) {
     state.key = key;
-    const response = await fetch("/api/v1/regions", { headers: { Authorization: `Bearer ${key}` } });
-    if (!response.ok) {
+    const answer = await api("/api/v1/regions");
+    if (!answer.ok) {
       sessionStorage.removeItem(KEY);
       $("signin").hidden = false;
-      let detail = null;
-      try { detail = (await response.json()).detail; } catch (_) { /* no JSON: our own words */ }
-      setConnected(false, "board.signin_failed", {}, typeof detail === "string" && detail ? detail : null);
+      setConnected(false, "board.signin_failed", {}, detail(answer.body));  // else our own words
       return;
     }
-    const regions = await response.json();
+    const regions = answer.body;
     const select = $("region");
     select.replaceChildren(...regions.map((r) => el("option", { value: r.id }, `${r.id} ${r.name}`)));
     const remembered = localStorage.getItem(REGION);

@@ -5,6 +5,7 @@
 (() => {
   const i18n = window.capacityI18n;
   const t = i18n.t;
+  const { el, label, errorText, apiMessage, detail: detailText } = window.capacityCommon;
   i18n.add({
     nl: {
       "care.doc_title": "Vrije plaatsen ELV, GRZ en psychiatrie — ROAZ",
@@ -174,8 +175,7 @@
   const state = {
     key: null,
     regions: [],
-    municipalities: [],
-    byName: new Map(),
+    municipalities: null,  // capacityCommon.loadMunicipalities: {list, find(name), error}
     posts: [],
     origin: null,        // {kind: "municipality"|"post"|"coords", name?, id?, label} — where the coordinates came from
     query: null,         // the URLSearchParams last applied (re-run every 30 s)
@@ -188,34 +188,16 @@
     invalid: false,
     errors: new Map(),   // slot → {key, vars}
     signinMessage: { key: "care.signin_needed", vars: {} },
-    municipalitiesError: null,
     timers: [],
   };
 
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, v);
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
-  // A translation, or `fallback` when there is none (a kind or unit this page does not know yet).
-  function label(key, fallback) {
-    const text = t(key);
-    return text === key ? fallback : text;
-  }
   const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
   const decimal = (n, digits) => n.toLocaleString(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits });
   const plural = (base, n) => t(`${base}.${n === 1 ? "one" : "many"}`, { n });
-  const bearer = () => ({ Authorization: `Bearer ${state.key}` });
   const secondsSinceFetch = () => (state.fetchedAt ? (Date.now() - state.fetchedAt) / 1000 : 0);
 
-  async function getJson(url, withKey = true) {
-    const response = await fetch(url, { headers: withKey ? bearer() : {} });
-    let body = null;
-    try { body = await response.json(); } catch (_) { /* not JSON: the status says enough */ }
-    return { status: response.status, ok: response.ok, body };
-  }
-  const detailText = (body) => (body && typeof body.detail === "string" && body.detail ? body.detail : null);
+  const api = window.capacityCommon.client(() => state.key);
+  const findMunicipality = (name) => (state.municipalities ? state.municipalities.find(name) : undefined);
 
   // -- errors next to the inputs ---------------------------------------------------------------
 
@@ -261,7 +243,7 @@
         const candidate = loc.slice(0, n).join(".");
         if (candidate in SLOT_INPUTS && (n > 1 || loc.length === 1)) { slot = candidate; break; }
       }
-      const msg = String(item.msg || "invalid").replace(/^Value error, /, "");
+      const msg = apiMessage(item.msg || "invalid");
       const previous = state.errors.get(slot);
       const text = previous ? `${previous.vars.msg}; ${msg}` : msg;
       setError(slot, POINT_SLOTS.has(slot) ? "care.err.point_api" : "care.err.api", { msg: text });
@@ -425,19 +407,11 @@
     const origin = state.origin;  // what the answer's point is called, as asked
     state.loading = true;
     renderStatus();
-    let result;
-    try {
-      result = await getJson(`/api/v1/places?${state.query}`);
-    } catch (_) {
-      if (seq !== state.seq) return;
-      state.loading = false;
-      state.offline = true;
-      renderAll();
-      return;
-    }
+    const result = await api(`/api/v1/places?${state.query}`);
     if (seq !== state.seq) return;  // the filters changed while this was on its way
     state.loading = false;
-    state.offline = false;
+    state.offline = !result.status;  // no answer at all: keep the last list, marked by the banner
+    if (state.offline) { renderAll(); return; }
     if (result.status === 401) {
       signOut({ key: detailText(result.body) ? "care.signin_failed" : "care.signin_rejected", vars: { reason: detailText(result.body) } });
       return;
@@ -452,7 +426,7 @@
       showApiErrors(result.body.detail);
       state.invalid = true;
     } else if (result.status === 403 || result.status === 404) {
-      setError("query.region", "care.err.server", { msg: detailText(result.body) || `HTTP ${result.status}` });
+      setError("query.region", "care.err.server", { msg: errorText(result) });
       state.invalid = true;
     } else {
       state.offline = true;  // 5xx: keep the last list, marked by the banner, and try again
@@ -495,7 +469,7 @@
   let typing = null;
   $("municipality").addEventListener("input", () => {
     clearTimeout(typing);
-    const m = state.byName.get($("municipality").value.trim().toLowerCase());
+    const m = findMunicipality($("municipality").value);
     if (m && !(state.origin && state.origin.kind === "municipality" && state.origin.name === m.name)) {
       typing = setTimeout(() => pickMunicipality(m), 250);  // "Beek" is also the start of "Beekdaelen"
     }
@@ -503,7 +477,7 @@
   $("municipality").addEventListener("change", () => {
     clearTimeout(typing);
     const value = $("municipality").value.trim();
-    const m = state.byName.get(value.toLowerCase());
+    const m = findMunicipality(value);
     if (m) {
       if (!(state.origin && state.origin.kind === "municipality" && state.origin.name === m.name)) pickMunicipality(m);
       return;
@@ -513,8 +487,8 @@
       if (state.origin && state.origin.kind === "municipality") clearPoint(); else renderErrors();
       return;
     }
-    setError("municipality", state.municipalities.length ? "care.err.municipality" : "care.err.municipalities",
-      { reason: state.municipalitiesError || "" });
+    setError("municipality", state.municipalities && state.municipalities.list.length ? "care.err.municipality" : "care.err.municipalities",
+      { reason: (state.municipalities && state.municipalities.error) || "" });
     renderErrors();
   });
 
@@ -548,7 +522,7 @@
   $("clear-point").addEventListener("click", clearPoint);
   $("filters").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const m = state.byName.get($("municipality").value.trim().toLowerCase());
+    const m = findMunicipality($("municipality").value);
     if (m && !(state.origin && state.origin.kind === "municipality" && state.origin.name === m.name)) { pickMunicipality(m); return; }
     apply();
   });
@@ -562,20 +536,12 @@
 
   // -- reference lists -----------------------------------------------------------------------------
 
-  async function loadMunicipalities() {
-    try {
-      const result = await getJson("/api/v1/municipalities", false);
-      if (!result.ok) throw new Error(`HTTP ${result.status}`);
-      state.municipalities = result.body;
-    } catch (err) {
-      state.municipalitiesError = err.message;
-      setError("municipality", "care.err.municipalities", { reason: err.message });
+  async function offerMunicipalities() {
+    state.municipalities = await window.capacityCommon.loadMunicipalities($("municipalities"));
+    if (state.municipalities.error) {
+      setError("municipality", "care.err.municipalities", { reason: state.municipalities.error });
       renderErrors();
-      return;
     }
-    state.byName = new Map(state.municipalities.map((m) => [m.name.toLowerCase(), m]));
-    const names = [...state.municipalities].sort((a, b) => a.name.localeCompare(b.name, "nl"));
-    $("municipalities").replaceChildren(...names.map((m) => el("option", { value: m.name })));
   }
 
   async function loadPosts() {
@@ -583,17 +549,12 @@
     const query = new URLSearchParams({ kind: "gp_post" });
     if (region && region !== ALL) query.set("region", region);
     const chosen = state.origin && state.origin.kind === "post" ? state.origin.id : $("gp-post").value;
-    let result;
-    try {
-      result = await getJson(`/api/v1/facilities?${query}`);
-    } catch (err) {
-      result = { ok: false, status: err.message };
-    }
+    const result = await api(`/api/v1/facilities?${query}`);
     if (region !== $("region").value) return;  // the region changed meanwhile; that load draws the list
     state.errors.delete("gp_post");
     if (!result.ok) {
       state.posts = [];
-      setError("gp_post", "care.err.posts", { reason: detailText(result.body) || `HTTP ${result.status}` });
+      setError("gp_post", "care.err.posts", { reason: errorText(result) });
     } else {
       state.posts = result.body;
     }
@@ -661,15 +622,12 @@
     $("signin").hidden = true;
     state.loading = true;
     renderStatus();
-    let result;
-    try {
-      result = await getJson("/api/v1/regions");
-    } catch (_) {
-      state.loading = false;
+    const result = await api("/api/v1/regions");
+    state.loading = false;
+    if (!result.status) {
       signOut({ key: "care.signin_unreachable", vars: {} });
       return;
     }
-    state.loading = false;
     if (!result.ok) {
       const reason = detailText(result.body);
       signOut({ key: reason ? "care.signin_failed" : "care.signin_rejected", vars: { reason } });
@@ -687,7 +645,7 @@
     $("signout").hidden = false;
     restoreOrigin();
     renderAll();
-    await Promise.all([loadMunicipalities(), loadPosts()]);
+    await Promise.all([offerMunicipalities(), loadPosts()]);
     apply();
     stopTimers();
     state.timers.push(setInterval(refresh, REFRESH_MS));

@@ -10,14 +10,12 @@
   const CAPABILITIES = ["trauma_centre", "pci", "stroke_thrombectomy", "acute_obstetrics", "paediatric_seh", "burns"];
   // The reasons a facility gives, and `opening_hours`: a closure the service makes from the SEH's declared hours.
   const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other", "opening_hours"];
-  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS.
-  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
-    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
   const URGENCIES = ["A1", "A2", "B"];
   const CATEGORIES = ["trauma", "cardiac", "stroke", "respiratory", "sepsis", "obstetric", "paediatric", "psychiatric", "other"];
   const LIMIT = 5, MAX_HOLDS = 20;
   const i18n = window.capacityI18n;
   const t = (key, vars) => i18n.t(key, vars);
+  const { el, apiMessage, errorText } = window.capacityCommon;
   const $ = (id) => document.getElementById(id);
 
   i18n.add({
@@ -299,7 +297,7 @@
     banner: null,          // {key, vars} of the message shown in the banner, re-rendered on a language switch
     status: null,          // {key, vars} of the answer's status line
     point: null,           // {lat, lon}
-    municipalities: new Map(),  // lower-case name -> {name, lat, lon, region_id}
+    municipalities: null,  // capacityCommon.loadMunicipalities: find(name) -> {name, lat, lon, region_id}
     appliedMunicipality: null,
     answer: null,
     asked: null,           // the parameters of the answer shown
@@ -311,15 +309,6 @@
   };
 
   // ---- small helpers -------------------------------------------------------------------------
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === null || v === undefined || v === false) continue;
-      node.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
-    return node;
-  }
   const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
   const number = (n, digits = 1) => Number(n).toLocaleString(locale(), { maximumFractionDigits: digits });
   const clock = (iso) => new Date(iso).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
@@ -328,7 +317,7 @@
   const needLabel = (need) => (need === "seh" ? t("dispatch.need.seh") : t(`unit.${need}`));
   const unitLabel = (unit) => t(`unit.${unit}`);
   const capLabel = (cap) => t(`cap.${cap}`);
-  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  const bandOf = window.capacityCommon.nedocsBand;
   // A stop's reason as said: its label, or the hospital's own words (`other`, or anything not on the list).
   const reasonLabel = (words) => (REASONS.includes(words) && words !== "other" ? t(`reason.${words}`) : words);
   const sehReason = (seh) => (seh.reason === "other" && seh.reason_text ? seh.reason_text : seh.reason ? t(`reason.${seh.reason}`) : "");
@@ -342,27 +331,7 @@
     return Number.isFinite(n) && /^[-+]?(\d+\.?\d*|\.\d+)$/.test(s) ? { value: n } : { invalid: true };
   }
 
-  async function api(path, options = {}) {
-    const headers = { ...(options.headers || {}) };
-    const key = options.key ?? state.key;
-    if (key) headers.Authorization = `Bearer ${key}`;
-    if (options.json !== undefined) headers["Content-Type"] = "application/json";
-    try {
-      const response = await fetch(path, {
-        method: options.method || "GET",
-        headers,
-        body: options.json !== undefined ? JSON.stringify(options.json) : undefined,
-      });
-      let body = null;
-      try { body = await response.json(); } catch (_) { body = { detail: response.statusText }; }
-      return { status: response.status, ok: response.ok, body };
-    } catch (err) {
-      return { status: 0, ok: false, body: { detail: err.message } };
-    }
-  }
-  const detailText = (body) => (typeof body?.detail === "string" ? body.detail
-    : Array.isArray(body?.detail) ? body.detail.map((d) => d.msg).join("; ") : "?");
-  const apiMessage = (msg) => String(msg).replace(/^Value error, /, "");
+  const api = window.capacityCommon.client(() => state.key);
 
   // ---- banner and status lines (kept as keys, so a language switch re-renders them) -----------
   function setBanner(key, vars = {}, kind = "error") {
@@ -396,13 +365,13 @@
   // A key the server does not accept (401), or one that may not do this (403): sign in again.
   function refused(result) {
     if (result.status === 401) sessionStorage.removeItem(KEY);
-    showSignIn("dispatch.refused", { detail: detailText(result.body) });
+    showSignIn("dispatch.refused", { detail: errorText(result) });
   }
 
   async function signIn(key) {
     const result = await api("/api/v1/keys/me", { key });
     if (result.status === 401 || result.status === 403) return refused(result);
-    if (!result.ok) return showSignIn("dispatch.unreachable", { detail: detailText(result.body) });
+    if (!result.ok) return showSignIn("dispatch.unreachable", { detail: errorText(result) });
     if (!["dispatch", "admin"].includes(result.body.role)) {
       return showSignIn("dispatch.not_dispatch", { role: result.body.role });  // a valid key for other pages: kept
     }
@@ -431,7 +400,7 @@
   }
 
   function findMunicipality(name) {
-    return state.municipalities.get(name.trim().toLocaleLowerCase("nl"));
+    return state.municipalities ? state.municipalities.find(name) : undefined;
   }
 
   function pickMunicipality() {
@@ -449,16 +418,12 @@
     return true;
   }
 
-  async function loadMunicipalities() {
-    const result = await api("/api/v1/municipalities", { key: "" });
-    if (!result.ok) {
+  async function offerMunicipalities() {
+    state.municipalities = await window.capacityCommon.loadMunicipalities($("municipalities"));
+    if (state.municipalities.error) {
       $("map-note").hidden = false;
-      $("map-note").textContent = t("dispatch.municipalities_unavailable", { detail: detailText(result.body) });
-      return;
+      $("map-note").textContent = t("dispatch.municipalities_unavailable", { detail: state.municipalities.error });
     }
-    const list = [...result.body].sort((a, b) => a.name.localeCompare(b.name, "nl"));
-    state.municipalities = new Map(list.map((m) => [m.name.toLocaleLowerCase("nl"), m]));
-    $("municipalities").replaceChildren(...list.map((m) => el("option", { value: m.name }, m.region_id)));
   }
 
   // ---- errors next to the inputs -----------------------------------------------------------------
@@ -543,8 +508,8 @@
       state.answer = null;
       state.asked = null;
       state.confirm = null;
-      if (result.status === 422 && Array.isArray(result.body.detail)) showApiErrors(result.body.detail);
-      else showError("general", result.status ? detailText(result.body) : t("dispatch.unreachable", { detail: detailText(result.body) }));
+      if (result.status === 422 && Array.isArray(result.body?.detail)) showApiErrors(result.body.detail);
+      else showError("general", result.status ? errorText(result) : t("dispatch.unreachable", { detail: errorText(result) }));
       setStatus("dispatch.failed");
       renderAnswer();
       return;
@@ -826,7 +791,7 @@
       if (state.asked) ask(state.asked, { quiet: true });  // the held place is no longer free
       return;
     }
-    if (result.status === 422 && Array.isArray(result.body.detail)) {
+    if (result.status === 422 && Array.isArray(result.body?.detail)) {
       for (const item of result.body.detail) {
         const slot = (item.loc || []).join(".") === "body.eta" ? at.etaError : at.refusal;
         slot.textContent = slot.textContent ? `${slot.textContent}; ${apiMessage(item.msg)}` : apiMessage(item.msg);
@@ -834,8 +799,8 @@
       }
       return;
     }
-    at.refusal.textContent = result.status === 409 ? t("dispatch.refusal", { detail: detailText(result.body) })
-      : result.status ? detailText(result.body) : t("dispatch.unreachable", { detail: detailText(result.body) });
+    at.refusal.textContent = result.status === 409 ? t("dispatch.refusal", { detail: errorText(result) })
+      : result.status ? errorText(result) : t("dispatch.unreachable", { detail: errorText(result) });
   }
 
   // ---- holds: what this dispatcher announced (kept in this tab, like the key) ------------------
@@ -870,10 +835,10 @@
       hold.state = result.body.state;
     } else if (result.status === 409 || result.status === 404) {
       hold.state = "ended";
-      hold.note = detailText(result.body);
+      hold.note = errorText(result);
     } else {
       for (const b of item.querySelectorAll("button")) b.disabled = false;
-      error.textContent = result.status ? detailText(result.body) : t("dispatch.unreachable", { detail: detailText(result.body) });
+      error.textContent = result.status ? errorText(result) : t("dispatch.unreachable", { detail: errorText(result) });
       return;
     }
     saveHolds();
@@ -944,20 +909,18 @@
         askFromForm();
       });
       new ResizeObserver(() => map.invalidateSize()).observe($("map"));
-      fetch("/api/v1/outlines.geojson")
-        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
-        .then((geojson) => {
-          outlines = L.geoJSON(geojson, { style: OUTLINE, interactive: false }).addTo(map);
+      api("/api/v1/outlines.geojson", { key: "" }).then((result) => {
+        if (result.ok) {
+          outlines = L.geoJSON(result.body, { style: OUTLINE, interactive: false }).addTo(map);
           outlines.eachLayer((l) => l.getElement()?.setAttribute("data-region", l.feature.properties.region_id));
           outlines.bringToBack();
           map.fitBounds(outlines.getBounds(), { padding: [6, 6], animate: false });
-          $("map").dataset.ready = "true";
-        })
-        .catch((err) => {
+        } else {
           $("map-note").hidden = false;
-          $("map-note").textContent = t("dispatch.outlines_unavailable", { detail: err.message });
-          $("map").dataset.ready = "true";
-        });
+          $("map-note").textContent = t("dispatch.outlines_unavailable", { detail: errorText(result) });
+        }
+        $("map").dataset.ready = "true";
+      });
     }
 
     // Tests compute where a place lies on the screen through this (read-only; nothing else uses it).
@@ -1063,7 +1026,7 @@
   document.title = t("dispatch.page_title");
   renderChoices();
   wire();
-  loadMunicipalities().catch(() => {});
+  offerMunicipalities();
   const key = window.capacitySession.takeKey(KEY);
   if (key) signIn(key); else showSignIn("dispatch.signin.prompt", {}, "info");
 })();

@@ -5,6 +5,7 @@
   "use strict";
   const i18n = window.capacityI18n;
   const t = i18n.t;
+  const { label, detail, errorText } = window.capacityCommon;
   i18n.add({
     nl: {
       "report.doc_title": "Capaciteit melden — ROAZ-capaciteit",
@@ -148,9 +149,6 @@
   const COUNTS = ["staffed", "occupied", "available"];
   const REASONS = ["crowding", "no_ic_bed", "staffing", "equipment", "ict_failure", "calamity", "other"];
   const CAPABILITIES = ["trauma_centre", "pci", "stroke_thrombectomy", "acute_obstetrics", "paediatric_seh", "burns"];
-  // NEDOCS bands as published (upper bounds inclusive), as capacity/domain.py NEDOCS_BANDS.
-  const NEDOCS_BANDS = [[20, "not_busy"], [60, "busy"], [100, "extremely_busy"], [140, "overcrowded"],
-    [180, "severely_overcrowded"], [200, "dangerously_overcrowded"]];
   const STOPS = new Set(["stop", "closed"]);
   const $ = (id) => document.getElementById(id);
   let me = null;
@@ -161,14 +159,10 @@
 
   const takeKeyFromFragment = () => window.capacitySession.takeKey(KEY);
 
-  function label(key, fallback) {
-    const text = t(key);
-    return text === key ? fallback : text;
-  }
   const unitName = (type) => label(`unit.${type}`, type);
   const capName = (cap) => label(`cap.${cap}`, cap);
   const reasonName = (reason) => label(`reason.${reason}`, reason);
-  const bandOf = (score) => (NEDOCS_BANDS.find(([upper]) => score <= upper) || NEDOCS_BANDS[NEDOCS_BANDS.length - 1])[1];
+  const bandOf = window.capacityCommon.nedocsBand;
   const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
   const pad = (n) => String(n).padStart(2, "0");
   // A stop's end: the time of day when it is near, with the date when it is not.
@@ -187,13 +181,7 @@
   // The reason as people read it: its label, or the hospital's own words for `other`.
   const reasonWords = (stop) => (stop.reason === "other" && stop.reason_text ? stop.reason_text : stop.reason ? reasonName(stop.reason) : "");
 
-  async function api(path, options = {}) {
-    const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, ...(options.headers || {}) };
-    const response = await fetch(path, { ...options, headers });
-    let body = null;
-    try { body = await response.json(); } catch (_) { body = { detail: response.statusText }; }
-    return { response, body };
-  }
+  const api = window.capacityCommon.client(() => sessionStorage.getItem(KEY));
 
   // A message in #result or #signin-error: `own` = [key, values] in the page's words, else the server's `text`.
   function say(where, own, text = "") {
@@ -438,8 +426,9 @@
   }
 
   async function load() {
-    const { response, body } = await api(`/api/v1/facilities/${encodeURIComponent(me.facility_id)}`);
-    if (!response.ok) { say("result", null, body.detail); return; }
+    const result = await api(`/api/v1/facilities/${encodeURIComponent(me.facility_id)}`);
+    if (!result.ok) { say("result", null, errorText(result)); return; }
+    const body = result.body;
     shownState = body;
     renderUnits(body);
     renderCaps();
@@ -542,17 +531,16 @@
       hints.forEach(([loc, key]) => showError(loc, { key }));
       return;
     }
-    const { response, body } = await api(`/api/v1/facilities/${encodeURIComponent(me.facility_id)}/reports`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(report),
-    });
-    if (response.ok) {
+    const result = await api(`/api/v1/facilities/${encodeURIComponent(me.facility_id)}/reports`, { method: "POST", json: report });
+    const body = result.body;
+    if (result.ok) {
       say("result", [body.duplicate ? "report.saved.duplicate" : "report.saved", { id: body.event_id }]);
       $("result").className = "ok";
       document.querySelectorAll("#units input, #pressure-fields input").forEach((i) => { i.value = ""; });
       await load();
       return;
     }
-    if (response.status === 422 && Array.isArray(body.detail)) {
+    if (result.status === 422 && Array.isArray(body?.detail)) {
       body.detail.forEach((error) => {
         const loc = error.loc.map(String);
         const place = locate(loc, rowIndex);
@@ -568,21 +556,21 @@
       });
       return;
     }
-    if (typeof body.detail === "string") say("result", null, body.detail);
-    else say("result", ["report.refused", { status: response.status }]);
+    if (detail(body) || !result.status) say("result", null, errorText(result));  // the API's words, or the browser's
+    else say("result", ["report.refused", { status: result.status }]);
   }
 
   async function start() {
-    const { response, body } = await api("/api/v1/keys/me");
-    if (!response.ok || body.role !== "facility") {
+    const result = await api("/api/v1/keys/me");
+    if (!result.ok || result.body.role !== "facility") {
       sessionStorage.removeItem(KEY);
       $("signin").hidden = false;
       $("report").hidden = true;
-      if (response.ok) say("signinError", ["report.needs_facility_key"]);
-      else say("signinError", null, body.detail);
+      if (result.ok) say("signinError", ["report.needs_facility_key"]);
+      else say("signinError", null, errorText(result));
       return;
     }
-    me = body;
+    me = result.body;
     say("signinError", null, "");
     $("signin").hidden = true;
     $("report").hidden = false;
