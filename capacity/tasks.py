@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -135,7 +136,7 @@ class Supervisor:
                 ok = ok and chosen
             per_region = job.per_region
             for region_id in regions or ():
-                done, _ = await self._attempt(job, region_id, lambda r=region_id: per_region(r))
+                done, _ = await self._attempt(job, region_id, functools.partial(per_region, region_id))
                 ok = ok and done
         if ok:
             self.health[job.name].last_ok = datetime.now(UTC)

@@ -49,7 +49,7 @@ import numpy as np
 from capacity.domain import on_stop
 from regions.geo import RegionLocator, municipalities
 from regions.norm import PARAMETERS, WADDEN_PC4, NormParameters
-from regions.registry import DATA, DEFAULT_OPEN_KINDS, Facility
+from regions.registry import DEFAULT_OPEN_KINDS, Facility, open_csv
 from regions.stations import Station, StationSet, load_stations, station_ids
 from regions.travel import distance_km, travel_minutes
 
@@ -91,8 +91,7 @@ def load_population(*, region_ids: Sequence[str], path: Path | None = None, outl
 
 @cache
 def _load_population(region_ids: tuple[str, ...], path: str, outlines: str) -> Population:
-    opened = open(path, newline="", encoding="utf-8") if path else DATA.joinpath("population.csv").open(newline="", encoding="utf-8")
-    with opened as fh:
+    with open_csv(Path(path) if path else None, "population.csv") as fh:
         rows = list(csv.DictReader(fh))
     locator = RegionLocator.shipped(Path(outlines) if outlines else None)
     index = {region_id: i for i, region_id in enumerate(region_ids)}
@@ -247,7 +246,8 @@ def _min_over(matrix: np.ndarray, index: Mapping[str, int], chosen: frozenset[st
     if not chosen:
         return np.full(matrix.shape[0], np.inf)
     columns = np.fromiter(sorted(index[i] for i in chosen), dtype=np.int64)
-    return matrix[:, columns].min(axis=1).astype(np.float64)
+    nearest: np.ndarray = matrix[:, columns].min(axis=1)  # numpy types an indexed array's min as Any
+    return nearest.astype(np.float64)
 
 
 @dataclass(eq=False)

@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import shapely
 from shapely.geometry import shape
 
-from regions.registry import DATA
+from regions.registry import DATA, open_csv
 
 MERGED_OUTLINES = {"ROAZ05": ("ROAZ02", "ROAZ05")}
 """The outline file draws ROAZ02 and ROAZ05 as one; inside it, the nearest municipality decides."""
@@ -38,9 +39,9 @@ class Municipality:
 @cache
 def municipalities() -> tuple[Municipality, ...]:
     """The 345 municipalities of 2022 with their centroid, population and ROAZ region, by name."""
-    with DATA.joinpath("nl_municipality_regions.csv").open(newline="", encoding="utf-8") as fh:
+    with open_csv(None, "nl_municipality_regions.csv") as fh:
         region_of = {row["gm_code"]: row["roaz_code"] for row in csv.DictReader(fh)}
-    with DATA.joinpath("population_gemeente.csv").open(newline="", encoding="utf-8") as fh:
+    with open_csv(None, "population_gemeente.csv") as fh:
         rows = [
             Municipality(
                 id=row["id"],
@@ -66,7 +67,8 @@ class RegionLocator:
 
     def __init__(self, outlines: bytes) -> None:
         features = json.loads(outlines)["features"]
-        self._shapes = [(f["properties"]["region_id"], shape(f["geometry"])) for f in features]
+        # shapely ships no types: its geometries are Any here.
+        self._shapes: list[tuple[str, Any]] = [(f["properties"]["region_id"], shape(f["geometry"])) for f in features]
         for _, geometry in self._shapes:
             shapely.prepare(geometry)
         self._country = shapely.union_all([g for _, g in self._shapes])

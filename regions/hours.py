@@ -22,9 +22,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import overload
 
-from opening_hours import OpeningHours, ParserError, State
+from opening_hours import (  # type: ignore[attr-defined]  # ParserError is exported, but missing from the package's stub
+    OpeningHours,
+    ParserError,
+    State,
+)
 
 from capacity.domain import LOCAL_TIME
 
@@ -48,6 +52,10 @@ def _local(at: datetime) -> datetime:
     return at.astimezone(LOCAL_TIME)
 
 
+@overload
+def _utc(at: datetime) -> datetime: ...
+@overload
+def _utc(at: datetime | None) -> datetime | None: ...
 def _utc(at: datetime | None) -> datetime | None:
     return at.astimezone(UTC) if at is not None else None
 
@@ -57,7 +65,7 @@ class SehHours:
     """Declared opening hours, compared by their text (the parsed form rides along)."""
 
     text: str
-    parsed: Any = field(compare=False, hash=False, repr=False)
+    parsed: OpeningHours = field(compare=False, hash=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> SehHours:
@@ -100,7 +108,7 @@ class SehHours:
 
     def intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime, bool]]:
         """The open and closed stretches between `start` and `end`, in UTC."""
-        return [(_utc(a), _utc(b), s == State.OPEN) for a, b, s, _ in self.parsed.intervals(_local(start), _local(end))]  # type: ignore[misc]
+        return [(_utc(a), _utc(b), s == State.OPEN) for a, b, s, _ in self.parsed.intervals(_local(start), _local(end))]
 
     def __str__(self) -> str:
         return self.text

@@ -7,10 +7,12 @@ a deployment points the settings at its own files with the same columns.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from capacity.domain import Capability
 from regions.hours import HoursInvalid, SehHours, parse_hours
@@ -135,8 +137,13 @@ class Registry:
             self.revision += 1
 
 
-def _open(path: Path | None, default: str):
-    return open(path, newline="", encoding="utf-8") if path else DATA.joinpath(default).open(newline="", encoding="utf-8")
+def open_csv(path: Path | None, default: str) -> IO[str]:
+    """A CSV file for `csv` to read (newline=""): the deployment's own at `path`, else the shipped
+    `default`. The shipped file is opened as bytes and wrapped, as `Path.open` does, because a
+    package resource's `open` is not typed to take `newline`."""
+    if path:
+        return open(path, newline="", encoding="utf-8")
+    return io.TextIOWrapper(DATA.joinpath(default).open("rb"), encoding="utf-8", newline="")
 
 
 def load_registry(
@@ -149,11 +156,11 @@ def load_registry(
     """Read regions and facilities; a facility row may carry its own `reporting_interval_s`, the
     `units` it offers (`elv;grz`), `synthetic` (true for demo data) and its SEH's
     `opening_hours` (regions.hours; empty: around the clock)."""
-    with _open(regions_file, "roaz_regions.csv") as fh:
+    with open_csv(regions_file, "roaz_regions.csv") as fh:
         regions = [
             Region(id=r["region_id"], name=r["name"], lead_trauma_centre=r.get("lead_trauma_centre", "")) for r in csv.DictReader(fh)
         ]
-    with _open(facilities_file, "nl_emergency_facilities.csv") as fh:
+    with open_csv(facilities_file, "nl_emergency_facilities.csv") as fh:
         facilities = [
             Facility(
                 id=row["id"],
@@ -174,7 +181,7 @@ def load_registry(
         ]
     known = {c.value for c in Capability}
     capabilities: dict[str, set[str]] = {}
-    with _open(capabilities_file, "capabilities.csv") as fh:
+    with open_csv(capabilities_file, "capabilities.csv") as fh:
         for row in csv.DictReader(fh):
             if row["capability"] not in known:
                 raise ValueError(f"unknown capability {row['capability']!r} for {row['facility_id']}")

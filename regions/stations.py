@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from regions.registry import DATA
+from regions.registry import open_csv
 
 
 class StationSet(StrEnum):
@@ -55,10 +55,7 @@ class Station:
 
 def load_stations(path: Path | None = None) -> tuple[Station, ...]:
     """Every station of the file, in id order (the coverage matrix's columns)."""
-    opened = (
-        open(path, newline="", encoding="utf-8") if path else DATA.joinpath("ambulance_stations.csv").open(newline="", encoding="utf-8")
-    )
-    with opened as fh:
+    with open_csv(path, "ambulance_stations.csv") as fh:
         rows = list(csv.DictReader(fh))
     stations = [
         Station(

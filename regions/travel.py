@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import httpx
 import numpy as np
@@ -123,7 +123,8 @@ class GeodesicTravel:
         if not destinations:
             return []
         lats, lons = np.array([d[0] for d in destinations]), np.array([d[1] for d in destinations])
-        return travel_minutes(origin[0], origin[1], lats, lons).tolist()
+        # numpy types tolist() as Any: a float64 array's is a list of floats.
+        return cast(list[float], travel_minutes(origin[0], origin[1], lats, lons).tolist())
 
 
 @dataclass

@@ -21,10 +21,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 from sqlalchemy import select
 
 from capacity import metrics
@@ -56,6 +57,7 @@ from capacity.store.keys import (
     stale_key,
     stream_key,
 )
+from capacity.store.streams import stream_range
 from regions.registry import Facility, Registry
 
 AlertsFound = Callable[[str, Sequence[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -105,7 +107,7 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
         raise
     except Exception as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    known = set(await redis.smembers(facilities_key(region_id))) | {f.id for f in facilities}
+    known = cast(set[str], await redis.smembers(facilities_key(region_id))) | {f.id for f in facilities}  # the client decodes
     cursor = await redis.get(stale_cursor_key(region_id))
     stream = stream_key(region_id)
     async with transaction(redis, stream) as pipe:
@@ -117,7 +119,8 @@ async def rebuild_region(*, redis: aioredis.Redis, db: Database, registry: Regis
             stale_at = _stale_at(state, registry.facilities.get(facility_id))
             if cursor is not None and stale_at is not None and stale_at <= int(cursor):
                 stored[STALE_SINCE_FIELD] = utc_iso(datetime.fromtimestamp(stale_at / 1000, UTC))  # the watchdog had said so
-            pipe.hset(facility_key(region_id, facility_id), mapping=stored)
+            # A str-to-str dict is a Mapping[FieldT, EncodableT]; only Mapping's invariant key type says otherwise.
+            pipe.hset(facility_key(region_id, facility_id), mapping=cast(dict[FieldT, EncodableT], stored))
             if stale_at is not None:
                 pipe.zadd(stale_key(region_id), {facility_id: stale_at})
         for hold in holds:
@@ -158,11 +161,11 @@ async def reconcile_region(
     `al` entries go to `alerts_found`, which records those the publisher did not. An entry
     that cannot be read is passed over (the stream reader counts it)."""
     stream = stream_key(region_id)
-    start = await redis.get(persisted_key(region_id)) or "0-0"
+    start = cast(str | None, await redis.get(persisted_key(region_id))) or "0-0"  # the client decodes
     horizon = int(time.time() * 1000) - settle_ms
     recovered = 0
     while True:
-        entries = await redis.xrange(stream, min=f"({start}", max=str(horizon - 1) if settle_ms else "+", count=batch)
+        entries = await stream_range(redis, stream, min=f"({start}", max=str(horizon - 1) if settle_ms else "+", count=batch)
         if not entries:
             return recovered
         known = await recorded_ids(db=db, region_id=region_id, event_ids=[i for i, f in entries if EVENT_FIELD in f])
@@ -229,13 +232,13 @@ async def lost_events(*, db: Database, redis: aioredis.Redis, region_id: str, wi
         recorded = list(rows.scalars())
     if not recorded:
         return []
-    first = await redis.xrange(stream_key(region_id), min="-", max="+", count=1)
+    first = await stream_range(redis, stream_key(region_id), count=1)
     if first:
         oldest = event_key(first[0][0])
         recorded = [e for e in recorded if event_key(e) >= oldest]
     if not recorded:
         return []
-    kept = {event_id for event_id, _ in await redis.xrange(stream_key(region_id), min=recorded[0], max="+")}
+    kept = {event_id for event_id, _ in await stream_range(redis, stream_key(region_id), min=recorded[0])}
     return [e for e in recorded if e not in kept]
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from capacity.auth.models import ApiKey
 from capacity.db import Database
@@ -41,7 +42,7 @@ async def record_audit(
         await session.commit()
 
 
-async def state_before(conn: Any, facility_id: str, moment: datetime | None = None) -> dict[str, Any] | None:
+async def state_before(conn: AsyncConnection | AsyncSession, facility_id: str, moment: datetime | None = None) -> dict[str, Any] | None:
     """The facility's state after its newest event measured before `moment` (default: its newest);
     `conn` is a connection or session."""
     query = select(Event.state).where(Event.facility_id == facility_id)

@@ -35,6 +35,7 @@ from capacity.store.entries import (
     event_key,
 )
 from capacity.store.keys import stream_key
+from capacity.store.streams import stream_range
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +260,9 @@ async def events_since(*, redis: aioredis.Redis, region_id: str, since: str, lim
     """The events after `since`, or None when they can no longer be replayed exactly
     (the id was trimmed from the stream, never existed, or too much was missed)."""
     key = stream_key(region_id)
-    if not await redis.xrange(key, min=since, max=since, count=1):
+    if not await stream_range(redis, key, min=since, max=since, count=1):
         return None
-    entries = await redis.xrange(key, min=f"({since}", max="+", count=limit + 1)
+    entries = await stream_range(redis, key, min=f"({since}", max="+", count=limit + 1)
     if len(entries) > limit:
         return None
     messages = [entry_message(decode_entry(region_id, i, f)) for i, f in entries]

@@ -31,6 +31,7 @@ from capacity.store import scripts
 from capacity.store.connection import is_cluster
 from capacity.store.entries import Entry, RegionSnapshot, Skipped, decode_entry, decode_snapshot
 from capacity.store.keys import announcement_key, expiry_key, facilities_key, facility_key, ready_key, stream_key
+from capacity.store.streams import stream_read
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,12 @@ class StreamReader:
         if pending := unloaded | (self._reload & set(mine)):
             await self._load(sorted(pending))
         streams = {stream_key(r): self._positions[r] for r in mine}
-        response = await self._blocking.xread(streams, count=self._batch, block=self._block_ms)
+        response = await stream_read(self._blocking, streams, count=self._batch, block_ms=self._block_ms)
         self.replica.heard(mine)
         if self._on_read is not None and (now := time.monotonic()) - self._told_alive >= 1.0:
             self._told_alive = now
             self._on_read()
-        for stream, entries in response or ():
+        for stream, entries in response:
             region_id = stream.split("{", 1)[1].split("}", 1)[0]
             self._positions[region_id] = entries[-1][0]
             self._deliver(region_id, [decode_entry(region_id, i, f) for i, f in entries])

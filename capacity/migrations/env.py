@@ -26,8 +26,16 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _url() -> str:
+    """The database capacity.migrate set in the config (alembic types every option as optional)."""
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set: run the migrations through capacity.migrate")
+    return url
+
+
 async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(_url())
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

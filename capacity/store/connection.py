@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 Topology = Literal["single", "sentinel", "cluster"]
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
+
+
+class _Secrets(TypedDict):
+    """The credentials a URL and the environment give a RedisTarget."""
+
+    username: str | None
+    password: str | None
+    sentinel_password: str | None
 
 
 class BadRedisUrl(ValueError):
@@ -79,7 +87,7 @@ def parse_target(url: str, *, password: str | None = None, sentinel_password: st
     if not nodes:
         raise BadRedisUrl(f"{scheme}:// needs at least one host:port")
     query = parse_qs(parts.query)
-    secrets = {
+    secrets: _Secrets = {
         "username": unquote(username) or None,
         "password": unquote(url_password) or password,
         "sentinel_password": _one(query, "sentinel_password") or sentinel_password,
@@ -109,7 +117,7 @@ def _one(query: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):  # type: ignore[misc]
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel's pool that waits for a free connection in a burst (as the one-server pool does)
     instead of failing at once: connections from Sentinel's pool, waiting from the blocking one."""
 
@@ -126,16 +134,20 @@ def connect(
         # A cluster client pools per node and fails fast rather than wait: give it room.
         return _cluster(target, name=name, per_node=max(4 * max_connections, 16))
     if target.topology == "sentinel":
-        return _sentinel(target).master_for(
-            target.service,
-            redis_class=aioredis.Redis,
-            connection_pool_class=BlockingSentinelPool,
-            max_connections=max_connections,
-            timeout=pool_timeout_s,
-            db=target.db,
-            health_check_interval=30,
-            retry_on_timeout=False,
-            **_node_options(target, name),
+        # master_for is unannotated in redis-py; it returns an instance of `redis_class`.
+        return cast(
+            aioredis.Redis,
+            _sentinel(target).master_for(
+                target.service,
+                redis_class=aioredis.Redis,
+                connection_pool_class=BlockingSentinelPool,
+                max_connections=max_connections,
+                timeout=pool_timeout_s,
+                db=target.db,
+                health_check_interval=30,
+                retry_on_timeout=False,
+                **_node_options(target, name),
+            ),
         )
     pool = aioredis.BlockingConnectionPool.from_url(
         target.url,
@@ -144,7 +156,7 @@ def connect(
         timeout=pool_timeout_s,
         health_check_interval=30,
         client_name=name,
-        **({"password": target.password} if target.password else {}),
+        **_url_password(target),
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -167,8 +179,13 @@ def reader_client(target: RedisTarget | str, *, name: str, regions: int = 1) -> 
         decode_responses=True,
         single_connection_client=True,
         client_name=name,
-        **({"password": target.password} if target.password else {}),
+        **_url_password(target),
     )
+
+
+def _url_password(target: RedisTarget) -> dict[str, Any]:
+    """The environment's password, only when there is one: a `password` option, even None, overrides the URL's."""
+    return {"password": target.password} if target.password else {}
 
 
 def _node_options(target: RedisTarget, name: str) -> dict[str, Any]:
@@ -217,7 +234,10 @@ async def transaction(redis: aioredis.Redis, key: str) -> AsyncIterator[Pipeline
     if not is_cluster(redis):
         yield redis.pipeline(transaction=True)
         return
-    node = cast(RedisCluster, redis).get_node_from_key(key)
+    # Typed Optional for the replica=True case; the master of a covered slot is always there
+    # (an uncovered slot raises SlotNotCoveredError).
+    cluster = cast(RedisCluster, redis)
+    node = cast(ClusterNode, cluster.get_node_from_key(key))
     client = aioredis.Redis(**{k: v for k, v in node.connection_kwargs.items() if k in _PLAIN_OPTIONS})
     try:
         yield client.pipeline(transaction=True)
@@ -229,7 +249,8 @@ async def server_run(redis: aioredis.Redis) -> str:
     """Which Redis process (run id) holds the data now: a restart or a fail-over changes it. On a
     Cluster, the run ids of every master, so a replica promoted anywhere changes it too."""
     if is_cluster(redis):
-        infos = await redis.info("server", target_nodes=RedisCluster.PRIMARIES)  # type: ignore[call-arg]
+        # Asked of several nodes, a Cluster answers per node (node name: INFO); redis-py types one node's.
+        infos = cast(dict[str, dict[str, Any]], await redis.info("server", target_nodes=RedisCluster.PRIMARIES))
         return "+".join(sorted(str(info["run_id"]) for info in infos.values()))
     return str((await redis.info("server"))["run_id"])
 
@@ -242,7 +263,10 @@ async def masters_stopping_the_cluster(redis: aioredis.Redis) -> list[str]:
     if not is_cluster(redis):
         return []
     try:
-        answers = await redis.config_get("cluster-require-full-coverage", target_nodes=RedisCluster.PRIMARIES)  # type: ignore[call-arg]
+        # Per node as INFO is (node name: CONFIG GET's answer).
+        answers = cast(
+            dict[str, dict[str, str]], await redis.config_get("cluster-require-full-coverage", target_nodes=RedisCluster.PRIMARIES)
+        )
     except RedisError:
         return []
     return sorted(node for node, config in answers.items() if str(config.get("cluster-require-full-coverage", "")).lower() == "yes")
