@@ -77,8 +77,8 @@ class Server:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen([redis_binary(), *self.args], cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
+        with (self.folder / "server.log").open("ab") as log:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen([redis_binary(), *self.args], cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.client().ping(), timeout=10, what=f"redis-server on {self.port}")
 
     def client(self, **options) -> redis.Redis:
