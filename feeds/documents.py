@@ -55,6 +55,8 @@ class Issue:
     code: str
     diagnostics: str
     expression: tuple[str, ...] = ()
+    details: tuple[str, str, str] | None = None
+    """A coded detail: (system, code, text), e.g. the event id of an applied report."""
 
 
 def operation_outcome(*, issues: Iterable[Issue]) -> dict[str, Any]:
@@ -62,7 +64,11 @@ def operation_outcome(*, issues: Iterable[Issue]) -> dict[str, Any]:
     core's refusals made before the adapter reads the request."""
     out = []
     for issue in issues:
-        entry: dict[str, Any] = {"severity": issue.severity, "code": issue.code, "diagnostics": issue.diagnostics}
+        entry: dict[str, Any] = {"severity": issue.severity, "code": issue.code}
+        if issue.details is not None:
+            system, code, text = issue.details
+            entry["details"] = {"coding": [{"system": system, "code": code}], "text": text}
+        entry["diagnostics"] = issue.diagnostics
         if issue.expression:
             entry["expression"] = list(issue.expression)
         out.append(entry)

@@ -25,20 +25,10 @@ def _item_outcome(*, item: FhirItem, result: ReportResult) -> dict[str, Any]:
     done = "already applied (the same report; nothing new)" if result.duplicate else "applied"
     facility = result.facility_id
     diagnostics = f"{done} to facility {facility} (region {result.region_id}) as event {result.event_id}: {_figures(result=result)}"
-    issues = [
-        {
-            "severity": "information",
-            "code": "informational",
-            "details": {"coding": [{"system": EVENT_SYSTEM, "code": result.event_id}], "text": f"event {result.event_id} of {facility}"},
-            "diagnostics": diagnostics,
-            "expression": [item.path],
-        }
-    ]
-    issues += [
-        {"severity": "information", "code": "informational", "diagnostics": f"ignored {i.what}: {i.why}", "expression": [i.expression]}
-        for i in item.ignored
-    ]
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    event = (EVENT_SYSTEM, result.event_id, f"event {result.event_id} of {facility}")
+    issues = [Issue("information", "informational", diagnostics, (item.path,), details=event)]
+    issues += [Issue("information", "informational", f"ignored {i.what}: {i.why}", (i.expression,)) for i in item.ignored]
+    return operation_outcome(issues=issues)
 
 
 def accepted_answer(*, document: FhirDocument, results: list[ReportResult]) -> tuple[int, dict[str, Any], dict[str, str]]:
