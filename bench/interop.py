@@ -24,7 +24,7 @@ from rich.console import Console
 from bench.load import Credentials, Http1, iso_ms
 from bench.procs import Processes, free_port
 from capacity.auth.service import create_key
-from capacity.board.models import FacilityState, RegionBoard, RegionSummary, SehView, UnitView
+from capacity.board.models import FacilityState, SehView, UnitView
 from capacity.db import Database
 from capacity.domain import Role, UnitType
 from feeds.edxl_have import hospital_status_xml
@@ -82,9 +82,7 @@ def _csv(facilities: list[Facility]) -> str:
 
 
 def _edxl(facilities: list[Facility]) -> str:
-    region = RegionSummary(id=facilities[0].region_id, name="", lead_trauma_centre="", facilities=len(facilities))
-    board = RegionBoard(region=region, generated_at=datetime.now(UTC), last_event_id=None, facilities=[_state(f) for f in facilities])
-    produced = hospital_status_xml(board=board)
+    produced = hospital_status_xml(facilities=[_state(f) for f in facilities])
     assert produced is not None
     return produced.decode()
 

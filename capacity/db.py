@@ -45,7 +45,7 @@ def register_tables() -> None:
     from capacity.dispatch import capabilities as _capabilities  # noqa: F401
     from capacity.facilities import models as _facilities  # noqa: F401
     from capacity.history import models as _history  # noqa: F401
-    from capacity.interop import identifiers as _identifiers  # noqa: F401
+    from capacity.interop import models as _interop  # noqa: F401
 
 
 class Database:

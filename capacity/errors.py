@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from capacity import metrics
+from feeds.documents import FHIR_JSON, Issue, operation_outcome
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ def count_refusal(method: str, path: str, status: int, reason: str | None = None
         metrics.REPORTS_REJECTED.labels(reason=reason or REASONS[status]).inc()
 
 
-FHIR_JSON = "application/fhir+json"
 FHIR_ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly", 422: "invalid", 429: "throttled"}
 
 
@@ -66,8 +66,7 @@ def operation_outcome_json(status_code: int, diagnostics: Iterable[str]) -> byte
     """A refusal made before the FHIR adapter reads the request (key, size, query), as the
     OperationOutcome a FHIR client knows how to show."""
     code = FHIR_ISSUE_CODES.get(status_code, "processing")
-    issues = [{"severity": "error", "code": code, "diagnostics": text} for text in diagnostics]
-    return orjson.dumps({"resourceType": "OperationOutcome", "issue": issues})
+    return orjson.dumps(operation_outcome(issues=(Issue("error", code, text) for text in diagnostics)))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

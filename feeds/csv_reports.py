@@ -47,8 +47,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from capacity.domain import REPORTABLE_SEH_STATUSES, UnitType
-from capacity.interop.service import Parsed
 from capacity.reports.models import Report, SehReport, UnitReport
+from feeds.documents import Parsed
 
 COUNTS = ("staffed", "occupied", "available")
 SEH_COLUMNS = ("seh_status", "seh_reason", "seh_reason_text", "seh_expected_until")

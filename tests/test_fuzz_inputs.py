@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from capacity.board.models import FacilityState, RegionBoard, RegionSummary, SehView, UnitView
+from capacity.board.models import FacilityState, SehView, UnitView
 from capacity.domain import Capability, StopReason, UnitType
-from capacity.interop.service import DocumentRejected
 from capacity.reports.models import Report
 from capacity.reports.service import canonical_event, digest_of
 from feeds.csv_reports import COLUMNS, read_reports_csv
+from feeds.documents import DocumentRejected
 from feeds.edxl_have import HAVE_NS, hospital_status_xml, read_hospital_status, xs_datetime
 from feeds.fhir_saner import FhirRejected, measure_report, read_body, region_bundle
 from regions.registry import load_registry
@@ -338,10 +338,7 @@ WRITTEN = [
 
 
 def written_have() -> list[bytes]:
-    summary = RegionSummary(id="ROAZ11", name="Limburg", lead_trauma_centre=FACILITY, facilities=1)
-    documents = [
-        hospital_status_xml(board=RegionBoard(region=summary, generated_at=now(), last_event_id=None, facilities=[s])) for s in WRITTEN
-    ]
+    documents = [hospital_status_xml(facilities=[s]) for s in WRITTEN]
     return [d for d in documents if d is not None]
 
 

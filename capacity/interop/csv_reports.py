@@ -19,9 +19,10 @@ from capacity.auth.deps import DocumentSender
 from capacity.auth.models import Principal
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import IdentifierBook
-from capacity.interop.service import DocumentRejected, Problem, apply_document
+from capacity.interop.service import apply_document, report_results
 from capacity.reports.applier import Applier
 from feeds.csv_reports import COLUMNS, CsvProblem, CsvReports, read_reports_csv
+from feeds.documents import DocumentRejected, Problem
 from regions.registry import Registry
 
 router = APIRouter(prefix="/api/v1", tags=["interop"])
@@ -108,7 +109,7 @@ async def apply_csv(
     if read.problems:
         raise CsvRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, read.problems)
     try:
-        results = await apply_document(
+        applied = await apply_document(
             parsed=read.parsed,
             identifiers=identifiers,
             registry=registry,
@@ -120,7 +121,7 @@ async def apply_csv(
     except DocumentRejected as rejected:
         problems = _by_line(problems=rejected.problems, read=read, status_code=rejected.status_code)
         raise CsvRejected(rejected.status_code, problems) from rejected
-    applied = [
+    reports = [
         CsvReportApplied(
             facility_id=r.facility_id,
             region_id=r.region_id,
@@ -129,10 +130,10 @@ async def apply_csv(
             duplicate=r.duplicate,
             lines=read.lines[p.line] if p.line is not None else [],
         )
-        for p, r in zip(read.parsed, results, strict=True)
+        for p, r in zip(read.parsed, report_results(applied), strict=True)
     ]
-    fresh = sum(not r.duplicate for r in applied)
-    return CsvApplied(rows=read.rows, reports=len(applied), applied=fresh, duplicates=len(applied) - fresh, results=applied)
+    fresh = sum(not r.duplicate for r in reports)
+    return CsvApplied(rows=read.rows, reports=len(reports), applied=fresh, duplicates=len(reports) - fresh, results=reports)
 
 
 CSV_ANSWERS = {

@@ -1,4 +1,5 @@
-"""EDXL-HAVE 1.0 in and out: thin routes over the adapter in `feeds/` and `capacity.interop.service`."""
+"""EDXL-HAVE 1.0 in and out: thin routes over the adapter in `feeds/`, `capacity.interop.service`
+(the one path every document takes) and `capacity.interop.have` (the HAVE answer)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from fastapi.responses import JSONResponse
 from capacity.auth.deps import DocumentSender, RegionAccess, region_reader
 from capacity.auth.roles import READ_REGION, declares
 from capacity.board.service import region_board
-from capacity.interop.service import DocumentRejected, Problem
-from feeds.edxl_have import HaveApplied, SchemaUnavailable, apply_have, hospital_status_xml, read_hospital_status
+from capacity.interop.have import HaveApplied, have_answer, have_refusal
+from capacity.interop.service import apply_document
+from feeds.documents import DocumentRejected, Problem
+from feeds.edxl_have import SchemaUnavailable, hospital_status_xml, read_hospital_status
 
 router = APIRouter(prefix="/edxl", tags=["interop"])
 
@@ -36,6 +39,10 @@ async def _region_in_query(
     return await region_reader(request, region)
 
 
+def _refused(rejected: DocumentRejected) -> JSONResponse:
+    return JSONResponse({"detail": [p.model_dump() for p in rejected.problems]}, status_code=rejected.status_code)
+
+
 XML_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in XML_TYPES}}}
 
 
@@ -53,8 +60,14 @@ async def post_have(request: Request, who: DocumentSender) -> Response:
     body = await request.body()
     try:
         document = await asyncio.to_thread(read_hospital_status, body=body, schema=state.settings.edxl_have_schema)
-        applied = await apply_have(
-            document=document,
+    except DocumentRejected as rejected:
+        return _refused(rejected)
+    except SchemaUnavailable as missing:
+        problem = Problem(where="server", msg=f"{missing}; nothing applied")
+        return JSONResponse({"detail": [problem.model_dump()]}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    try:
+        applied = await apply_document(
+            parsed=[reading.parsed for reading in document.hospitals],
             identifiers=state.identifiers,
             registry=state.registry,
             who=who,
@@ -63,12 +76,10 @@ async def post_have(request: Request, who: DocumentSender) -> Response:
             record=state.record,
         )
     except DocumentRejected as rejected:
-        return JSONResponse({"detail": [p.model_dump() for p in rejected.problems]}, status_code=rejected.status_code)
-    except SchemaUnavailable as missing:
-        problem = Problem(where="server", msg=f"{missing}; nothing applied")
-        return JSONResponse({"detail": [problem.model_dump()]}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    code = status.HTTP_201_CREATED if applied.applied else status.HTTP_200_OK
-    return JSONResponse(applied.model_dump(mode="json"), status_code=code)
+        return _refused(have_refusal(rejected=rejected, readings=document.hospitals))
+    answer = have_answer(document=document, applied=applied)
+    code = status.HTTP_201_CREATED if answer.applied else status.HTTP_200_OK
+    return JSONResponse(answer.model_dump(mode="json"), status_code=code)
 
 
 @router.get(
@@ -85,7 +96,7 @@ async def get_have(request: Request, access: Annotated[RegionAccess, Depends(_re
     `feeds/EDXL-HAVE.md`). Valid against the OASIS schema; posting it back gives the same figures."""
     state = request.app.state
     board = region_board(region=await state.replica.caught_up(access.region.id), registry=state.registry)
-    body = hospital_status_xml(board=board)
+    body = hospital_status_xml(facilities=board.facilities)
     if body is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return Response(body, media_type="application/xml")

@@ -14,15 +14,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from capacity.auth.deps import CurrentPrincipal, DocumentSender
 from capacity.board.service import facility_state, region_board
-from capacity.interop.service import DocumentRejected, apply_document
+from capacity.interop.service import apply_document, report_results
+from feeds.documents import FHIR_JSON, DocumentRejected, Issue, operation_outcome
 from feeds.fhir_saner import (
-    FHIR_JSON,
     FhirRejected,
-    Issue,
     accepted_answer,
     fhir_identifier,
     measure_report,
-    operation_outcome,
     read_body,
     region_bundle,
     rejected_answer,
@@ -76,7 +74,7 @@ async def post_measure_report(request: Request, who: DocumentSender) -> Response
     except FhirRejected as refused:
         return _fhir(refused.status_code, operation_outcome(issues=refused.issues))
     try:
-        results = await apply_document(
+        applied = await apply_document(
             parsed=[item.parsed for item in document.items],
             identifiers=state.identifiers,
             registry=state.registry,
@@ -87,7 +85,7 @@ async def post_measure_report(request: Request, who: DocumentSender) -> Response
         )
     except DocumentRejected as rejected:
         return _fhir(*rejected_answer(document=document, rejected=rejected))
-    return _fhir(*accepted_answer(document=document, results=results))
+    return _fhir(*accepted_answer(document=document, results=report_results(applied)))
 
 
 @router.get("/MeasureReport", response_class=Response, responses={400: OUTCOME, 401: OUTCOME, 403: OUTCOME, 404: OUTCOME})
@@ -109,7 +107,7 @@ async def get_measure_reports(
         if not who.may_read(facility.region_id):
             return _refused(403, "forbidden", f"this key may not read facility {facility.id!r}")
         live = facility_state(region=await state.replica.caught_up(facility.region_id), facility=facility, now=now)
-        identifier = fhir_identifier(identifiers=await state.identifiers.of(facility.id))
+        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await state.identifiers.of(facility.id)])
         report = measure_report(state=live, generated_at=now, identifier=identifier)
         if report is None:
             return _refused(404, "not-found", f"facility {facility.id} has not reported any unit figures yet")
@@ -121,7 +119,7 @@ async def get_measure_reports(
     board = region_board(region=await state.replica.caught_up(region), registry=state.registry, now=now)
     reports = []
     for live in board.facilities:
-        identifier = fhir_identifier(identifiers=await state.identifiers.of(live.id))
+        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await state.identifiers.of(live.id)])
         if (report := measure_report(state=live, generated_at=now, identifier=identifier)) is not None:
             reports.append(report)
     return _fhir(200, region_bundle(reports=reports, generated_at=now, self_url=str(request.url)))

@@ -15,25 +15,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
-from capacity.db import Base, Database, UtcDateTime
+from capacity.db import Database
+from capacity.interop.models import FacilityIdentifier
+from feeds.documents import NAME_SCHEME, OWN_SCHEME
 from regions.registry import Registry
-
-OWN_SCHEME = "facility"
-NAME_SCHEME = "name"
-"""Organisation names (EDXL-HAVE `OrganisationName`), compared without case and extra spaces."""
-
-
-class FacilityIdentifier(Base):
-    __tablename__ = "facility_identifiers"
-
-    scheme: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200), primary_key=True)
-    facility_id: Mapped[str] = mapped_column(String(64), index=True)
-    declared_by: Mapped[str] = mapped_column(String(200))
-    declared_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Identifier(BaseModel):

@@ -1,19 +1,20 @@
 """One document, many facilities: resolve, validate, check the sender may write each, apply all.
 
-Every adapter (EDXL-HAVE, FHIR, CSV) parses its format into `Parsed` items, one per facility,
-each holding a canonical report as plain data and where in the document it came from. This
-module turns them into reports through the same pydantic model as the JSON push and applies
-them in one atomic script: the whole document, or nothing, with every problem named. (On a
-Redis Cluster: one atomic script per region, capacity.reports.service.apply_reports.)
+Every adapter (EDXL-HAVE, FHIR, CSV) parses its format into `Parsed` items (feeds.documents),
+one per facility, each holding a canonical report as plain data and where in the document it
+came from. This module is the one path every document takes: it resolves each item's facility
+once, turns its report into the same pydantic model as the JSON push and applies them all in
+one atomic script: the whole document, or nothing, with every problem named. (On a Redis
+Cluster: one atomic script per region, capacity.reports.service.apply_reports.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import status
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from capacity.auth.models import Principal
 from capacity.domain import Role
@@ -23,32 +24,19 @@ from capacity.interop.identifiers import IdentifierBook
 from capacity.reports.applier import Applier
 from capacity.reports.models import Report, ReportResult
 from capacity.reports.service import BatchInterrupted, BatchRefused, apply_reports
+from feeds.documents import DocumentRejected, Parsed, Problem
 from regions.registry import Facility, Registry
 
-
-@dataclass
-class Parsed:
-    """One facility's report as an adapter read it."""
-
-    where: str = field(metadata={"doc": "where in the document, e.g. `Hospital[2]` or `line 9`"})
-    candidates: list[tuple[str, str]]
-    report: dict[str, Any]
-    line: int | None = None
+__all__ = ["DocumentRejected", "ItemApplied", "Parsed", "Problem", "apply_document", "may_send", "report_results", "resolve_reports"]
 
 
-class Problem(BaseModel):
-    where: str
-    line: int | None = None
-    msg: str
+@dataclass(frozen=True, slots=True)
+class ItemApplied:
+    """What became of one `Parsed` item: its facility, and its report's result (None when the
+    item carried nothing to apply)."""
 
-
-class DocumentRejected(Exception):
-    """Nothing of the document was applied; `problems` says every reason found."""
-
-    def __init__(self, status_code: int, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.where}: {p.msg}" for p in problems))
-        self.status_code = status_code
-        self.problems = problems
+    facility: Facility
+    result: ReportResult | None
 
 
 def may_send(who: Principal, facility: Facility) -> bool:
@@ -63,14 +51,15 @@ def _loc(error: dict[str, Any]) -> str:
 
 async def resolve_reports(
     *, parsed: list[Parsed], identifiers: IdentifierBook, registry: Registry, who: Principal
-) -> list[tuple[Facility, Report]]:
+) -> list[tuple[Facility, Report | None]]:
     """Each item as (facility, report), or DocumentRejected with every problem: 422 for unknown
-    facilities and invalid figures, 403 for a facility the key may not write."""
+    facilities, a facility named twice and invalid figures, 403 for a facility the key may not
+    write. An item without a report is resolved and checked all the same."""
     if not parsed:
         raise DocumentRejected(422, [Problem(where="document", msg="no facility reports in it")])
     problems: list[Problem] = []
     forbidden: list[Problem] = []
-    items: list[tuple[Facility, Report]] = []
+    items: list[tuple[Facility, Report | None]] = []
     seen: dict[str, str] = {}
     for item in parsed:
         facility_id = await identifiers.resolve(item.candidates)
@@ -84,13 +73,16 @@ async def resolve_reports(
             problems.append(Problem(where=item.where, line=item.line, msg=twice))
             continue
         seen[facility_id] = item.where
-        try:
-            report = Report.model_validate(item.report)
-        except ValidationError as exc:
-            problems += [
-                Problem(where=f"{item.where} {_loc(e)}".strip(), line=item.line, msg=str(e["msg"])) for e in exc.errors(include_url=False)
-            ]
-            continue
+        report = None
+        if item.report is not None:
+            try:
+                report = Report.model_validate(item.report)
+            except ValidationError as exc:
+                problems += [
+                    Problem(where=f"{item.where} {_loc(e)}".strip(), line=item.line, msg=str(e["msg"]))
+                    for e in exc.errors(include_url=False)
+                ]
+                continue
         if not may_send(who, facility):
             forbidden.append(Problem(where=item.where, line=item.line, msg=f"this key may not write facility {facility_id!r}"))
         items.append((facility, report))
@@ -110,13 +102,31 @@ async def apply_document(
     applier: Applier,
     stream_maxlen: int,
     record: EventLog | None,
-) -> list[ReportResult]:
-    """Resolve and check every item, then apply them all in one atomic script (or none)."""
-    items = await resolve_reports(parsed=parsed, identifiers=identifiers, registry=registry, who=who)
-    return await apply_resolved(parsed=parsed, items=items, who=who, applier=applier, stream_maxlen=stream_maxlen, record=record)
+) -> list[ItemApplied]:
+    """Resolve and check every item, then apply every report in one atomic script (or none):
+    one ItemApplied per item, in order."""
+    resolved = await resolve_reports(parsed=parsed, identifiers=identifiers, registry=registry, who=who)
+    carrying = [(item, facility, report) for item, (facility, report) in zip(parsed, resolved, strict=True) if report is not None]
+    results: list[ReportResult] = []
+    if carrying:
+        results = await _apply(
+            parsed=[item for item, _, _ in carrying],
+            items=[(facility, report) for _, facility, report in carrying],
+            who=who,
+            applier=applier,
+            stream_maxlen=stream_maxlen,
+            record=record,
+        )
+    applied = iter(results)
+    return [ItemApplied(facility=facility, result=next(applied) if report is not None else None) for facility, report in resolved]
 
 
-async def apply_resolved(
+def report_results(applied: list[ItemApplied]) -> list[ReportResult]:
+    """The results of the items that carried a report, in order (every item, for CSV and FHIR)."""
+    return [a.result for a in applied if a.result is not None]
+
+
+async def _apply(
     *,
     parsed: list[Parsed],
     items: list[tuple[Facility, Report]],
@@ -125,8 +135,8 @@ async def apply_resolved(
     stream_maxlen: int,
     record: EventLog | None,
 ) -> list[ReportResult]:
-    """Apply reports `resolve_reports` made of `parsed` (same order) in one atomic script, or none:
-    409 naming the report that stopped it."""
+    """Apply the reports made of `parsed` (same order) in one atomic script, or none: 409 naming
+    the report that stopped it."""
     try:
         return await apply_reports(applier=applier, items=items, key_id=who.key_id, stream_maxlen=stream_maxlen, record=record)
     except BatchRefused as refused:
