@@ -56,7 +56,8 @@ async def test_a_figure_older_than_the_reporting_interval_is_stale_but_still_sho
 
 async def test_each_facility_can_have_its_own_reporting_interval(rds, live, tmp_path: Path):
     source = Path(load_registry.__code__.co_filename).parent / "data" / "nl_emergency_facilities.csv"
-    rows = list(csv.DictReader(source.open(encoding="utf-8")))
+    with source.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     for row in rows:
         row["reporting_interval_s"] = "3600" if row["id"] == "seh-tno-00" else ""
     replaced = tmp_path / "facilities.csv"

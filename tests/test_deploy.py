@@ -466,6 +466,8 @@ def test_proxy_passes_websockets_through_and_keeps_metrics_inside(tmp_path):
         finally:
             proxy.terminate()
             proxy.wait(timeout=10)
+            if proxy.stderr:
+                proxy.stderr.close()
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ def test_make_demo_in_a_fresh_clone_serves_the_board_with_simulated_feeds(tmp_pa
             process.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        if process.stdout:
+            process.stdout.close()
     assert not _embedded_servers_under(clone), "stopping the demo stops its embedded Redis"
 
 

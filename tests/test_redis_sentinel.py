@@ -86,6 +86,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait(10)
+    if process.stderr:
+        process.stderr.close()
 
 
 @pytest.fixture

@@ -91,3 +91,5 @@ async def test_two_worker_processes_both_deliver_every_event(settings, keys, tmp
             await socket.close()
         process.terminate()
         process.wait(15)
+        if process.stderr:
+            process.stderr.close()

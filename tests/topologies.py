@@ -126,9 +126,13 @@ class Link:
         while not self._closed.is_set():
             try:
                 downstream, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the primary is gone: the replica's connection ends here
+                downstream.close()
+                continue
             threading.Thread(target=self._relay, args=(downstream, upstream), daemon=True).start()
 
     def _relay(self, downstream: socket.socket, upstream: socket.socket) -> None:
