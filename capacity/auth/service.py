@@ -185,7 +185,7 @@ async def rotate_key(*, db: Database, registry: Registry, key_id: str, grace: ti
     return old, new, token
 
 
-async def announce_key_change(*, redis: aioredis.Redis) -> None:
+async def bump_keys_version(*, redis: aioredis.Redis) -> None:
     """Tell every worker that a key ended or changed its end (they re-check within a second)."""
     await redis.incr(KEYS_VERSION_KEY)
 

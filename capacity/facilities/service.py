@@ -306,7 +306,7 @@ def hours_view(*, facility: Facility, declared: bool, now: datetime) -> Facility
     )
 
 
-async def announce_change(*, redis: aioredis.Redis) -> None:
+async def bump_registry_version(*, redis: aioredis.Redis) -> None:
     """Tell every worker to reload its imported facilities."""
     await redis.incr(REGISTRY_VERSION_KEY)
 
