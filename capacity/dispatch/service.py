@@ -130,7 +130,7 @@ def _unit_tier(facility: Facility, live: FacilityLive, need: str, now: datetime,
     return tier, stale, free
 
 
-def judge(
+def judgement_of(
     *, facility: Facility, live: FacilityLive, need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
 ) -> Judgement:
     """Whether the facility can take the patient now by its figures, its tier, and why (the first
@@ -164,7 +164,7 @@ class Option:
 
     facility: Facility
     live: FacilityLive
-    verdict: Judgement
+    judgement: Judgement
     capabilities: frozenset[str]
     km: float
     minutes: float
@@ -172,7 +172,7 @@ class Option:
     def rank(self) -> tuple[int, int, int, float]:
         """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
         SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
-        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
+        return self.judgement.tier, int(self.minutes // TIE_BAND_MIN), self.judgement.pressure, self.minutes
 
 
 @dataclass(eq=False)
@@ -250,12 +250,12 @@ async def nearest(
             facility = places.facilities[i]
             state = live[facility.region_id].facility(facility.id)
             caps = capabilities.get(facility.id, frozenset())
-            verdict = judge(facility=facility, live=state, need=need, required=required, capabilities=caps, now=now)
-            options.append(Option(facility, state, verdict, caps, by_index[i], minutes[i]))
+            judgement = judgement_of(facility=facility, live=state, need=need, required=required, capabilities=caps, now=now)
+            options.append(Option(facility, state, judgement, caps, by_index[i], minutes[i]))
         return options
 
     options = judged(order[:pool])
-    if sum(o.verdict.suitable for o in options) < limit and len(order) > pool:
+    if sum(o.judgement.suitable for o in options) < limit and len(order) > pool:
         options += judged(order[pool:])  # too few suitable among the nearest: judge every facility
     model = travel.name
     if travel.road_aware:
@@ -271,7 +271,7 @@ async def nearest(
         norm_min=NORM_MIN,
         generated_at=now,
         last_event_ids={r: region.last_event_id for r, region in live.items()},
-        suitable_within_norm=any(o.verdict.suitable and o.minutes <= NORM_MIN for o in options),
+        suitable_within_norm=any(o.judgement.suitable and o.minutes <= NORM_MIN for o in options),
         candidates=[_candidate(o, need=need, now=now) for o in chosen],
     )
 
@@ -285,7 +285,7 @@ async def _road_minutes(travel: TravelModel, point: tuple[float, float], options
 
 
 def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
-    facility, verdict, live = option.facility, option.verdict, option.live
+    facility, judgement, live = option.facility, option.judgement, option.live
     within = option.minutes <= NORM_MIN
     return Candidate.model_construct(
         facility_id=facility.id,
@@ -299,13 +299,13 @@ def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
         distance_km=round(option.km, 1),
         travel_min=round(option.minutes, 1),
         within_norm=within,
-        suitable=verdict.suitable,
-        tier=int(verdict.tier),
-        stale=verdict.stale,
-        why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
+        suitable=judgement.suitable,
+        tier=int(judgement.tier),
+        stale=judgement.stale,
+        why=judgement.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
         seh=seh_view(facility, live, now),
         unit=unit_view(facility, live, need, now) if need != "seh" else None,
-        free=verdict.free,
+        free=judgement.free,
         nedocs=nedocs_view(facility, live, now),
         waiting=waiting_view(facility, live, now),
         capabilities=sorted(option.capabilities),
