@@ -24,6 +24,7 @@ import numpy as np
 from capacity.board.service import aged, free_of, held_for, nedocs_view, seh_view, unit_view, waiting_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.domain import LOCAL_TIME, on_stop
+from capacity.facilities.public import public_fields
 from capacity.live.replica import Replica
 from capacity.state import FacilityLive
 from regions.norm import NORM_MIN
@@ -47,7 +48,7 @@ class Tier(IntEnum):
 
 
 FRESH, STALE, UNKNOWN, DECLARED, REST = Tier
-"""The members as plain names: the judge runs for every candidate of every lookup, and reading a
+"""The members as plain names: judgement_of runs for every candidate of every lookup, and reading a
 member off the class goes through the enum's descriptor each time."""
 
 TIER_WORDS = {
@@ -288,14 +289,7 @@ def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
     facility, judgement, live = option.facility, option.judgement, option.live
     within = option.minutes <= NORM_MIN
     return Candidate.model_construct(
-        facility_id=facility.id,
-        name=facility.name,
-        city=facility.city,
-        region_id=facility.region_id,
-        kind=facility.kind,
-        synthetic=facility.synthetic,
-        lat=facility.lat,
-        lon=facility.lon,
+        **public_fields(Candidate, facility, id="facility_id"),
         distance_km=round(option.km, 1),
         travel_min=round(option.minutes, 1),
         within_norm=within,
