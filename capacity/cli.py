@@ -17,12 +17,12 @@ import uvicorn
 from redis.exceptions import RedisError
 from rich.console import Console
 
-from capacity.auth.service import InvalidKeyRequest, KeyNotFound, announce_key_change, create_key, list_keys, revoke_key, rotate_key
+from capacity.auth.service import InvalidKeyRequest, KeyNotFound, bump_keys_version, create_key, list_keys, revoke_key, rotate_key
 from capacity.config import Settings, get_settings
 from capacity.db import Database
 from capacity.dispatch.capabilities import CapabilityBook, declare_capabilities
 from capacity.domain import Capability, Role
-from capacity.facilities.service import ImportRejected, announce_change, full_registry, import_facilities
+from capacity.facilities.service import ImportRejected, bump_registry_version, full_registry, import_facilities
 from capacity.history.recovery import rebuild_now
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, schema_problem, upgrade
@@ -266,17 +266,17 @@ async def _import(settings: Settings, text: str, imported_by: str):
         await record_audit(db=db, actor="cli", action="facilities.import", target=",".join(result.regions), detail=result.model_dump())
     finally:
         await db.dispose()
-    await _tell_workers(settings, announce_change, "running workers load the facilities at their next start")
+    await _tell_workers(settings, bump_registry_version, "running workers load the facilities at their next start")
     return result
 
 
-async def _tell_workers(settings: Settings, announce: Callable[..., Awaitable[None]], otherwise: str) -> None:
+async def _tell_workers(settings: Settings, bump: Callable[..., Awaitable[None]], otherwise: str) -> None:
     """Bump a version running workers watch in Redis; say what happens if Redis does not answer."""
     if not settings.redis_url:
         return
     redis = connect(settings.redis_target())
     try:
-        await announce(redis=redis)
+        await bump(redis=redis)
     except (RedisError, OSError):
         console.print(f"[yellow]Redis did not answer: {otherwise}[/yellow]")
     finally:
@@ -354,7 +354,7 @@ def facilities_hours(
                 await declare_hours(db=db, facility_id=facility, hours=wanted, declared_by="cli")
                 detail = {"hours": wanted.text if wanted else None}
                 await record_audit(db=db, actor="cli", action="hours.declare", target=facility, detail=detail)
-                await _tell_workers(settings, announce_change, "running workers follow the hours at their next start")
+                await _tell_workers(settings, bump_registry_version, "running workers follow the hours at their next start")
                 registry = await full_registry(settings=settings, db=db)
             view = hours_view(
                 facility=registry.facilities[facility], declared=facility in await declared_hours(db=db), now=datetime.now(UTC)
@@ -430,7 +430,7 @@ async def _key_change(settings: Settings, action: str, key_id: str, change: Call
         await record_audit(db=db, actor="cli", action=action, target=key_id, detail={})
     finally:
         await db.dispose()
-    await _tell_workers(settings, announce_key_change, f"running workers notice within {settings.key_cache_s:.0f} s")
+    await _tell_workers(settings, bump_keys_version, f"running workers notice within {settings.key_cache_s:.0f} s")
     return done
 
 

@@ -118,7 +118,7 @@ class Worker:
 
     async def _watch_stale(self, region_id: str) -> None:
         region = self.replica.region(region_id)
-        await self.stale.announce(region)
+        await self.stale.notify_stale(region)
         self.stale.count(region)
 
     async def _watch_live(self) -> None:

@@ -11,7 +11,7 @@ from capacity.alerts.judge import judge_seh_on_stop
 from capacity.alerts.models import SehOnStop
 from capacity.board.models import RegionBoard
 from capacity.board.service import facility_view, region_summary
-from capacity.dispatch.service import Tier, judge
+from capacity.dispatch.service import Tier, judgement_of
 from capacity.domain import ON_STOP, SehStatus, on_stop
 from capacity.history.service import stop_periods
 from capacity.state import FacilityLive, SehFigure, stop_mark
@@ -48,9 +48,11 @@ def in_coverage(status: SehStatus) -> bool:
 
 
 def in_dispatch(status: SehStatus) -> bool:
-    verdict = judge(facility=UMC_UTRECHT, live=live_with(status), need="seh", required=frozenset(), capabilities=frozenset(), now=NOW)
-    assert verdict.suitable is (verdict.tier <= Tier.stale)
-    return verdict.tier is Tier.declared
+    judgement = judgement_of(
+        facility=UMC_UTRECHT, live=live_with(status), need="seh", required=frozenset(), capabilities=frozenset(), now=NOW
+    )
+    assert judgement.suitable is (judgement.tier <= Tier.stale)
+    return judgement.tier is Tier.declared
 
 
 @pytest.mark.parametrize("status", list(SehStatus))

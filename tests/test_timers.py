@@ -1,6 +1,6 @@
 """Time passing without a report: a stop past its expected end becomes "stop expired — unconfirmed"
-(never silently open, never silently still on stop), and figures past their interval are announced
-stale, each exactly once whatever the number of workers."""
+(never silently open, never silently still on stop), and figures past their interval get a `stale`
+notice, each exactly once whatever the number of workers."""
 
 from __future__ import annotations
 
@@ -113,26 +113,26 @@ async def test_the_expiry_is_recorded_and_a_rebuild_keeps_the_timers(rds, live, 
     assert set(await rds.zrange(stale_key(REGION), 0, -1)) == {FACILITY, OTHER}
 
 
-async def test_figures_past_their_interval_are_announced_stale_once_per_lapse(rds, live, registry):
+async def test_figures_past_their_interval_get_one_stale_notice_per_lapse(rds, live, registry):
     applier = Applier(redis=rds)
     facility = registry.facilities[FACILITY]  # 900 s reporting interval
 
-    async def announce(now: datetime, watch: StaleWatch | None = None) -> int:
+    async def notify_stale(now: datetime, watch: StaleWatch | None = None) -> int:
         watch = watch or StaleWatch(redis=rds, registry=registry, stream_maxlen=100)
-        return await watch.announce(await region_now(rds, registry, REGION), now)
+        return await watch.notify_stale(await region_now(rds, registry, REGION), now)
 
     async def count(now: datetime) -> int:
         return StaleWatch(redis=rds, registry=registry, stream_maxlen=100).count(await region_now(rds, registry, REGION), now)
 
     start = datetime.now(UTC)
     watch = StaleWatch(redis=rds, registry=registry, stream_maxlen=100)
-    assert await announce(start, watch) == 0  # the cursor starts
+    assert await notify_stale(start, watch) == 0  # the cursor starts
     report = Report.model_validate({"measured_at": (start - timedelta(seconds=890)).isoformat(), "seh": {"status": "open"}})
     await apply_report(applier=applier, facility=facility, report=report, key_id="k", stream_maxlen=100)
-    assert await announce(start + timedelta(seconds=5), watch) == 0
+    assert await notify_stale(start + timedelta(seconds=5), watch) == 0
     later = start + timedelta(seconds=12)
-    assert sum(await asyncio.gather(*(announce(later) for _ in range(4)))) == 1  # four workers, one notice
-    assert await announce(later + timedelta(seconds=30)) == 0
+    assert sum(await asyncio.gather(*(notify_stale(later) for _ in range(4)))) == 1  # four workers, one notice
+    assert await notify_stale(later + timedelta(seconds=30)) == 0
     stale = [orjson.loads(f["k"]) for _, f in await rds.xrange(f"cap:{{{REGION}}}:events") if "k" in f]
     assert [(s["facility_id"], s["since"][:19]) for s in stale] == [(FACILITY, (start + timedelta(seconds=10)).isoformat()[:19])]
     assert await count(later) == 1
@@ -143,7 +143,7 @@ async def test_figures_past_their_interval_are_announced_stale_once_per_lapse(rd
     assert await count(later) == 0
     assert (await region_now(rds, registry, REGION)).facility(FACILITY).stale_since is None  # its own report ends the mark
     after_next_lapse = later + timedelta(seconds=901)
-    assert await announce(after_next_lapse) == 1
+    assert await notify_stale(after_next_lapse) == 1
     assert await stream_kinds(rds, FACILITY) == ["open", "stale", "busy", "stale"]
 
 

@@ -42,13 +42,13 @@ from capacity.db import Database
 from capacity.domain import utc_iso
 from capacity.live.replica import Replica
 from capacity.store.connection import transaction
-from capacity.store.entries import Announcement, Entry, Rebuilt, Report, Stale
+from capacity.store.entries import AnnouncementEntry, Entry, RebuiltEntry, ReportEntry, StaleEntry
 from capacity.store.keys import ALERT_FIELD, alert_states_key, lock_key, ready_key, stream_key
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
 
-WAKING = (Report, Announcement, Stale, Rebuilt)
+WAKING = (ReportEntry, AnnouncementEntry, StaleEntry, RebuiltEntry)
 """Entries that may change what a condition says."""
 
 

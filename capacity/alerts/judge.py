@@ -44,7 +44,7 @@ class Marks:
         )
 
 
-def free_places(board: RegionBoard, unit_type: str) -> int | None:
+def free_total(board: RegionBoard, unit_type: str) -> int | None:
     """The region's free places of a unit type: the sum over facilities that know their count
     (an unknown count is left out, not read as zero); None when no facility knows one."""
     counts = [u.free for f in board.facilities for u in f.units if u.type.value == unit_type and u.free is not None]
@@ -62,7 +62,7 @@ def _named(facilities: list[FacilityState]) -> str:
 def judge_free_below(condition: FreeBelow, board: RegionBoard, *, firing: bool, margin: int) -> Verdict:
     """Fires below the threshold; once firing, clears only at threshold + margin or more."""
     unit, region = condition.unit_type.value, board.region.id
-    total = free_places(board, unit)
+    total = free_total(board, unit)
     if total is None:
         return Verdict(None, f"no facility of {region} knows its free {unit} places")
     if total < (condition.threshold + margin if firing else condition.threshold):

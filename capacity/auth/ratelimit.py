@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from capacity import metrics
 from capacity.auth.models import Principal
 from capacity.domain import Role
+from capacity.state import SYSTEM_KEY
 from capacity.store import scripts
 from capacity.store.keys import bucket_key, sockets_key
 
@@ -34,12 +35,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Allowance:
+    """A rate limiter's answer: whether the request may go on now, else how many seconds to wait."""
+
     allowed: bool
     retry_after_s: int = 0
 
 
-PASS = Verdict(True)
+PASS = Allowance(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class Charge:
 
 def free_of_charge(region_id: str) -> Charge:
     """For a report the service makes itself: a rate of 0 takes nothing (the key is only named)."""
-    return Charge(bucket_key("requests", "system", region_id), 0.0, 1)
+    return Charge(bucket_key("requests", SYSTEM_KEY, region_id), 0.0, 1)
 
 
 class RateLimiter:
@@ -66,7 +69,7 @@ class RateLimiter:
         self._lease_size = max(1, min(10, burst // 20))
         self._lease_s = lease_s
         self._leases: dict[str, tuple[int, float]] = {}
-        self._leasing: dict[str, asyncio.Future[Verdict]] = {}
+        self._leasing: dict[str, asyncio.Future[Allowance]] = {}
 
     @staticmethod
     def _home(principal: Principal) -> str | None:
@@ -83,7 +86,7 @@ class RateLimiter:
         """Whether a script of `region_id` may take the key's request token (same slot)."""
         return self._home(principal) == region_id
 
-    async def request(self, principal: Principal) -> Verdict:
+    async def request(self, principal: Principal) -> Allowance:
         """Spend one of the key's request tokens: from this worker's lease, else a new lease (a rate
         of 0: no limit). Requests of one key arriving together share one lease call."""
         charge = self.charge_for(principal)
@@ -96,26 +99,26 @@ class RateLimiter:
                 return PASS
             pending = self._leasing.get(charge.key)
             if pending is not None:  # another request of this key is leasing: wait, then spend from it
-                verdict = await asyncio.shield(pending)
-                if not verdict.allowed:
-                    return verdict
+                allowance = await asyncio.shield(pending)
+                if not allowance.allowed:
+                    return allowance
                 continue
             pending = asyncio.ensure_future(self._lease(charge))
             self._leasing[charge.key] = pending
             return await asyncio.shield(pending)  # the lease keeps one token for this request
 
-    async def _lease(self, charge: Charge) -> Verdict:
+    async def _lease(self, charge: Charge) -> Allowance:
         try:
-            verdict, taken = await self._take("requests", charge.key, charge.per_s, charge.burst, need=1, take=self._lease_size)
-            if verdict.allowed:
+            allowance, taken = await self._take("requests", charge.key, charge.per_s, charge.burst, need=1, take=self._lease_size)
+            if allowance.allowed:
                 if len(self._leases) > 10_000:
                     self._leases.clear()
                 self._leases[charge.key] = (taken - 1, time.monotonic() + self._lease_s)
-            return verdict
+            return allowance
         finally:
             self._leasing.pop(charge.key, None)  # before any waiter runs: they find the lease, not this call
 
-    async def may_try_secret(self, key_id: str) -> Verdict:
+    async def may_try_secret(self, key_id: str) -> Allowance:
         """Whether a secret presented for this key id may be checked now (takes nothing)."""
         per_s, burst = self._failures
         return await self._bucket("failures", bucket_key("failures", key_id), per_s, burst, need=1, take=0)
@@ -124,11 +127,11 @@ class RateLimiter:
         per_s, burst = self._failures
         await self._bucket("failures", bucket_key("failures", key_id), per_s, burst, need=0, take=1)
 
-    async def _bucket(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> Verdict:
-        verdict, _ = await self._take(purpose, key, per_s, burst, need=need, take=take)
-        return verdict
+    async def _bucket(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> Allowance:
+        allowance, _ = await self._take(purpose, key, per_s, burst, need=need, take=take)
+        return allowance
 
-    async def _take(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> tuple[Verdict, int]:
+    async def _take(self, purpose: str, key: str, per_s: float, burst: int, *, need: int, take: int) -> tuple[Allowance, int]:
         if per_s <= 0:
             return PASS, take
         try:
@@ -139,7 +142,7 @@ class RateLimiter:
         if allowed:
             return PASS, max(1, int(taken))
         metrics.RATE_LIMITED.labels(bucket=purpose).inc()
-        return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000))), 0
+        return Allowance(False, max(1, math.ceil(int(wait_ms) / 1000))), 0
 
 
 class SocketSlots:

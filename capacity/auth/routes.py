@@ -14,7 +14,7 @@ from capacity.auth.service import (
     MAX_GRACE,
     InvalidKeyRequest,
     KeyNotFound,
-    announce_key_change,
+    bump_keys_version,
     create_key,
     list_keys,
     revoke_key,
@@ -164,7 +164,7 @@ async def post_rotate(request: Request, who: Administrator, key_id: KeyId, body:
         old, new, token = await rotate_key(db=state.db, registry=state.registry, key_id=key_id, grace=grace)
     except (InvalidKeyRequest, KeyNotFound) as exc:
         raise _refused(exc) from exc
-    await announce_key_change(redis=state.redis)
+    await bump_keys_version(redis=state.redis)
     await _audit(request, who, "key.rotate", key_id, {"new_key_id": new.id, "grace_s": int(grace.total_seconds())})
     return RotatedKey(old=key_info(old), new=key_info(new), token=token)
 
@@ -177,7 +177,7 @@ async def post_revoke(request: Request, who: Administrator, key_id: KeyId) -> Ke
         key = await revoke_key(db=state.db, key_id=key_id)
     except KeyNotFound as exc:
         raise _refused(exc) from exc
-    await announce_key_change(redis=state.redis)
+    await bump_keys_version(redis=state.redis)
     await _audit(request, who, "key.revoke", key_id, {})
     return key_info(key)
 

@@ -185,7 +185,7 @@ async def rotate_key(*, db: Database, registry: Registry, key_id: str, grace: ti
     return old, new, token
 
 
-async def announce_key_change(*, redis: aioredis.Redis) -> None:
+async def bump_keys_version(*, redis: aioredis.Redis) -> None:
     """Tell every worker that a key ended or changed its end (they re-check within a second)."""
     await redis.incr(KEYS_VERSION_KEY)
 
@@ -226,8 +226,8 @@ class Authenticator:
             raise KeyRefused("malformed")
         key_id, secret = parts
         limiter = self._limiter
-        if limiter is not None and not (verdict := await limiter.may_try_secret(key_id)).allowed:
-            raise KeyRefused("too many wrong secrets", key_id, verdict.retry_after_s)
+        if limiter is not None and not (allowance := await limiter.may_try_secret(key_id)).allowed:
+            raise KeyRefused("too many wrong secrets", key_id, allowance.retry_after_s)
         try:
             async with self._db.session() as session:
                 key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id))
@@ -258,8 +258,8 @@ class Authenticator:
 
     async def charge(self, principal: Principal) -> int:
         """Take one request from the key's bucket: 0 when it passes, else seconds to wait."""
-        verdict = await self._limiter.request(principal) if self._limiter is not None else PASS
-        return verdict.retry_after_s
+        allowance = await self._limiter.request(principal) if self._limiter is not None else PASS
+        return allowance.retry_after_s
 
     def forget(self) -> None:
         self._cache.clear()

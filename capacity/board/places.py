@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from capacity.board.service import unit_view
+from capacity.facilities.public import public_fields
 from capacity.live.replica import Replica
 from capacity.state import FacilityLive
 from regions.registry import Facility, Registry
@@ -102,15 +103,7 @@ def _places_of(facility: Facility, live: FacilityLive, units: list[str], now: da
             continue
         found.append(
             Place(
-                facility_id=facility.id,
-                name=facility.name,
-                city=facility.city,
-                kind=facility.kind,
-                region_id=facility.region_id,
-                synthetic=facility.synthetic,
-                phone=facility.phone,
-                lat=facility.lat,
-                lon=facility.lon,
+                **public_fields(Place, facility, id="facility_id"),
                 unit=unit,
                 free=view.free if view else None,
                 staffed=view.staffed if view else None,

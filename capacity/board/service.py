@@ -22,6 +22,7 @@ from capacity.board.models import (
     WaitingView,
 )
 from capacity.domain import UnitType, nedocs_band
+from capacity.facilities.public import public_fields
 from capacity.live.replica import RegionLive
 from capacity.state import FacilityLive, UnitFigures
 from regions.registry import Facility, Region, Registry
@@ -125,17 +126,7 @@ def facility_view(facility: Facility, live: FacilityLive, now: datetime, incomin
     units.sort(key=lambda u: UNIT_ORDER[u.type.value])
     figures_stale = [f.stale for f in ([seh] if seh else []) + units]
     return FacilityState.model_construct(
-        id=facility.id,
-        name=facility.name,
-        city=facility.city,
-        kind=facility.kind,
-        lat=facility.lat,
-        lon=facility.lon,
-        region_id=facility.region_id,
-        reporting_interval_s=facility.reporting_interval_s,
-        synthetic=facility.synthetic,
-        offers=list(facility.units),
-        phone=facility.phone,
+        **public_fields(FacilityState, facility, units="offers"),
         seh=seh,
         units=units,
         capability_stops=capability_stops_view(live, now),

@@ -35,7 +35,7 @@ from capacity.coverage.service import counted_now, coverage_entry
 from capacity.errors import LiveStateUnavailable
 from capacity.live.replica import Replica
 from capacity.store import scripts
-from capacity.store.entries import Entry, Rebuilt, Report
+from capacity.store.entries import Entry, RebuiltEntry, ReportEntry
 from capacity.store.keys import COVERAGE_LOCK_KEY, coverage_published_key, ready_key, stream_key
 from capacity.tasks import Job
 from regions import coverage as norm
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Published:
+class Recomputed:
     """One recompute's outcome: the regions that got a `c` entry, and those being rebuilt (retried)."""
 
     regions: tuple[str, ...]
@@ -60,7 +60,7 @@ async def publish_changes(
     model: norm.CoverageModel,
     stream_maxlen: int,
     now: datetime | None = None,
-) -> Published:
+) -> Recomputed:
     """Recompute the country from the live state; a `c` entry on each region stream whose figures changed."""
     now = now or datetime.now(UTC)
     evaluation = model.evaluate(counted_now(replica=replica, registry=registry, model=model))
@@ -72,7 +72,7 @@ async def publish_changes(
         keys = [coverage_published_key(region_id), stream_key(region_id), ready_key(region_id)]
         calls.append((scripts.COVERAGE, keys, [evaluation.signature(region_id), entry, stream_maxlen, baseline.signature(region_id)]))
     outcomes = scripts.raised(await scripts.run_all(redis, calls))
-    return Published(
+    return Recomputed(
         regions=tuple(r for r, o in zip(regions, outcomes, strict=True) if o == 1),
         rebuilding=tuple(r for r, o in zip(regions, outcomes, strict=True) if o == -1),
     )
@@ -109,7 +109,7 @@ class CoveragePublisher:
 
     def take(self, region_id: str, entries: Sequence[Entry]) -> None:
         """Wake for what may change which SEHs count: an SEH status, or a rebuild."""
-        if any(isinstance(e, Rebuilt) or (isinstance(e, Report) and e.body.seh is not None) for e in entries):
+        if any(isinstance(e, RebuiltEntry) or (isinstance(e, ReportEntry) and e.body.seh is not None) for e in entries):
             self._dirty = True
             self.wake.set()
 

@@ -207,7 +207,7 @@ async def end_announcement(
     return True
 
 
-def due(region: RegionLive, now: datetime) -> list[AnnouncementNotice]:
+def lapsed_holds(region: RegionLive, now: datetime) -> list[AnnouncementNotice]:
     """The region's active announcements whose hold has lapsed (by this worker's replica)."""
     return [a for a in region.announcements.values() if a.expires_at is not None and a.expires_at <= now]
 
@@ -216,7 +216,7 @@ async def expire_due(*, redis: aioredis.Redis, db: Database, region: RegionLive,
     """End every hold of the region whose time has passed; safe in every worker at once (the
     release script ends each once)."""
     ended = 0
-    for notice in due(region, now or datetime.now(UTC)):
+    for notice in lapsed_holds(region, now or datetime.now(UTC)):
         announcement = await get_announcement(redis=redis, announcement_id=notice.id)
         if announcement is not None:
             ended += await end_announcement(redis=redis, db=db, announcement=announcement, how="expired", stream_maxlen=stream_maxlen)

@@ -24,6 +24,7 @@ import numpy as np
 from capacity.board.service import aged, free_of, held_for, nedocs_view, seh_view, unit_view, waiting_view
 from capacity.dispatch.models import Candidate, NearestAnswer
 from capacity.domain import LOCAL_TIME, on_stop
+from capacity.facilities.public import public_fields
 from capacity.live.replica import Replica
 from capacity.state import FacilityLive
 from regions.norm import NORM_MIN
@@ -47,7 +48,7 @@ class Tier(IntEnum):
 
 
 FRESH, STALE, UNKNOWN, DECLARED, REST = Tier
-"""The members as plain names: the judge runs for every candidate of every lookup, and reading a
+"""The members as plain names: judgement_of runs for every candidate of every lookup, and reading a
 member off the class goes through the enum's descriptor each time."""
 
 TIER_WORDS = {
@@ -130,7 +131,7 @@ def _unit_tier(facility: Facility, live: FacilityLive, need: str, now: datetime,
     return tier, stale, free
 
 
-def judge(
+def judgement_of(
     *, facility: Facility, live: FacilityLive, need: str, required: frozenset[str], capabilities: frozenset[str], now: datetime
 ) -> Judgement:
     """Whether the facility can take the patient now by its figures, its tier, and why (the first
@@ -164,7 +165,7 @@ class Option:
 
     facility: Facility
     live: FacilityLive
-    verdict: Judgement
+    judgement: Judgement
     capabilities: frozenset[str]
     km: float
     minutes: float
@@ -172,7 +173,7 @@ class Option:
     def rank(self) -> tuple[int, int, int, float]:
         """Tier first, then travel time; within one band of TIE_BAND_MIN minutes the less crowded
         SEH (by a fresh NEDOCS score; unknown or stale counts as mid-scale) comes first."""
-        return self.verdict.tier, int(self.minutes // TIE_BAND_MIN), self.verdict.pressure, self.minutes
+        return self.judgement.tier, int(self.minutes // TIE_BAND_MIN), self.judgement.pressure, self.minutes
 
 
 @dataclass(eq=False)
@@ -250,12 +251,12 @@ async def nearest(
             facility = places.facilities[i]
             state = live[facility.region_id].facility(facility.id)
             caps = capabilities.get(facility.id, frozenset())
-            verdict = judge(facility=facility, live=state, need=need, required=required, capabilities=caps, now=now)
-            options.append(Option(facility, state, verdict, caps, by_index[i], minutes[i]))
+            judgement = judgement_of(facility=facility, live=state, need=need, required=required, capabilities=caps, now=now)
+            options.append(Option(facility, state, judgement, caps, by_index[i], minutes[i]))
         return options
 
     options = judged(order[:pool])
-    if sum(o.verdict.suitable for o in options) < limit and len(order) > pool:
+    if sum(o.judgement.suitable for o in options) < limit and len(order) > pool:
         options += judged(order[pool:])  # too few suitable among the nearest: judge every facility
     model = travel.name
     if travel.road_aware:
@@ -271,7 +272,7 @@ async def nearest(
         norm_min=NORM_MIN,
         generated_at=now,
         last_event_ids={r: region.last_event_id for r, region in live.items()},
-        suitable_within_norm=any(o.verdict.suitable and o.minutes <= NORM_MIN for o in options),
+        suitable_within_norm=any(o.judgement.suitable and o.minutes <= NORM_MIN for o in options),
         candidates=[_candidate(o, need=need, now=now) for o in chosen],
     )
 
@@ -285,27 +286,20 @@ async def _road_minutes(travel: TravelModel, point: tuple[float, float], options
 
 
 def _candidate(option: Option, *, need: str, now: datetime) -> Candidate:
-    facility, verdict, live = option.facility, option.verdict, option.live
+    facility, judgement, live = option.facility, option.judgement, option.live
     within = option.minutes <= NORM_MIN
     return Candidate.model_construct(
-        facility_id=facility.id,
-        name=facility.name,
-        city=facility.city,
-        region_id=facility.region_id,
-        kind=facility.kind,
-        synthetic=facility.synthetic,
-        lat=facility.lat,
-        lon=facility.lon,
+        **public_fields(Candidate, facility, id="facility_id"),
         distance_km=round(option.km, 1),
         travel_min=round(option.minutes, 1),
         within_norm=within,
-        suitable=verdict.suitable,
-        tier=int(verdict.tier),
-        stale=verdict.stale,
-        why=verdict.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
+        suitable=judgement.suitable,
+        tier=int(judgement.tier),
+        stale=judgement.stale,
+        why=judgement.why + ([] if within else [f"beyond {NORM_MIN:.0f} minutes"]),
         seh=seh_view(facility, live, now),
         unit=unit_view(facility, live, need, now) if need != "seh" else None,
-        free=verdict.free,
+        free=judgement.free,
         nedocs=nedocs_view(facility, live, now),
         waiting=waiting_view(facility, live, now),
         capabilities=sorted(option.capabilities),

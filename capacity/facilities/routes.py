@@ -10,7 +10,7 @@ from capacity.auth.deps import Administrator, CurrentPrincipal, FacilityAccess, 
 from capacity.facilities.models import FacilityHours, FacilityOut, HoursRequest, ImportResult, Kind, RowError
 from capacity.facilities.service import (
     ImportRejected,
-    announce_change,
+    bump_registry_version,
     declare_hours,
     declared_hours,
     facility_out,
@@ -65,7 +65,7 @@ async def post_import(request: Request, who: Administrator) -> ImportResult | JS
         target=",".join(result.regions),
         detail=result.model_dump(),
     )
-    await announce_change(redis=state.redis)
+    await bump_registry_version(redis=state.redis)
     await state.registry_sync.refresh()
     return result
 
@@ -131,5 +131,5 @@ async def _declare(request: Request, access: FacilityAccess, hours: SehHours | N
     await declare_hours(db=state.db, facility_id=access.facility.id, hours=hours, declared_by=who.label)
     detail = {"hours": hours.text if hours else None}
     await record_audit(db=state.db, actor=who.label, key_id=who.key_id, action="hours.declare", target=access.facility.id, detail=detail)
-    await announce_change(redis=state.redis)
+    await bump_registry_version(redis=state.redis)
     await state.registry_sync.refresh()

@@ -34,6 +34,7 @@ from capacity.facilities.models import (
     ImportResult,
     RowError,
 )
+from capacity.facilities.public import plain_fields, public_fields
 from capacity.store.keys import REGISTRY_VERSION_KEY
 from regions.geo import RegionLocator
 from regions.hours import HoursInvalid, SehHours, parse_hours
@@ -104,18 +105,8 @@ def check_rows(
         seen.add(row.id)
         facilities.append(
             Facility(
-                id=row.id,
-                name=row.name,
-                city=row.city,
-                kind=row.kind,
-                lat=row.lat,
-                lon=row.lon,
-                region_id=found,
-                reporting_interval_s=row.reporting_interval_s or default_interval_s,
+                **plain_fields(row, region_id=found, reporting_interval_s=row.reporting_interval_s or default_interval_s),
                 units=tuple(u.value for u in row.units),
-                synthetic=row.synthetic,
-                source=row.source,
-                phone=row.phone,
                 hours=row.opening_hours,
             )
         )
@@ -165,18 +156,8 @@ async def store_facilities(*, db: Database, facilities: list[Facility], imported
         for f in facilities:
             await session.merge(
                 ImportedFacility(
-                    id=f.id,
-                    name=f.name,
-                    city=f.city,
-                    kind=f.kind,
-                    lat=f.lat,
-                    lon=f.lon,
-                    region_id=f.region_id,
-                    reporting_interval_s=f.reporting_interval_s,
+                    **plain_fields(f),
                     units=";".join(f.units),
-                    synthetic=f.synthetic,
-                    source=f.source,
-                    phone=f.phone,
                     opening_hours=f.hours.text if f.hours else "",
                     imported_by=imported_by,
                     imported_at=now,
@@ -213,18 +194,8 @@ async def load_imported(*, db: Database, default_interval_s: int) -> list[Facili
         rows = (await session.scalars(select(ImportedFacility))).all()
     return [
         Facility(
-            id=r.id,
-            name=r.name,
-            city=r.city,
-            kind=r.kind,
-            lat=r.lat,
-            lon=r.lon,
-            region_id=r.region_id,
-            reporting_interval_s=r.reporting_interval_s or default_interval_s,
+            **plain_fields(r, reporting_interval_s=r.reporting_interval_s or default_interval_s),
             units=tuple(u for u in r.units.split(";") if u),
-            synthetic=r.synthetic,
-            source=r.source,
-            phone=r.phone,
             hours=stored_hours(r.id, r.opening_hours),
         )
         for r in rows
@@ -276,21 +247,7 @@ async def full_registry(*, settings: Settings, db: Database) -> Registry:
 
 
 def facility_out(facility: Facility) -> FacilityOut:
-    return FacilityOut(
-        id=facility.id,
-        name=facility.name,
-        city=facility.city,
-        kind=facility.kind,
-        lat=facility.lat,
-        lon=facility.lon,
-        region_id=facility.region_id,
-        units=list(facility.units),
-        reporting_interval_s=facility.reporting_interval_s,
-        synthetic=facility.synthetic,
-        source=facility.source,
-        phone=facility.phone,
-        opening_hours=facility.hours.text if facility.hours else None,
-    )
+    return FacilityOut(**public_fields(FacilityOut, facility))
 
 
 def hours_view(*, facility: Facility, declared: bool, now: datetime) -> FacilityHours:
@@ -306,7 +263,7 @@ def hours_view(*, facility: Facility, declared: bool, now: datetime) -> Facility
     )
 
 
-async def announce_change(*, redis: aioredis.Redis) -> None:
+async def bump_registry_version(*, redis: aioredis.Redis) -> None:
     """Tell every worker to reload its imported facilities."""
     await redis.incr(REGISTRY_VERSION_KEY)
 

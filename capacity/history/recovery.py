@@ -38,7 +38,7 @@ from capacity.history.models import Event, EventRecord
 from capacity.history.service import state_before
 from capacity.state import SYSTEM_KEY, FacilityLive, digest_of, fold
 from capacity.store.connection import transaction
-from capacity.store.entries import Alert, Report, decode_entry, event_key, hash_from_state
+from capacity.store.entries import AlertEntry, ReportEntry, decode_entry, event_key, hash_from_state
 from capacity.store.keys import (
     ALERT_FIELD,
     EVENT_FIELD,
@@ -174,7 +174,7 @@ async def reconcile_region(
         missing: list[EventRecord] = []
         folded: dict[str, FacilityLive | None] = {}
         for entry in decoded:
-            if not isinstance(entry, Report):
+            if not isinstance(entry, ReportEntry):
                 continue
             body, facility_id = entry.data, entry.body.facility_id
             if facility_id not in folded:
@@ -209,7 +209,7 @@ async def reconcile_region(
                 region_id,
                 len(missing) - len(lost),
             )
-        if alerts_found is not None and (alerts := [(e.id, orjson.loads(e.raw)) for e in decoded if isinstance(e, Alert)]):
+        if alerts_found is not None and (alerts := [(e.id, orjson.loads(e.raw)) for e in decoded if isinstance(e, AlertEntry)]):
             await alerts_found(region_id, alerts)
         recovered += len(missing)
         start = entries[-1][0]

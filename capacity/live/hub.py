@@ -23,14 +23,14 @@ import redis.asyncio as aioredis
 from capacity import metrics
 from capacity.domain import utc_iso
 from capacity.store.entries import (
-    Alert,
-    Announcement,
-    Coverage,
+    AlertEntry,
+    AnnouncementEntry,
+    CoverageEntry,
     Entry,
     EventKey,
-    Rebuilt,
-    Report,
-    Stale,
+    RebuiltEntry,
+    ReportEntry,
+    StaleEntry,
     decode_entry,
     event_key,
 )
@@ -76,22 +76,22 @@ def entry_message(entry: Entry) -> Message | None:
     """The message for a decoded entry; None for a rebuild marker, which restarts clients.
     An entry nobody should see (unreadable) still moves every client's position on."""
     key = event_key(entry.id)
-    if isinstance(entry, Report):
+    if isinstance(entry, ReportEntry):
         return Message(key, event_message(entry.id, entry.raw))
-    if isinstance(entry, Announcement):
+    if isinstance(entry, AnnouncementEntry):
         notice = entry.notice
         change = 1 if notice.state == "active" else -1
         hold = {"type": "hold", "id": entry.id, "facility_id": notice.facility_id, "need": notice.need, "change": change}
         text = '{"type":"announcement","id":"' + entry.id + '","announcement":' + entry.raw + "}"
         return Message(key, text, private_to=notice.facility_id, redacted=orjson.dumps(hold).decode())
-    if isinstance(entry, Alert):
+    if isinstance(entry, AlertEntry):
         text = '{"type":"alert","id":"' + entry.id + '","alert":' + entry.raw + "}"
         return Message(key, text, private_to_key=entry.notice.key_id)
-    if isinstance(entry, Stale):
+    if isinstance(entry, StaleEntry):
         return Message(key, _notice("stale", entry.id, entry.raw))
-    if isinstance(entry, Coverage):
+    if isinstance(entry, CoverageEntry):
         return Message(key, _notice("coverage", entry.id, entry.raw))
-    if isinstance(entry, Rebuilt):
+    if isinstance(entry, RebuiltEntry):
         return None
     return Message(key, "")
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from capacity.errors import LiveStateUnavailable
 from capacity.state import FacilityLive, digest_of, fold
 from capacity.store.entries import (
-    Announcement,
+    AnnouncementEntry,
     AnnouncementNotice,
     Entry,
     EventKey,
-    Rebuilt,
+    RebuiltEntry,
     RegionSnapshot,
-    Report,
-    Stale,
+    ReportEntry,
+    StaleEntry,
     event_key,
 )
 
@@ -104,16 +104,16 @@ class Replica:
             key = event_key(entry.id)
             if key <= region.last_key:
                 continue  # already in the snapshot the region was loaded from
-            if isinstance(entry, Rebuilt):
+            if isinstance(entry, RebuiltEntry):
                 self.unload(region_id)  # the reader loads it again; what follows is in that snapshot
                 return
-            if isinstance(entry, Report):
+            if isinstance(entry, ReportEntry):
                 body = entry.body
                 digest = digest_of(entry.data)
                 region.facilities[body.facility_id] = fold(region.facilities.get(body.facility_id), body, event_id=entry.id, digest=digest)
-            elif isinstance(entry, Announcement):
+            elif isinstance(entry, AnnouncementEntry):
                 self._announcement(region, entry.notice)
-            elif isinstance(entry, Stale):
+            elif isinstance(entry, StaleEntry):
                 region.facilities[entry.facility_id] = region.facility(entry.facility_id).with_stale(entry.since)
             region.last_id, region.last_key = entry.id, key
         region.changes += 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -35,12 +34,12 @@ from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable, LiveStateUnavailable
 from capacity.live.hub import TOO_BIG, TOO_SLOW, Subscriber, events_since
 from capacity.store.entries import EventKey, event_key
+from capacity.worker import WORKER_ID
 
 router = APIRouter(tags=["live"])
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 REPLAY_LIMIT = 10_000
-WORKER_ID = secrets.token_hex(4)
 SEES_ANNOUNCEMENTS = (Role.dispatch, Role.admin)
 
 

@@ -25,7 +25,8 @@ from capacity.store.connection import is_cluster
 
 log = logging.getLogger(__name__)
 
-Call = tuple[Sequence[str], Sequence[scripts.Arg], asyncio.Future[Any]]
+QueuedCall = tuple[Sequence[str], Sequence[scripts.Arg], asyncio.Future[Any]]
+"""An apply waiting for the next round trip: its keys, its arguments, and who awaits the answer."""
 
 
 class Applier:
@@ -71,7 +72,7 @@ class _Lane:
     def __init__(self, redis: aioredis.Redis, *, max_batch: int, max_waiting: int) -> None:
         self.redis = redis
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[Call] = asyncio.Queue(max_waiting)
+        self._queue: asyncio.Queue[QueuedCall] = asyncio.Queue(max_waiting)
         self._task: asyncio.Task[None] | None = None
 
     async def apply(self, keys: Sequence[str], args: Sequence[scripts.Arg]) -> Any:
@@ -101,7 +102,7 @@ class _Lane:
                 else:
                     done.set_result(answer)
 
-    async def _send(self, calls: list[Call]) -> list[Any]:
+    async def _send(self, calls: list[QueuedCall]) -> list[Any]:
         return await scripts.run_all(self.redis, [(scripts.APPLY, keys, args) for keys, args, _ in calls])
 
     async def close(self) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator, model_validator
+from pydantic_core import CoreSchema, core_schema
 
-from capacity.domain import LATEST, Capability, StopReason, UnitType
+from capacity.domain import LATEST, REPORTABLE_SEH_STATUSES, Capability, SehStatus, StopReason, UnitType
 
 Count = int | None
 
@@ -15,6 +16,20 @@ MAX_COUNT = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=7)
 MAX_WAIT_MIN = 24 * 60
+
+
+class _Reportable:
+    """Admits only the statuses a facility may send, as a `SehStatus`: the schema lists their values
+    and a wrong one gets the same `literal_error` a `Literal` of them would give."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            SehStatus, core_schema.literal_schema([s.value for s in REPORTABLE_SEH_STATUSES])
+        )
+
+
+ReportableSehStatus = Annotated[SehStatus, _Reportable()]
+"""An SEH status a report may carry (`stop_expired` is the service's own)."""
 
 
 class UnitReport(BaseModel):
@@ -77,11 +92,11 @@ class SehReport(_Stop):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["open", "busy", "stop", "closed"]
+    status: ReportableSehStatus
 
     @model_validator(mode="after")
     def _why_and_until_when(self) -> SehReport:
-        if self.status in ("stop", "closed"):
+        if self.status in (SehStatus.stop, SehStatus.closed):
             self._check_stop(f"an SEH {self.status}")
         elif self.reason is not None or self.reason_text is not None or self.expected_until is not None:
             raise ValueError(f"reason and expected_until belong to a stop or closure, not to status {self.status}")

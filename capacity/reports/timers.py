@@ -1,5 +1,5 @@
 """What happens when time passes without a report: a stop past its expected end becomes
-`stop_expired`, and figures past their facility's reporting interval are announced stale.
+`stop_expired`, and figures past their facility's reporting interval get a `stale` notice.
 
 Both are jobs in every worker, per region, and exactly-once across workers without a lock:
 an expiry is a system report that applies only while the stop it expires is still the stored
@@ -107,9 +107,9 @@ class StaleWatch:
         metrics.STALE_FACILITIES.labels(region=region.region_id).set(count)
         return count
 
-    async def announce(self, region: RegionLive, now: datetime | None = None) -> int:
+    async def notify_stale(self, region: RegionLive, now: datetime | None = None) -> int:
         """Put one `stale` notice on the region stream for each facility whose newest report
-        passed its interval since the cursor; returns how many this call announced."""
+        passed its interval since the cursor; returns how many this call put out."""
         region_id, now_ms = region.region_id, _ms(now or datetime.now(UTC))
         seen = self._cursors.get(region_id)
         if seen is not None and not any(
@@ -118,7 +118,7 @@ class StaleWatch:
             return 0  # nothing has gone stale since the cursor this worker saw: no need to ask Redis
         cursor = await self._redis.get(stale_cursor_key(region_id))
         if cursor is None:
-            await self._redis.set(stale_cursor_key(region_id), now_ms, nx=True)  # a fresh start announces nothing of the past
+            await self._redis.set(stale_cursor_key(region_id), now_ms, nx=True)  # a fresh start notifies nothing of the past
             self._cursors[region_id] = now_ms
             return 0
         if now_ms <= int(cursor):

@@ -89,7 +89,7 @@ class CoverageNotice(_Notice):
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
+class ReportEntry:
     """`e`: a report as applied. `raw` is its JSON as stored, sent to websocket clients as is;
     `data` the same parsed once, as the SQL record keeps it and its digest is computed from."""
 
@@ -100,7 +100,7 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class Announcement:
+class AnnouncementEntry:
     """`a`: an announcement's hold began or ended."""
 
     id: str
@@ -109,7 +109,7 @@ class Announcement:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
+class AlertEntry:
     """`al`: an alert for one key's subscription (only that key's sockets are told)."""
 
     id: str
@@ -118,7 +118,7 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class Stale:
+class StaleEntry:
     """`k`: a facility's figures went stale."""
 
     id: str
@@ -128,7 +128,7 @@ class Stale:
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
+class CoverageEntry:
     """`c`: the region's 45-minute coverage changed."""
 
     id: str
@@ -136,7 +136,7 @@ class Coverage:
 
 
 @dataclass(frozen=True, slots=True)
-class Rebuilt:
+class RebuiltEntry:
     """`r`: the region's live state was rebuilt from the SQL record."""
 
     id: str
@@ -150,7 +150,7 @@ class Skipped:
     reason: str
 
 
-Entry = Report | Announcement | Alert | Stale | Coverage | Rebuilt | Skipped
+Entry = ReportEntry | AnnouncementEntry | AlertEntry | StaleEntry | CoverageEntry | RebuiltEntry | Skipped
 
 
 def decode_entry(region_id: str, entry_id: str, fields: Mapping[str, str]) -> Entry:
@@ -162,23 +162,23 @@ def decode_entry(region_id: str, entry_id: str, fields: Mapping[str, str]) -> En
             body = EventBody.model_validate(data)
             if body.region_id != region_id or fields.get(FACILITY_FIELD, body.facility_id) != body.facility_id:
                 return Skipped(entry_id, "event of another region or facility")
-            return Report(entry_id, body, raw, data)
+            return ReportEntry(entry_id, body, raw, data)
         if ANNOUNCEMENT_FIELD in fields:
             raw = fields[ANNOUNCEMENT_FIELD]
-            return Announcement(entry_id, AnnouncementNotice.model_validate_json(raw), raw)
+            return AnnouncementEntry(entry_id, AnnouncementNotice.model_validate_json(raw), raw)
         if ALERT_FIELD in fields:
             raw = fields[ALERT_FIELD]
-            return Alert(entry_id, AlertNotice.model_validate_json(raw), raw)
+            return AlertEntry(entry_id, AlertNotice.model_validate_json(raw), raw)
         if STALE_FIELD in fields:
             raw = fields[STALE_FIELD]
             stale = StaleNotice.model_validate_json(raw)
-            return Stale(entry_id, stale.facility_id, stale.since, raw)
+            return StaleEntry(entry_id, stale.facility_id, stale.since, raw)
         if COVERAGE_FIELD in fields:
             raw = fields[COVERAGE_FIELD]
             CoverageNotice.model_validate_json(raw)
-            return Coverage(entry_id, raw)
+            return CoverageEntry(entry_id, raw)
         if RESET_FIELD in fields:
-            return Rebuilt(entry_id)
+            return RebuiltEntry(entry_id)
     except (ValidationError, orjson.JSONDecodeError) as exc:
         kind = next(name for name in (EVENT_FIELD, ANNOUNCEMENT_FIELD, ALERT_FIELD, STALE_FIELD, COVERAGE_FIELD) if name in fields)
         why = exc.errors(include_url=False)[0]["type"] if isinstance(exc, ValidationError) else "json_invalid"
