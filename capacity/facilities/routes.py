@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -57,6 +58,8 @@ async def post_import(request: Request, who: Administrator, services: ServicesDe
         )
     except ImportRejected as rejected:
         return JSONResponse({"detail": [e.model_dump() for e in rejected.errors]}, status_code=422)
+    except csv.Error as exc:  # a file the csv module cannot read at all (a lone CR in a field): told, not a 500
+        return JSONResponse({"detail": [RowError(row=0, column=None, msg=f"the file is not CSV: {exc}").model_dump()]}, status_code=422)
     await record_audit(
         db=services.db,
         actor=who.label,
