@@ -48,7 +48,8 @@ def install(app: FastAPI, services: Services) -> None:
 def services_of(conn: HTTPConnection) -> Services:
     """The worker's parts, for the code that has the connection rather than a dependency (the
     route rules of capacity.auth.deps: one flat dependency each, not a tree)."""
-    return conn.app.state.services
+    services: Services = conn.app.state.services
+    return services
 
 
 async def get_services(conn: HTTPConnection) -> Services:

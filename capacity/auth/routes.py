@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -112,7 +112,7 @@ def _refused(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc))
 
 
-async def _audit(db: Database, who: Principal, action: str, target: str, detail: dict) -> None:
+async def _audit(db: Database, who: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
     await record_audit(db=db, actor=who.label, key_id=who.key_id, action=action, target=target, detail=detail)
 
 

@@ -2,22 +2,25 @@
 (a 422 first when it is malformed), then the region it names checked in one place
 (capacity.auth.deps.readable_region: 404 when unknown, 403 and audited when out of scope).
 
-No `from __future__ import annotations` here: the dependency's query model is the factory's
-argument, so its annotation must be the class itself when the function is made, not a string
-FastAPI would look up among this module's globals.
+A route declares it with its own query model:
+`PlacesAsked = Annotated[ScopedQuery[PlacesQuery], Depends(scoped_query(PlacesQuery))]`.
 """
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from __future__ import annotations
 
-from fastapi import Depends, Query, Request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Generic, Protocol, TypeVar
+
+from fastapi import Query, Request
 
 from capacity.auth.deps import CurrentPrincipal, readable_region
 from capacity.auth.models import Principal
 
 
 class RegionQuery(Protocol):
-    region: str | None
+    @property
+    def region(self) -> str | None: ...
 
 
 Q = TypeVar("Q", bound=RegionQuery)
@@ -31,12 +34,13 @@ class ScopedQuery(Generic[Q]):
     query: Q
 
 
-def scoped_query(model: type[Q]) -> Any:
-    """`Annotated[ScopedQuery[model], Depends(...)]`, for a route's parameter: `model` read from the query string."""
+def scoped_query(model: type[Q]) -> Callable[..., Awaitable[ScopedQuery[Q]]]:
+    """The dependency reading `model` from the query string, for `Depends`."""
 
-    async def scoped(request: Request, who: CurrentPrincipal, query: Annotated[model, Query()]) -> ScopedQuery[Q]:  # type: ignore[valid-type]
+    async def scoped(request: Request, who: CurrentPrincipal, query: Q) -> ScopedQuery[Q]:
         if query.region is not None:
             await readable_region(request, who, query.region)
         return ScopedQuery(who, query)
 
-    return Annotated[ScopedQuery[model], Depends(scoped)]  # type: ignore[valid-type]
+    scoped.__annotations__["query"] = Annotated[model, Query()]  # what FastAPI reads the query string into
+    return scoped

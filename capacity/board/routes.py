@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capacity.auth.deps import PUBLIC, CurrentPrincipal, FacilityReader, RegionReader
-from capacity.auth.scope import scoped_query
+from capacity.auth.scope import ScopedQuery, scoped_query
 from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
 from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
 from capacity.board.service import facility_state, region_summary
@@ -71,7 +71,7 @@ class PlacesQuery(BaseModel):
         return self
 
 
-PlacesAsked = scoped_query(PlacesQuery)
+PlacesAsked = Annotated[ScopedQuery[PlacesQuery], Depends(scoped_query(PlacesQuery))]
 
 
 @router.get("/places")

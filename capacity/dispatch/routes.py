@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capacity.auth.deps import Dispatcher, FacilityAdmin, FacilityReader, IncomingReader, forbidden, holder
 from capacity.auth.roles import ANNOUNCEMENT_PARTY, declares
-from capacity.auth.scope import scoped_query
-from capacity.deps import CapabilitiesDep, ReplicaDep, Services, ServicesDep, services_of
+from capacity.auth.scope import ScopedQuery, scoped_query
+from capacity.deps import CapabilitiesDep, ReplicaDep, ServicesDep, services_of
 from capacity.dispatch.announcements import (
     Announcement,
     AnnouncementRefused,
@@ -27,6 +27,7 @@ from capacity.dispatch.models import NL_LAT, NL_LON, NearestAnswer, Need
 from capacity.dispatch.service import nearest
 from capacity.domain import Capability, Role
 from capacity.history.service import record_audit
+from capacity.worker import Services
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 ANNOUNCEMENT_ID = re.compile(r"^ROAZ\d{2}\.[0-9a-f]{16}$")
@@ -49,7 +50,7 @@ class NearestQuery(BaseModel):
         return self
 
 
-NearestAsked = scoped_query(NearestQuery)
+NearestAsked = Annotated[ScopedQuery[NearestQuery], Depends(scoped_query(NearestQuery))]
 
 
 @router.get("/nearest", response_model=NearestAnswer)
@@ -140,7 +141,7 @@ async def _announcement(services: Services, announcement_id: str) -> Announcemen
     return found
 
 
-async def _end(services: Services, announcement: Announcement, how: str) -> Announcement:
+async def _end(services: Services, announcement: Announcement, how: Literal["arrived", "cancelled"]) -> Announcement:
     ended = await end_announcement(
         redis=services.redis, db=services.db, announcement=announcement, how=how, stream_maxlen=services.settings.stream_maxlen
     )

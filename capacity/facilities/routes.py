@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from capacity.auth.deps import Administrator, CurrentPrincipal, FacilityAccess, FacilityAdmin, FacilityReader
-from capacity.deps import RegistryDep, Services, ServicesDep
+from capacity.deps import RegistryDep, ServicesDep
 from capacity.facilities.models import FacilityHours, FacilityOut, HoursRequest, ImportResult, Kind, RowError
 from capacity.facilities.service import (
     ImportRejected,
@@ -20,6 +20,7 @@ from capacity.facilities.service import (
     import_facilities,
 )
 from capacity.history.service import record_audit
+from capacity.worker import Services
 from regions.hours import SehHours
 from regions.registry import Facility
 

@@ -32,11 +32,12 @@ from capacity.auth.roles import READ_REGION, declares
 from capacity.auth.service import KeyRefused
 from capacity.auth.tickets import redeem_ticket
 from capacity.config import Settings
-from capacity.deps import Services, ServicesDep
+from capacity.deps import ServicesDep
 from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable, LiveStateUnavailable
 from capacity.live.hub import TOO_BIG, TOO_SLOW, Subscriber, events_since
 from capacity.store.entries import EventKey, event_key
+from capacity.worker import Services
 
 router = APIRouter(tags=["live"])
 
