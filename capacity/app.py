@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -21,6 +21,7 @@ from capacity.auth.routes import router as keys_router
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
 from capacity.coverage.routes import router as coverage_router
+from capacity.deps import ServicesDep, SettingsDep, install
 from capacity.dispatch.routes import router as dispatch_router
 from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validation_error
 from capacity.facilities.routes import router as facilities_router
@@ -34,55 +35,70 @@ from capacity.limits import BodySizeLimit
 from capacity.live.routes import router as live_router
 from capacity.migrate import schema_problem
 from capacity.reports.routes import router as reports_router
-from capacity.worker import Worker, start_worker
+from capacity.worker import Services, build_services
 from frontend import STATIC_DIR
 from regions.registry import outlines_geojson
 
 log = logging.getLogger(__name__)
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    worker = await start_worker(app.state.settings)
-    worker.attach(app.state)
-    try:
-        yield
-    finally:
-        await worker.close()
+def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Build the worker's parts, keep them on the app, start the jobs; close everything after,
+    also when the start failed half-way (build_services closes what it opened before failing)."""
+
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
+        services: Services | None = None
+        try:
+            services = await build_services(settings)
+            install(app, services)
+            services.start()
+            yield
+        finally:
+            if services is not None:
+                await services.close()
+
+    return running
 
 
-async def _recheck_schema(worker: Worker) -> None:
+async def _recheck_schema(services: Services) -> None:
     """The database was down or behind at start-up: once it is current, the jobs that need it run."""
     try:
-        worker.schema_problem = await schema_problem(worker.db)
+        services.schema_problem = await schema_problem(services.db)
     except Exception as exc:
-        worker.schema_problem = f"database unavailable: {exc.__class__.__name__}"
+        services.schema_problem = f"database unavailable: {exc.__class__.__name__}"
 
 
-async def readiness(worker: Worker) -> tuple[bool, dict[str, Any]]:
+async def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     """Redis and the database answer, the schema is current, every region's live state is whole
     in Redis and loaded in this worker's replica; and when each background job last succeeded
     (told, not judged: a failing job never makes a region not ready)."""
-    checks: dict[str, Any] = {"redis": "ok", "database": "ok", "schema": worker.schema_problem or "ok", "live_state": "ok", "replica": "ok"}
+    checks: dict[str, Any] = {
+        "redis": "ok",
+        "database": "ok",
+        "schema": services.schema_problem or "ok",
+        "live_state": "ok",
+        "replica": "ok",
+    }
     missing: set[str] = set()
     try:
-        missing = await worker.keeper.missing_marks()
+        missing = await services.keeper.missing_marks()
     except (RedisError, OSError) as exc:
         checks["redis"] = f"unreachable: {exc.__class__.__name__}"
-    if not await worker.db.ping():
+    if not await services.db.ping():
         checks["database"] = "unreachable"
-    if worker.schema_problem and checks["database"] == "ok":
-        await _recheck_schema(worker)
-        checks["schema"] = worker.schema_problem or "ok"
+    if services.schema_problem and checks["database"] == "ok":
+        await _recheck_schema(services)
+        checks["schema"] = services.schema_problem or "ok"
     if missing:
         checks["live_state"] = "rebuilding from SQL: " + ", ".join(sorted(missing))
-    unloaded = [r for r in worker.registry.regions if not worker.replica.loaded(r)]
-    if silent := worker.replica.silent():
+    unloaded = [r for r in services.registry.regions if not services.replica.loaded(r)]
+    if silent := services.replica.silent():
         checks["replica"] = "not current: the stream reader has not heard from Redis lately about " + ", ".join(silent)
     elif unloaded:
         checks["replica"] = "loading: " + ", ".join(unloaded)
     ready = all(v == "ok" for v in checks.values())
-    return ready, {"ready": ready, **checks, "jobs": worker.supervisor.view()}
+    return ready, {"ready": ready, **checks, "jobs": services.supervisor.view()}
 
 
 def _page(name: str) -> Callable[[], Coroutine[Any, Any, FileResponse]]:
@@ -93,14 +109,13 @@ def _page(name: str) -> Callable[[], Coroutine[Any, Any, FileResponse]]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    limits = settings or get_settings()
     app = FastAPI(
         title="ROAZ capacity",
         version="0.1.0",
         summary="Real-time SEH status and free beds per ROAZ region",
-        lifespan=lifespan,
+        lifespan=lifespan(limits),
     )
-    app.state.settings = settings or get_settings()
-    limits = app.state.settings
     larger = {path: limits.max_import_bytes for path in ("/api/v1/facilities/import", "/api/v1/reports.csv")}
     larger |= {path: limits.max_document_bytes for path in ("/fhir/MeasureReport", "/edxl/have")}
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, larger=larger)
@@ -136,10 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"], dependencies=PUBLIC)
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(services: ServicesDep) -> JSONResponse:
         """Ready to serve: Redis and the database answer, the schema is current, the live state
         whole and loaded; `jobs` says when each background job last succeeded."""
-        ready, body = await readiness(request.app.state.worker)
+        ready, body = await readiness(services)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=PUBLIC)
@@ -148,9 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     @app.get("/api/v1/outlines.geojson", tags=["board"], dependencies=PUBLIC)
-    async def outlines(request: Request) -> Response:
+    async def outlines(settings: SettingsDep) -> Response:
         """ROAZ outlines for maps that work offline (reference data, no key needed)."""
-        return Response(outlines_geojson(request.app.state.settings.outlines_file), media_type="application/geo+json")
+        return Response(outlines_geojson(settings.outlines_file), media_type="application/geo+json")
 
     @app.get("/", include_in_schema=False, dependencies=PUBLIC)
     async def board_page() -> FileResponse:

@@ -1,8 +1,9 @@
-"""Everything one worker process runs, built once at start, wired, supervised and closed.
+"""Everything one worker process runs, built once at start (`build_services`), wired, supervised and closed.
 
 The shape of a worker: one stream reader feeds the replica, the websocket hub, the coverage
 publisher and the alert evaluator; one supervisor runs every periodic job (capacity.tasks);
-reports go to Redis through the group applier and to SQL through the event log.
+reports go to Redis through the group applier and to SQL through the event log. The routes
+reach these parts through capacity.deps, which reads the one `Services` the app keeps.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import gc
 import logging
 import secrets
 from collections.abc import Coroutine
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,7 +57,9 @@ WORKER_ID = secrets.token_hex(4)
 
 
 @dataclass(eq=False)
-class Worker:
+class Services:
+    """Every part of one worker, typed: what the routes depend on (capacity.deps) and what the jobs run."""
+
     settings: Settings
     redis: aioredis.Redis
     registry: Registry
@@ -84,14 +87,14 @@ class Worker:
     identifiers: IdentifierBook
     stale: StaleWatch
     supervisor: Supervisor
+    blocking: aioredis.Redis
     embedded: EmbeddedRedis | None = None
-    blocking: aioredis.Redis | None = None
 
-    def attach(self, state: Any) -> None:
-        """Expose every part on the app's state (for the routes)."""
-        state.worker = self
-        for f in fields(self):
-            setattr(state, f.name, getattr(self, f.name))
+    def start(self) -> None:
+        """Start every job (their tasks run once the caller next awaits)."""
+        self.supervisor.add(*self.jobs())
+        self.supervisor.start()
+        settle_heap()
 
     # --- the jobs that need more than one part -------------------------------------------
 
@@ -178,13 +181,17 @@ class Worker:
         ]
         if self.record is not None:
             steps.append(("event log", self.record.close()))
-        steps += [("redis", self.redis.aclose()), ("database", self.db.dispose())]
-        if self.blocking is not None:
-            steps.append(("stream reader's connection", self.blocking.aclose()))
         for name, step in steps:
             await bounded(name, step)
-        if self.embedded is not None:
-            self.embedded.close()
+        await close_connections(redis=self.redis, db=self.db, blocking=self.blocking, embedded=self.embedded)
+
+
+async def close_connections(*, redis: aioredis.Redis, db: Database, blocking: aioredis.Redis, embedded: EmbeddedRedis | None) -> None:
+    """The last shutdown steps, after every part that uses them; also all a start that failed half-way has to close."""
+    for name, step in (("redis", redis.aclose()), ("database", db.dispose()), ("stream reader's connection", blocking.aclose())):
+        await bounded(name, step)
+    if embedded is not None:
+        embedded.close()
 
 
 async def bounded(name: str, step: Coroutine[Any, Any, None], timeout_s: float = 5.0) -> None:
@@ -199,21 +206,41 @@ async def bounded(name: str, step: Coroutine[Any, Any, None], timeout_s: float =
         log.warning("shutdown: closing %s failed: %s", name, exc)
 
 
-async def start_worker(settings: Settings) -> Worker:
-    """Build every part, bring the live state up (rebuilding regions Redis lacks), start the jobs."""
+async def build_services(settings: Settings) -> Services:
+    """Build every part and bring the live state up (rebuilding regions Redis lacks); no job runs
+    yet (`Services.start`). A step that fails half-way closes what was opened before it fails."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = None
-    redis_url = settings.redis_url
-    if redis_url is None:
-        embedded = start_embedded_redis(settings.data_dir)
-        redis_url = embedded.url
-    name = f"capacity-{WORKER_ID}"
-    target = settings.redis_target(redis_url)
     registry = settings.load_registry()
-    redis = connect(target, max_connections=settings.redis_max_connections, name=name)
-    blocking = reader_client(target, name=f"{name}-reader", regions=len(registry.regions))
+    embedded = start_embedded_redis(settings.data_dir) if settings.redis_url is None else None
+    try:
+        name = f"capacity-{WORKER_ID}"
+        target = settings.redis_target(embedded.url if embedded is not None else settings.redis_url)
+        redis = connect(target, max_connections=settings.redis_max_connections, name=name)
+        blocking = reader_client(target, name=f"{name}-reader", regions=len(registry.regions))
+        db = Database(settings.sqlalchemy_url())
+    except BaseException:
+        if embedded is not None:
+            embedded.close()
+        raise
     log.info("Redis: %s", target)
-    db = Database(settings.sqlalchemy_url())
+    try:
+        return await _assemble(settings=settings, registry=registry, redis=redis, blocking=blocking, db=db, embedded=embedded)
+    except BaseException:
+        await close_connections(redis=redis, db=db, blocking=blocking, embedded=embedded)
+        raise
+
+
+async def _assemble(
+    *,
+    settings: Settings,
+    registry: Registry,
+    redis: aioredis.Redis,
+    blocking: aioredis.Redis,
+    db: Database,
+    embedded: EmbeddedRedis | None,
+) -> Services:
+    """The parts on their connections, in the order they need each other (the coverage model
+    counts the facilities the registry sync loaded)."""
     schema_problem = await prepare_schema(settings=settings, db=db)
     registry_sync = RegistrySync(redis=redis, db=db, registry=registry, default_interval_s=settings.reporting_interval_s)
     try:
@@ -272,7 +299,7 @@ async def start_worker(settings: Settings) -> Worker:
         failure_burst=10,
     )
     authenticator = Authenticator(db=db, registry=registry, cache_s=settings.key_cache_s, limiter=limiter)
-    worker = Worker(
+    return Services(
         settings=settings,
         redis=redis,
         registry=registry,
@@ -300,13 +327,9 @@ async def start_worker(settings: Settings) -> Worker:
         identifiers=IdentifierBook(db=db, registry=registry),
         stale=StaleWatch(redis=redis, registry=registry, stream_maxlen=settings.stream_maxlen),
         supervisor=supervisor,
-        embedded=embedded,
         blocking=blocking,
+        embedded=embedded,
     )
-    worker.supervisor.add(*worker.jobs())
-    worker.supervisor.start()
-    settle_heap()
-    return worker
 
 
 def settle_heap() -> None:

@@ -32,7 +32,7 @@ REASONS = ("crowding", "no_ic_bed", "staffing", "equipment")
 
 
 def replica_of(server: ServerThread) -> Replica:
-    return server.server.config.app.state.worker.replica
+    return server.server.config.app.state.services.replica
 
 
 def random_report(rng: random.Random, measured: datetime, *, shortest_stop_min: int = 1) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from capacity.alerts.models import AlertItem, AlertPeriod, CreatedSubscription, DeliveryItem, Subscription, SubscriptionRequest
 from capacity.alerts.service import (
@@ -21,6 +21,7 @@ from capacity.alerts.service import (
 )
 from capacity.alerts.webhooks import delivery_log
 from capacity.auth.deps import AlertSubscriber
+from capacity.deps import DatabaseDep, ServicesDep
 from capacity.history.service import record_audit
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -35,52 +36,49 @@ def _refused(exc: SubscriptionRefused) -> HTTPException:
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
-async def subscribe(request: Request, who: AlertSubscriber, body: SubscriptionRequest) -> CreatedSubscription:
+async def subscribe(who: AlertSubscriber, body: SubscriptionRequest, services: ServicesDep) -> CreatedSubscription:
     """Subscribe the calling key to a condition; a generated webhook secret is shown in this answer only."""
-    state = request.app.state
     try:
         made = await create_subscription(
-            db=state.db,
-            registry=state.registry,
+            db=services.db,
+            registry=services.registry,
             principal=who,
             request=body,
-            max_per_key=state.settings.alerts_max_per_key,
-            webhook_hosts=frozenset(state.settings.webhook_allowed_hosts),
+            max_per_key=services.settings.alerts_max_per_key,
+            webhook_hosts=frozenset(services.settings.webhook_allowed_hosts),
         )
     except SubscriptionRefused as exc:
         raise _refused(exc) from exc
     detail = {"region_id": made.region_id, "condition": made.condition.model_dump(mode="json"), "webhook": made.webhook_url is not None}
-    await record_audit(db=state.db, actor=who.label, action="alert_subscribed", target=made.id, detail=detail, key_id=who.key_id)
+    await record_audit(db=services.db, actor=who.label, action="alert_subscribed", target=made.id, detail=detail, key_id=who.key_id)
     return made
 
 
 @router.get("/subscriptions")
-async def subscriptions(request: Request, who: AlertSubscriber) -> list[Subscription]:
+async def subscriptions(who: AlertSubscriber, db: DatabaseDep) -> list[Subscription]:
     """The key's own subscriptions (an admin key: everyone's); webhook secrets are never shown."""
-    return await list_subscriptions(db=request.app.state.db, principal=who)
+    return await list_subscriptions(db=db, principal=who)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unsubscribe(request: Request, who: AlertSubscriber, subscription_id: SubscriptionId) -> Response:
+async def unsubscribe(who: AlertSubscriber, subscription_id: SubscriptionId, services: ServicesDep) -> Response:
     """Delete one of the key's subscriptions; its alert history stays."""
-    state = request.app.state
-    if not await delete_subscription(db=state.db, redis=state.redis, principal=who, subscription_id=subscription_id):
+    if not await delete_subscription(db=services.db, redis=services.redis, principal=who, subscription_id=subscription_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no subscription {subscription_id!r} of this key")
-    await record_audit(db=state.db, actor=who.label, action="alert_unsubscribed", target=subscription_id, detail={}, key_id=who.key_id)
+    await record_audit(db=services.db, actor=who.label, action="alert_unsubscribed", target=subscription_id, detail={}, key_id=who.key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/history")
-async def history(request: Request, who: AlertSubscriber, period: Annotated[AlertPeriod, Query()]) -> list[AlertItem]:
+async def history(who: AlertSubscriber, period: Annotated[AlertPeriod, Query()], db: DatabaseDep) -> list[AlertItem]:
     """The key's alerts (firing and cleared) between `from` and `to`, from the SQL record."""
     assert period.start is not None and period.end is not None
-    return await alert_history(db=request.app.state.db, principal=who, start=period.start, end=period.end, limit=period.limit)
+    return await alert_history(db=db, principal=who, start=period.start, end=period.end, limit=period.limit)
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries")
-async def deliveries(request: Request, who: AlertSubscriber, subscription_id: SubscriptionId) -> list[DeliveryItem]:
+async def deliveries(who: AlertSubscriber, subscription_id: SubscriptionId, db: DatabaseDep) -> list[DeliveryItem]:
     """Every webhook attempt for the subscription: its answer's status code, or the error."""
-    db = request.app.state.db
     if await own_subscription(db=db, principal=who, subscription_id=subscription_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no subscription {subscription_id!r} of this key")
     return await delivery_log(db=db, subscription_id=subscription_id)

@@ -3,7 +3,9 @@ the route needs (the facility or region together with the caller).
 
 Each rule is one flat `async def` dependency rather than a tree of small ones: FastAPI
 spends more time resolving a dependency tree than the checks themselves take, and runs a
-plain `def` dependency in a thread pool. Every refusal is audited (capacity.auth.audit).
+plain `def` dependency in a thread pool. So they read the worker's parts with
+`capacity.deps.services_of`, not through dependencies of their own. Every refusal is audited
+(capacity.auth.audit), here: `readable_region` is the one check of a region asked for in a query.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from capacity.auth.models import Principal
 from capacity.auth.ratelimit import Charge
 from capacity.auth.roles import Rule, declares
 from capacity.auth.service import KeyRefused
+from capacity.deps import services_of
 from capacity.domain import Role
 from regions.registry import Facility, Region
 
@@ -49,7 +52,7 @@ async def audit_refusal(conn: HTTPConnection, reason: str, key_id: str | None = 
     """Audit a refused request or websocket (capacity.auth.audit)."""
     where = f"{conn.scope.get('method', 'WS')} {conn.url.path}"
     source = conn.client.host if conn.client else None
-    await conn.app.state.failure_audit.refused(reason=reason, key_id=key_id, where=where, source=source)
+    await services_of(conn).failure_audit.refused(reason=reason, key_id=key_id, where=where, source=source)
 
 
 async def _unauthorized(request: Request, reason: str, detail: str, key_id: str | None = None) -> HTTPException:
@@ -71,7 +74,7 @@ async def _authenticate(request: Request, *, charged: bool = True) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise await _unauthorized(request, "malformed", "Authorization must be 'Bearer <key>'")
-    authenticator = request.app.state.authenticator
+    authenticator = services_of(request).authenticator
     try:
         who = await authenticator.authenticate(token.strip())
     except KeyRefused as refused:
@@ -85,7 +88,7 @@ async def _authenticate(request: Request, *, charged: bool = True) -> Principal:
 
 
 async def _charge(request: Request, who: Principal) -> None:
-    if wait := await request.app.state.authenticator.charge(who):
+    if wait := await services_of(request).authenticator.charge(who):
         raise too_many(wait, f"rate limit of this key reached; retry in {wait} s")
 
 
@@ -99,14 +102,14 @@ async def holder(request: Request, rule: Rule, *, charged: bool = True) -> Princ
 
 
 def _facility(request: Request, facility_id: str) -> Facility:
-    facility = request.app.state.registry.facilities.get(facility_id)
+    facility = services_of(request).registry.facilities.get(facility_id)
     if facility is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown facility {facility_id!r}")
     return facility
 
 
 def _region(request: Request, region_id: str) -> Region:
-    region = request.app.state.registry.regions.get(region_id)
+    region = services_of(request).registry.regions.get(region_id)
     if region is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown region {region_id!r}")
     return region
@@ -137,7 +140,7 @@ async def facility_writer(request: Request, facility_id: FacilityId) -> Facility
     who = await holder(request, roles.WRITE_FACILITY, charged=False)
     if not who.may_write(facility.id):
         raise await forbidden(request, who, f"this key may not write facility {facility.id!r}")
-    charge = request.app.state.authenticator.charge_in(who, facility.region_id)
+    charge = services_of(request).authenticator.charge_in(who, facility.region_id)
     if charge is None:
         await _charge(request, who)
     return FacilityAccess(facility, who, charge)
@@ -169,12 +172,21 @@ async def incoming_reader(request: Request, facility_id: FacilityId) -> Facility
     return access
 
 
+async def _in_scope(request: Request, who: Principal, region: Region) -> Region:
+    if not who.may_read(region.id):
+        raise await forbidden(request, who, f"this key may not read region {region.id!r}")
+    return region
+
+
 async def _region_access(request: Request, region_id: str, rule: Rule) -> RegionAccess:
     region = _region(request, region_id)
     who = await holder(request, rule)
-    if not who.may_read(region.id):
-        raise await forbidden(request, who, f"this key may not read region {region.id!r}")
-    return RegionAccess(region, who)
+    return RegionAccess(await _in_scope(request, who, region), who)
+
+
+async def readable_region(request: Request, who: Principal, region_id: str) -> Region:
+    """A region a query asks for: 404 when unknown, 403 (audited) when the key may not read it."""
+    return await _in_scope(request, who, _region(request, region_id))
 
 
 @declares(roles.READ_REGION)

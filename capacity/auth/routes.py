@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from capacity.auth.deps import Administrator, CurrentPrincipal
@@ -21,6 +21,8 @@ from capacity.auth.service import (
     rotate_key,
 )
 from capacity.auth.tickets import issue_ticket
+from capacity.db import Database
+from capacity.deps import DatabaseDep, RedisDep, ServicesDep, SettingsDep
 from capacity.domain import Role
 from capacity.history.service import record_audit
 
@@ -110,8 +112,8 @@ def _refused(exc: Exception) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc))
 
 
-async def _audit(request: Request, who: Principal, action: str, target: str, detail: dict) -> None:
-    await record_audit(db=request.app.state.db, actor=who.label, key_id=who.key_id, action=action, target=target, detail=detail)
+async def _audit(db: Database, who: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
+    await record_audit(db=db, actor=who.label, key_id=who.key_id, action=action, target=target, detail=detail)
 
 
 @router.get("/keys/me")
@@ -128,18 +130,17 @@ async def who_am_i(who: CurrentPrincipal) -> WhoAmI:
 
 
 @router.get("/keys")
-async def get_keys(request: Request, _admin: Administrator) -> list[KeyInfo]:
+async def get_keys(_admin: Administrator, db: DatabaseDep) -> list[KeyInfo]:
     """Every key: label, role, scope, created, expiry, last use; never a secret."""
-    return [key_info(k) for k in await list_keys(db=request.app.state.db)]
+    return [key_info(k) for k in await list_keys(db=db)]
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
-async def post_key(request: Request, who: Administrator, body: KeyRequest) -> CreatedKey:
-    state = request.app.state
+async def post_key(who: Administrator, body: KeyRequest, services: ServicesDep) -> CreatedKey:
     try:
         key, token = await create_key(
-            db=state.db,
-            registry=state.registry,
+            db=services.db,
+            registry=services.registry,
             role=body.role,
             facility_id=body.facility_id,
             label=body.label,
@@ -150,40 +151,42 @@ async def post_key(request: Request, who: Administrator, body: KeyRequest) -> Cr
         raise _refused(exc) from exc
     info = key_info(key)
     await _audit(
-        request, who, "key.create", key.id, info.model_dump(mode="json", include={"role", "facility_id", "regions", "label", "expires_at"})
+        services.db,
+        who,
+        "key.create",
+        key.id,
+        info.model_dump(mode="json", include={"role", "facility_id", "regions", "label", "expires_at"}),
     )
     return CreatedKey(key=info, token=token)
 
 
 @router.post("/keys/{key_id}/rotate")
-async def post_rotate(request: Request, who: Administrator, key_id: KeyId, body: RotateRequest | None = None) -> RotatedKey:
+async def post_rotate(who: Administrator, key_id: KeyId, services: ServicesDep, body: RotateRequest | None = None) -> RotatedKey:
     """A new key with the same role and scope; the old one works for `grace_s` more seconds."""
-    state = request.app.state
     grace = timedelta(seconds=(body or RotateRequest()).grace_s)
     try:
-        old, new, token = await rotate_key(db=state.db, registry=state.registry, key_id=key_id, grace=grace)
+        old, new, token = await rotate_key(db=services.db, registry=services.registry, key_id=key_id, grace=grace)
     except (InvalidKeyRequest, KeyNotFound) as exc:
         raise _refused(exc) from exc
-    await bump_keys_version(redis=state.redis)
-    await _audit(request, who, "key.rotate", key_id, {"new_key_id": new.id, "grace_s": int(grace.total_seconds())})
+    await bump_keys_version(redis=services.redis)
+    await _audit(services.db, who, "key.rotate", key_id, {"new_key_id": new.id, "grace_s": int(grace.total_seconds())})
     return RotatedKey(old=key_info(old), new=key_info(new), token=token)
 
 
 @router.post("/keys/{key_id}/revoke")
-async def post_revoke(request: Request, who: Administrator, key_id: KeyId) -> KeyInfo:
+async def post_revoke(who: Administrator, key_id: KeyId, services: ServicesDep) -> KeyInfo:
     """The key stops working now, on every worker within seconds, open websockets included."""
-    state = request.app.state
     try:
-        key = await revoke_key(db=state.db, key_id=key_id)
+        key = await revoke_key(db=services.db, key_id=key_id)
     except KeyNotFound as exc:
         raise _refused(exc) from exc
-    await bump_keys_version(redis=state.redis)
-    await _audit(request, who, "key.revoke", key_id, {})
+    await bump_keys_version(redis=services.redis)
+    await _audit(services.db, who, "key.revoke", key_id, {})
     return key_info(key)
 
 
 @router.post("/live/tickets", status_code=status.HTTP_201_CREATED)
-async def post_ticket(request: Request, who: CurrentPrincipal) -> TicketAnswer:
+async def post_ticket(who: CurrentPrincipal, redis: RedisDep, settings: SettingsDep) -> TicketAnswer:
     """A single-use ticket to open one websocket (`/ws/regions/{id}?ticket=...`) within a few seconds."""
-    ttl = request.app.state.settings.ws_ticket_ttl_s
-    return TicketAnswer(ticket=await issue_ticket(redis=request.app.state.redis, principal=who, ttl_s=ttl), expires_in_s=ttl)
+    ttl = settings.ws_ticket_ttl_s
+    return TicketAnswer(ticket=await issue_ticket(redis=redis, principal=who, ttl_s=ttl), expires_in_s=ttl)

@@ -3,13 +3,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capacity.auth.deps import PUBLIC, CurrentPrincipal, FacilityReader, RegionReader
+from capacity.auth.scope import ScopedQuery, scoped_query
 from capacity.board.models import FacilityState, MunicipalityView, RegionBoard, RegionSummary
 from capacity.board.places import CARE_UNITS, PlacesAnswer, free_places
 from capacity.board.service import facility_state, region_summary
+from capacity.deps import RegistryDep, ReplicaDep, ServicesDep
 from capacity.dispatch.models import NL_LAT, NL_LON
 from capacity.domain import NEDOCS_BANDS
 from regions.geo import municipalities
@@ -18,30 +20,28 @@ router = APIRouter(prefix="/api/v1", tags=["board"])
 
 
 @router.get("/regions")
-async def list_regions(request: Request, who: CurrentPrincipal) -> list[RegionSummary]:
+async def list_regions(who: CurrentPrincipal, registry: RegistryDep) -> list[RegionSummary]:
     """The ROAZ regions this key may read."""
-    registry = request.app.state.registry
     return [region_summary(r, registry) for r in registry.regions.values() if who.may_read(r.id)]
 
 
 @router.get("/regions/{region_id}/board", response_model=RegionBoard)
-async def get_board(request: Request, access: RegionReader) -> Response:
+async def get_board(access: RegionReader, services: ServicesDep) -> Response:
     """Every facility of the region with its figures, their age and stale flags (and, on a
     facility's own row, its announced patients), as of `last_event_id`.
 
     Served from this worker's replica, the same JSON for every reader in one second while the
     region does not change (the model is declared for the docs)."""
-    state = request.app.state
-    region = await state.replica.caught_up(access.region.id)
-    body = state.boards.json(region=region, registry=state.registry, own_facility=access.principal.facility_id)
+    region = await services.replica.caught_up(access.region.id)
+    body = services.boards.json(region=region, registry=services.registry, own_facility=access.principal.facility_id)
     return Response(body, media_type="application/json")
 
 
 @router.get("/facilities/{facility_id}")
-async def get_facility(request: Request, access: FacilityReader) -> FacilityState:
+async def get_facility(access: FacilityReader, replica: ReplicaDep) -> FacilityState:
     """One facility's figures, their age and stale flags."""
     own = access.principal.facility_id == access.facility.id
-    region = await request.app.state.replica.caught_up(access.facility.region_id)
+    region = await replica.caught_up(access.facility.region_id)
     return facility_state(region=region, facility=access.facility, own=own)
 
 
@@ -84,24 +84,20 @@ class PlacesQuery(BaseModel):
         return self
 
 
+PlacesAsked = Annotated[ScopedQuery[PlacesQuery], Depends(scoped_query(PlacesQuery))]
+
+
 @router.get("/places")
-async def get_places(request: Request, who: CurrentPrincipal, query: Annotated[PlacesQuery, Query()]) -> PlacesAnswer:
+async def get_places(asked: PlacesAsked, services: ServicesDep) -> PlacesAnswer:
     """Today's ELV, GRZ and psychiatry places across the regions this key reads, with free counts and
     their age; nearest first from a chosen point. Demo places are marked `synthetic`."""
-    registry = request.app.state.registry
-    if query.region is not None:
-        if query.region not in registry.regions:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown region {query.region!r}")
-        if not who.may_read(query.region):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this key may not read region {query.region!r}")
-        regions = [query.region]
-    else:
-        regions = [r for r in registry.regions if who.may_read(r)]
+    who, query, registry = asked.principal, asked.query, services.registry
+    regions = [query.region] if query.region is not None else [r for r in registry.regions if who.may_read(r)]
     point = (query.lat, query.lon) if query.lat is not None and query.lon is not None else None
     return await free_places(
-        replica=request.app.state.replica,
+        replica=services.replica,
         registry=registry,
-        travel=request.app.state.travel,
+        travel=services.travel,
         units=list(dict.fromkeys(query.unit)),
         region_ids=regions,
         point=point,

@@ -1,29 +1,30 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 
 from capacity.auth.deps import CurrentPrincipal, Planner
 from capacity.coverage.models import CoverageAnswer, Station, WhatIfAnswer, WhatIfRequest
 from capacity.coverage.service import WhatIfRefused, current_coverage, stations_view, what_if
+from capacity.deps import CoverageDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
 
 @router.get("")
-async def get_coverage(request: Request, who: CurrentPrincipal) -> CoverageAnswer:
+async def get_coverage(who: CurrentPrincipal, services: ServicesDep) -> CoverageAnswer:
     """The 45-minute norm now: per region (those this key may read) and nationally, with the areas outside."""
-    state = request.app.state
-    return await current_coverage(replica=state.replica, registry=state.registry, model=state.coverage.model, regions=who.region_ids)
+    return await current_coverage(
+        replica=services.replica, registry=services.registry, model=services.coverage.model, regions=who.region_ids
+    )
 
 
 @router.post("/what-if")
-async def post_what_if(request: Request, who: Planner, body: WhatIfRequest) -> WhatIfAnswer:
+async def post_what_if(who: Planner, body: WhatIfRequest, services: ServicesDep) -> WhatIfAnswer:
     """The norm if these SEHs or ambulance stations were closed (or opened) on top of the live
     state, or of the SEHs open `at` a given moment by their hours, and who changes side; nothing is changed."""
-    state = request.app.state
     try:
         return await what_if(
-            replica=state.replica, registry=state.registry, model=state.coverage.model, request=body, regions=who.region_ids
+            replica=services.replica, registry=services.registry, model=services.coverage.model, request=body, regions=who.region_ids
         )
     except WhatIfRefused as exc:
         detail = [{"loc": [str(part) for part in exc.loc], "msg": str(exc), "type": "value_error"}]
@@ -31,6 +32,6 @@ async def post_what_if(request: Request, who: Planner, body: WhatIfRequest) -> W
 
 
 @router.get("/stations")
-async def get_stations(request: Request, who: CurrentPrincipal) -> list[Station]:
+async def get_stations(who: CurrentPrincipal, coverage: CoverageDep) -> list[Station]:
     """The ambulance stations (RIVM's list), and which the norm counts: for maps and what-ifs."""
-    return stations_view(request.app.state.coverage.model)
+    return stations_view(coverage.model)

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from capacity.auth.deps import Administrator, FacilityHistoryReader, FacilityReader, RegionHistoryReader
+from capacity.deps import DatabaseDep, RegistryDep
 from capacity.history.schemas import AuditItem, FacilityHistory, PressureTrend, RegionStops, TimeRange
 from capacity.history.service import audit_trail, facility_history, pressure_trend, region_stops
 
@@ -28,9 +29,9 @@ def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Resp
 
 
 @router.get("/facilities/{facility_id}/history", response_model=FacilityHistory, responses=CSV_RESPONSE)
-async def get_history(request: Request, access: FacilityHistoryReader, period: Annotated[TimeRange, Query()]) -> FacilityHistory | Response:
+async def get_history(access: FacilityHistoryReader, period: Annotated[TimeRange, Query()], db: DatabaseDep) -> FacilityHistory | Response:
     """Every report of the facility in the range, with the state after each (CSV: one row per figure set)."""
-    history = await facility_history(db=request.app.state.db, facility=access.facility, start=period.start, end=period.end)
+    history = await facility_history(db=db, facility=access.facility, start=period.start, end=period.end)
     if period.format == "json":
         return history
     rows = []
@@ -85,17 +86,17 @@ async def get_history(request: Request, access: FacilityHistoryReader, period: A
 
 @router.get("/regions/{region_id}/stops", response_model=RegionStops, responses=CSV_RESPONSE)
 async def get_stops(
-    request: Request,
     access: RegionHistoryReader,
     period: Annotated[TimeRange, Query()],
+    db: DatabaseDep,
+    registry: RegistryDep,
     table: Annotated[
         str, Query(pattern="^(stops|days)$", description="With format=csv: the stops, or totals per facility and day.")
     ] = "stops",
 ) -> RegionStops | Response:
     """Every SEH stop in the region with start, end, duration and reason; per facility and local day: count and minutes."""
-    registry = request.app.state.registry
     stops = await region_stops(
-        db=request.app.state.db,
+        db=db,
         facilities=registry.by_region.get(access.region.id, []),
         region_id=access.region.id,
         start=period.start,
@@ -130,20 +131,20 @@ async def get_stops(
 
 @router.get("/audit")
 async def get_audit(
-    request: Request,
     _admin: Administrator,
     period: Annotated[TimeRange, Query()],
+    db: DatabaseDep,
     key_id: Annotated[str | None, Query(max_length=24)] = None,
     facility_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditItem]:
     """Who (key id and label, never the secret) changed what and when: reports and every other write."""
-    return await audit_trail(db=request.app.state.db, start=period.start, end=period.end, key_id=key_id, facility_id=facility_id)
+    return await audit_trail(db=db, start=period.start, end=period.end, key_id=key_id, facility_id=facility_id)
 
 
 @router.get("/facilities/{facility_id}/pressure")
 async def get_pressure(
-    request: Request, access: FacilityReader, hours: Annotated[float, Query(gt=0, le=48, description="How far back.")] = 6
+    access: FacilityReader, db: DatabaseDep, hours: Annotated[float, Query(gt=0, le=48, description="How far back.")] = 6
 ) -> PressureTrend:
     """The facility's reported waiting times and NEDOCS scores over the last hours, for a trend line."""
     end = datetime.now(UTC)
-    return await pressure_trend(db=request.app.state.db, facility=access.facility, start=end - timedelta(hours=hours), end=end)
+    return await pressure_trend(db=db, facility=access.facility, start=end - timedelta(hours=hours), end=end)

@@ -30,11 +30,13 @@ from capacity.auth.models import Principal
 from capacity.auth.roles import READ_REGION, declares
 from capacity.auth.service import KeyRefused
 from capacity.auth.tickets import redeem_ticket
+from capacity.config import Settings
+from capacity.deps import ServicesDep
 from capacity.domain import Role, utc_iso
 from capacity.errors import DatabaseUnavailable, LiveStateUnavailable
 from capacity.live.hub import TOO_BIG, TOO_SLOW, Subscriber, events_since
 from capacity.store.entries import EventKey, event_key
-from capacity.worker import WORKER_ID
+from capacity.worker import WORKER_ID, Services
 
 router = APIRouter(tags=["live"])
 
@@ -48,7 +50,7 @@ async def _refused(websocket: WebSocket, code: int, reason: str, audited: str, k
     return WebSocketException(code, reason)
 
 
-async def _presented_key(websocket: WebSocket) -> str:
+async def _presented_key(websocket: WebSocket, settings: Settings) -> str:
     """The key of the handshake's `Authorization: Bearer` header, else of the first message."""
     header = websocket.headers.get("authorization")
     if header is not None:
@@ -56,10 +58,9 @@ async def _presented_key(websocket: WebSocket) -> str:
         if scheme.lower() != "bearer" or not token.strip():
             raise await _refused(websocket, 4401, "Authorization must be 'Bearer <key>'", "malformed")
         return token.strip()
-    state = websocket.app.state
     try:
-        raw = await asyncio.wait_for(websocket.receive_text(), state.settings.ws_auth_timeout_s)
-        message = orjson.loads(raw) if len(raw) <= state.settings.ws_max_message_bytes else None
+        raw = await asyncio.wait_for(websocket.receive_text(), settings.ws_auth_timeout_s)
+        message = orjson.loads(raw) if len(raw) <= settings.ws_max_message_bytes else None
         token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
     except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError, WebSocketDisconnect):
         token = None
@@ -68,11 +69,10 @@ async def _presented_key(websocket: WebSocket) -> str:
     return token
 
 
-async def _from_key(websocket: WebSocket) -> Principal:
-    state = websocket.app.state
-    token = await _presented_key(websocket)
+async def _from_key(websocket: WebSocket, services: Services) -> Principal:
+    token = await _presented_key(websocket, services.settings)
     try:
-        return await state.authenticator.authenticate(token)
+        return await services.authenticator.authenticate(token)
     except KeyRefused as refused:
         code = 4429 if refused.retry_after_s else 4401
         raise await _refused(websocket, code, refused.told, refused.reason, refused.key_id) from None
@@ -82,33 +82,32 @@ async def _from_key(websocket: WebSocket) -> Principal:
 
 @declares(READ_REGION)
 async def socket_reader(
-    websocket: WebSocket, region_id: str, ticket: Annotated[str | None, Query(max_length=64)] = None
+    websocket: WebSocket, region_id: str, services: ServicesDep, ticket: Annotated[str | None, Query(max_length=64)] = None
 ) -> AsyncIterator[Principal]:
     """Accept, then require a ticket or a key that may read this region, within the key's limits."""
-    state = websocket.app.state
     await websocket.accept()
-    if region_id not in state.registry.regions:
+    if region_id not in services.registry.regions:
         raise WebSocketException(4404, f"unknown region {region_id[:32]!r}")
     if ticket is not None:
         try:
-            principal = await redeem_ticket(redis=state.redis, ticket=ticket)
+            principal = await redeem_ticket(redis=services.redis, ticket=ticket)
         except RedisError as exc:
             raise WebSocketException(1013, "live state unavailable; try again shortly") from exc
         if principal is None:
             raise await _refused(websocket, 4401, "unknown, used or expired ticket: ask for a new one", "bad ticket")
     else:
-        principal = await _from_key(websocket)
+        principal = await _from_key(websocket, services)
     if not principal.may_read(region_id):
         raise await _refused(websocket, 4403, f"this key may not read region {region_id}", "out of scope", principal.key_id)
-    if wait := await state.authenticator.charge(principal):
+    if wait := await services.authenticator.charge(principal):
         raise WebSocketException(4429, f"rate limit of this key reached; retry in {wait} s")
-    slot = await state.socket_slots.take(principal.key_id)
+    slot = await services.socket_slots.take(principal.key_id)
     if slot is None:
-        raise WebSocketException(4429, f"this key has {state.settings.ws_max_per_key} websockets open already")
+        raise WebSocketException(4429, f"this key has {services.settings.ws_max_per_key} websockets open already")
     try:
         yield principal
     finally:
-        await state.socket_slots.give_back(principal.key_id, slot)
+        await services.socket_slots.give_back(principal.key_id, slot)
 
 
 @router.websocket("/ws/regions/{region_id}")
@@ -116,16 +115,16 @@ async def region_socket(
     websocket: WebSocket,
     region_id: str,
     reader: Annotated[Principal, Depends(socket_reader)],
+    services: ServicesDep,
     since: Annotated[str | None, Query(max_length=41)] = None,
 ) -> None:
-    state = websocket.app.state
     if since is not None and not EVENT_ID.match(since):
         raise WebSocketException(4400, "since must be an event id such as 1732430000000-0")
     try:
-        await state.replica.caught_up(region_id)
+        await services.replica.caught_up(region_id)
     except LiveStateUnavailable as exc:
         raise WebSocketException(1013, f"{exc}"[:120]) from exc
-    hub = state.hub
+    hub = services.hub
     subscriber = hub.subscribe(
         region_id,
         facility_id=reader.facility_id,
@@ -133,10 +132,10 @@ async def region_socket(
         key_id=reader.key_id,
         valid_until=reader.valid_until,
     )
-    receiver = asyncio.create_task(_until_disconnect(websocket, subscriber, state.settings.ws_max_message_bytes))
+    receiver = asyncio.create_task(_until_disconnect(websocket, subscriber, services.settings.ws_max_message_bytes))
     try:
-        last = await _catch_up(websocket, region_id, since, subscriber)
-        await _pump(websocket, subscriber, last, send_timeout_s=state.settings.ws_send_timeout_s)
+        last = await _catch_up(websocket, services, region_id, since, subscriber)
+        await _pump(websocket, subscriber, last, send_timeout_s=services.settings.ws_send_timeout_s)
     except WebSocketDisconnect:
         pass
     except TimeoutError:
@@ -158,14 +157,13 @@ def _heartbeat(last_id: str | None) -> str:
     return orjson.dumps({"type": "heartbeat", "server_time": utc_iso(datetime.now(UTC)), "last_event_id": last_id}).decode()
 
 
-async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, subscriber: Subscriber) -> EventKey:
+async def _catch_up(websocket: WebSocket, services: Services, region_id: str, since: str | None, subscriber: Subscriber) -> EventKey:
     """Send exactly the missed events when they can be replayed, else a fresh snapshot. The
     subscriber was registered first, so whatever happens meanwhile is in its queue (the pump
     skips what the catch-up covered)."""
-    state = websocket.app.state
     replay = None
     if since is not None:
-        replay = await events_since(redis=state.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
+        replay = await events_since(redis=services.redis, region_id=region_id, since=since, limit=REPLAY_LIMIT)
     if replay is not None:
         last, last_id = event_key(since or "0-0"), since
         for message in replay:
@@ -178,8 +176,8 @@ async def _catch_up(websocket: WebSocket, region_id: str, since: str | None, sub
         # rather than leave its page showing "disconnected" until the next heartbeat.
         await websocket.send_text(_heartbeat(last_id))
         return last
-    region = state.replica.region(region_id)
-    board = state.boards.json(region=region, registry=state.registry, own_facility=subscriber.facility_id)
+    region = services.replica.region(region_id)
+    board = services.boards.json(region=region, registry=services.registry, own_facility=subscriber.facility_id)
     head = '{"type":"snapshot","worker":"' + WORKER_ID + '","server_time":"' + utc_iso(datetime.now(UTC)) + '",'
     await websocket.send_text(head + board[1:].decode())
     return region.last_key

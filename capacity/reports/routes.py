@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
 from capacity.auth.deps import FacilityWriter, too_many
+from capacity.deps import ServicesDep
 from capacity.reports.models import Report, ReportResult
 from capacity.reports.service import ReportLimited, ReportRefused, apply_report
 
@@ -21,22 +22,23 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 )
 async def push_report(
     report: Report,
-    request: Request,
     writer: FacilityWriter,
+    services: ServicesDep,
 ) -> Response:
     """Apply a facility's SEH status and/or unit counts. Answers with the event id.
 
     The answer is serialised here in one step (the model is declared for the docs) since
-    this is the hottest route: FastAPI would validate the result again before dumping it.
+    this is the hottest route: FastAPI would validate the result again before dumping it (and
+    it takes the one `services` dependency rather than one per part).
     """
     try:
         result = await apply_report(
-            applier=request.app.state.applier,
+            applier=services.applier,
             facility=writer.facility,
             report=report,
             key_id=writer.principal.key_id,
-            stream_maxlen=request.app.state.settings.stream_maxlen,
-            record=request.app.state.record,
+            stream_maxlen=services.settings.stream_maxlen,
+            record=services.record,
             charge=writer.charge,
         )
     except ReportLimited as limited:
