@@ -33,16 +33,10 @@ from regions.geo import RegionLocator
 from regions.registry import Registry
 from regions.travel import TravelModel
 
-INTEROP_READS = ("settings", "db", "registry", "replica", "applier", "record", "identifiers")
-"""The parts capacity/interop still reads from `app.state` (until capacity/interop uses capacity.deps)."""
-
 
 def install(app: FastAPI, services: Services) -> None:
     """Keep the worker's parts on the app: the one place that writes `app.state`."""
     app.state.services = services
-    # Until capacity/interop uses capacity.deps: its routes read these parts from app.state.
-    for name in INTEROP_READS:
-        setattr(app.state, name, getattr(services, name))
 
 
 def services_of(conn: HTTPConnection) -> Services:

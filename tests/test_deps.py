@@ -16,7 +16,7 @@ from tests.conftest import Keys, bearer, migrated
 
 CAPACITY = Path(__file__).resolve().parents[1] / "capacity"
 ALLOWED = {"deps.py", "app.py", "worker.py"}
-"""Relative to capacity/; and capacity/interop/*, until it uses capacity.deps."""
+"""Relative to capacity/."""
 
 
 def app_state_uses(source: str) -> list[int]:
@@ -30,7 +30,7 @@ def app_state_uses(source: str) -> list[int]:
 
 def allowed(path: Path) -> bool:
     relative = path.relative_to(CAPACITY)
-    return str(relative) in ALLOWED or relative.parts[0] == "interop"
+    return str(relative) in ALLOWED
 
 
 def test_only_deps_app_and_worker_touch_app_state():
@@ -81,3 +81,27 @@ async def test_a_region_out_of_scope_in_a_query_is_refused_and_audited_like_ever
     audit = (await http.get("/api/v1/audit", params={"start": start}, headers=bearer(admin))).json()
     scope = [e for e in audit if e["action"] == "auth.refused" and e["detail"]["reason"] == "out of scope"]
     assert [(e["target"], e["key_id"]) for e in scope] == [(f"GET {path}", viewer.split("_")[1])]
+
+
+async def _refusals_out_of_scope(http, admin: str) -> list[tuple[str, str]]:
+    start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    audit = (await http.get("/api/v1/audit", params={"start": start}, headers=bearer(admin))).json()
+    return [(e["target"], e["key_id"]) for e in audit if e["action"] == "auth.refused" and e["detail"]["reason"] == "out of scope"]
+
+
+async def test_fhir_reads_out_of_scope_are_refused_as_an_operation_outcome_and_audited(http, keys):
+    viewer, admin = await _limited_viewer(keys), await keys.create(Role.admin)
+    for params in ({"region": OTHER_REGION}, {"subject": "seh-tno-76"}):
+        refused = await http.get("/fhir/MeasureReport", params=params, headers=bearer(viewer))
+        assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
+    # one entry: the audit keeps a key's refusals at one place once a minute (capacity.auth.audit)
+    assert await _refusals_out_of_scope(http, admin) == [("GET /fhir/MeasureReport", viewer.split("_")[1])]
+
+
+async def test_a_document_naming_a_facility_the_key_may_not_write_is_refused_and_audited(http, keys):
+    hospital, admin = await keys.create(Role.facility, "seh-tno-00"), await keys.create(Role.admin)
+    now = datetime.now(UTC).isoformat()
+    text = f"facility_id,measured_at,unit_type,staffed,occupied,available\nseh-tno-76,{now},ic_adult,10,5,5\n"
+    refused = await http.post("/api/v1/reports.csv", content=text.encode(), headers={**bearer(hospital), "content-type": "text/csv"})
+    assert refused.status_code == 403, refused.text
+    assert await _refusals_out_of_scope(http, admin) == [("POST /api/v1/reports.csv", hospital.split("_")[1])]

@@ -55,6 +55,13 @@ async def audit_refusal(conn: HTTPConnection, reason: str, key_id: str | None = 
     await services_of(conn).failure_audit.refused(reason=reason, key_id=key_id, where=where, source=source)
 
 
+async def audit_if_forbidden(conn: HTTPConnection, who: Principal, status_code: int) -> None:
+    """A document refused because it names a facility the key may not write is audited as out of
+    scope, like every other refusal (the document's own answer says which)."""
+    if status_code == 403:
+        await audit_refusal(conn, "out of scope", who.key_id)
+
+
 async def _unauthorized(request: Request, reason: str, detail: str, key_id: str | None = None) -> HTTPException:
     await audit_refusal(request, reason, key_id)
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})

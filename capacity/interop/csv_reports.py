@@ -15,8 +15,9 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from capacity.auth.deps import DocumentSender
+from capacity.auth.deps import DocumentSender, audit_if_forbidden
 from capacity.auth.models import Principal
+from capacity.deps import ServicesDep
 from capacity.history.log import EventLog
 from capacity.interop.identifiers import IdentifierBook
 from capacity.interop.service import apply_document, report_results
@@ -150,7 +151,7 @@ CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema":
 
 
 @router.post("/reports.csv", status_code=status.HTTP_201_CREATED, response_model=CsvApplied, responses=CSV_ANSWERS, openapi_extra=CSV_BODY)
-async def post_reports_csv(request: Request, who: DocumentSender) -> JSONResponse:
+async def post_reports_csv(request: Request, who: DocumentSender, services: ServicesDep) -> JSONResponse:
     """Apply many reports from one CSV file (`text/csv`, UTF-8), all or nothing. Admin keys
     send any facility's rows; a facility key only its own (another facility's row: 403).
 
@@ -174,18 +175,18 @@ async def post_reports_csv(request: Request, who: DocumentSender) -> JSONRespons
     except UnicodeDecodeError:
         problem = CsvProblem(line=None, msg="the file is not UTF-8 text; save it as CSV UTF-8")
         return JSONResponse({"detail": [problem.model_dump()]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    state = request.app.state
     try:
         result = await apply_csv(
             text=text,
-            registry=state.registry,
-            identifiers=state.identifiers,
+            registry=services.registry,
+            identifiers=services.identifiers,
             who=who,
-            applier=state.applier,
-            stream_maxlen=state.settings.stream_maxlen,
-            record=state.record,
+            applier=services.applier,
+            stream_maxlen=services.settings.stream_maxlen,
+            record=services.record,
         )
     except CsvRejected as rejected:
+        await audit_if_forbidden(request, who, rejected.status_code)
         return JSONResponse({"detail": [p.model_dump() for p in listed(rejected.problems)]}, status_code=rejected.status_code)
     code = status.HTTP_201_CREATED if result.applied else status.HTTP_200_OK
     return JSONResponse(result.model_dump(mode="json"), status_code=code)

@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from capacity.auth.deps import DocumentSender, RegionAccess, region_reader
+from capacity.auth.deps import DocumentSender, RegionAccess, audit_if_forbidden, region_reader
 from capacity.auth.roles import READ_REGION, declares
 from capacity.board.service import region_board
+from capacity.deps import ServicesDep
 from capacity.interop.have import HaveApplied, have_answer, have_refusal
 from capacity.interop.service import apply_document
 from feeds.documents import DocumentRejected, Problem
@@ -47,7 +48,7 @@ XML_BODY = {"requestBody": {"required": True, "content": {t: {"schema": {"type":
 
 
 @router.post("/have", status_code=status.HTTP_201_CREATED, response_model=HaveApplied, responses=HAVE_ANSWERS, openapi_extra=XML_BODY)
-async def post_have(request: Request, who: DocumentSender) -> Response:
+async def post_have(request: Request, who: DocumentSender, services: ServicesDep) -> Response:
     """Apply an OASIS EDXL-HAVE 1.0 `HospitalStatus` (bare, or in an EDXL-DE 1.0 `EDXLDistribution`),
     all hospitals or none. Hospitals are matched by the identifiers an admin declares
     (`PUT /api/v1/facilities/{id}/identifiers`, scheme `name` for the OrganisationName); an admin
@@ -56,10 +57,9 @@ async def post_have(request: Request, who: DocumentSender) -> Response:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in XML_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send an EDXL-HAVE 1.0 document as application/xml")
-    state = request.app.state
     body = await request.body()
     try:
-        document = await asyncio.to_thread(read_hospital_status, body=body, schema=state.settings.edxl_have_schema)
+        document = await asyncio.to_thread(read_hospital_status, body=body, schema=services.settings.edxl_have_schema)
     except DocumentRejected as rejected:
         return _refused(rejected)
     except SchemaUnavailable as missing:
@@ -68,14 +68,15 @@ async def post_have(request: Request, who: DocumentSender) -> Response:
     try:
         applied = await apply_document(
             parsed=[reading.parsed for reading in document.hospitals],
-            identifiers=state.identifiers,
-            registry=state.registry,
+            identifiers=services.identifiers,
+            registry=services.registry,
             who=who,
-            applier=state.applier,
-            stream_maxlen=state.settings.stream_maxlen,
-            record=state.record,
+            applier=services.applier,
+            stream_maxlen=services.settings.stream_maxlen,
+            record=services.record,
         )
     except DocumentRejected as rejected:
+        await audit_if_forbidden(request, who, rejected.status_code)
         return _refused(have_refusal(rejected=rejected, readings=document.hospitals))
     answer = have_answer(document=document, applied=applied)
     code = status.HTTP_201_CREATED if answer.applied else status.HTTP_200_OK
@@ -90,12 +91,11 @@ async def post_have(request: Request, who: DocumentSender) -> Response:
         204: {"description": "No facility of the region has reported anything HAVE can carry"},
     },
 )
-async def get_have(request: Request, access: Annotated[RegionAccess, Depends(_region_in_query)]) -> Response:
+async def get_have(access: Annotated[RegionAccess, Depends(_region_in_query)], services: ServicesDep) -> Response:
     """The region's live state as an EDXL-HAVE 1.0 `HospitalStatus`: one `Hospital` per facility
     that has reported, its SEH status as EMSTraffic and its units as BedCapacity (mapping in
     `feeds/EDXL-HAVE.md`). Valid against the OASIS schema; posting it back gives the same figures."""
-    state = request.app.state
-    board = region_board(region=await state.replica.caught_up(access.region.id), registry=state.registry)
+    board = region_board(region=await services.replica.caught_up(access.region.id), registry=services.registry)
     body = hospital_status_xml(facilities=board.facilities)
     if body is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from capacity.auth.deps import CurrentPrincipal, DocumentSender
+from capacity.auth.deps import CurrentPrincipal, DocumentSender, audit_if_forbidden, audit_refusal
 from capacity.board.service import facility_state, region_board
+from capacity.deps import ServicesDep
 from capacity.interop.service import apply_document, report_results
 from feeds.documents import FHIR_JSON, DocumentRejected, Issue, operation_outcome
 from feeds.fhir_saner import (
@@ -63,12 +64,11 @@ def _refused(status_code: int, code: str, diagnostics: str, headers: dict[str, s
     },
     openapi_extra=FHIR_BODY,
 )
-async def post_measure_report(request: Request, who: DocumentSender) -> Response:
+async def post_measure_report(request: Request, who: DocumentSender, services: ServicesDep) -> Response:
     """Apply a SANER bed-capacity MeasureReport, or a Bundle of them (all or nothing).
 
     The facility is the subject (else the reporter): `Location/<facility id>`, or an identifier an
     admin mapped with `PUT /api/v1/facilities/{id}/identifiers`. A facility key sends only its own."""
-    state = request.app.state
     try:
         document = read_body(body=await request.body(), content_type=request.headers.get("content-type"))
     except FhirRejected as refused:
@@ -76,14 +76,15 @@ async def post_measure_report(request: Request, who: DocumentSender) -> Response
     try:
         applied = await apply_document(
             parsed=[item.parsed for item in document.items],
-            identifiers=state.identifiers,
-            registry=state.registry,
+            identifiers=services.identifiers,
+            registry=services.registry,
             who=who,
-            applier=state.applier,
-            stream_maxlen=state.settings.stream_maxlen,
-            record=state.record,
+            applier=services.applier,
+            stream_maxlen=services.settings.stream_maxlen,
+            record=services.record,
         )
     except DocumentRejected as rejected:
+        await audit_if_forbidden(request, who, rejected.status_code)
         return _fhir(*rejected_answer(document=document, rejected=rejected))
     return _fhir(*accepted_answer(document=document, results=report_results(applied)))
 
@@ -92,6 +93,7 @@ async def post_measure_report(request: Request, who: DocumentSender) -> Response
 async def get_measure_reports(
     request: Request,
     who: CurrentPrincipal,
+    services: ServicesDep,
     subject: Annotated[str | None, Query(max_length=80, description="A facility id (or Location/<id>): one MeasureReport")] = None,
     region: Annotated[str | None, Query(max_length=16, description="A region id, e.g. ROAZ05: a searchset Bundle")] = None,
 ) -> Response:
@@ -99,27 +101,29 @@ async def get_measure_reports(
     facility in a region that has reported unit figures. Needs a key that may read the region."""
     if (subject is None) == (region is None):
         return _refused(400, "required", "give subject=<facility id> or region=<region id>")
-    state, now = request.app.state, datetime.now(UTC)
+    now = datetime.now(UTC)
     if subject is not None:
-        facility = state.registry.facilities.get(subject_facility_id(subject=subject))
+        facility = services.registry.facilities.get(subject_facility_id(subject=subject))
         if facility is None:
             return _refused(404, "not-found", f"unknown facility {subject!r}")
         if not who.may_read(facility.region_id):
+            await audit_refusal(request, "out of scope", who.key_id)
             return _refused(403, "forbidden", f"this key may not read facility {facility.id!r}")
-        live = facility_state(region=await state.replica.caught_up(facility.region_id), facility=facility, now=now)
-        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await state.identifiers.of(facility.id)])
+        live = facility_state(region=await services.replica.caught_up(facility.region_id), facility=facility, now=now)
+        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await services.identifiers.of(facility.id)])
         report = measure_report(state=live, generated_at=now, identifier=identifier)
         if report is None:
             return _refused(404, "not-found", f"facility {facility.id} has not reported any unit figures yet")
         return _fhir(200, report)
-    if region not in state.registry.regions:
+    if region not in services.registry.regions:
         return _refused(404, "not-found", f"unknown region {region!r}")
     if not who.may_read(region):
+        await audit_refusal(request, "out of scope", who.key_id)
         return _refused(403, "forbidden", f"this key may not read region {region!r}")
-    board = region_board(region=await state.replica.caught_up(region), registry=state.registry, now=now)
+    board = region_board(region=await services.replica.caught_up(region), registry=services.registry, now=now)
     reports = []
     for live in board.facilities:
-        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await state.identifiers.of(live.id)])
+        identifier = fhir_identifier(identifiers=[(i.scheme, i.value) for i in await services.identifiers.of(live.id)])
         if (report := measure_report(state=live, generated_at=now, identifier=identifier)) is not None:
             reports.append(report)
     return _fhir(200, region_bundle(reports=reports, generated_at=now, self_url=str(request.url)))
