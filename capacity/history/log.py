@@ -54,10 +54,11 @@ async def recorded_ids(*, db: Database, region_id: str, event_ids: Sequence[str]
 class EventLog:
     """Commits events for one worker, grouping whatever arrives during a commit."""
 
-    def __init__(self, *, db: Database, max_batch: int = 500) -> None:
+    def __init__(self, *, db: Database, max_batch: int = 500, max_waiting: int = 10_000) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[EventRecord, asyncio.Future[None]]] = asyncio.Queue()
+        # Bounded like every queue: when SQL falls behind, reports wait here instead of growing the heap.
+        self._queue: asyncio.Queue[tuple[EventRecord, asyncio.Future[None]]] = asyncio.Queue(max_waiting)
         self._writer: asyncio.Task[None] | None = None
 
     async def write(self, record: EventRecord) -> None:
