@@ -41,8 +41,7 @@ def register_tables() -> None:
     """Import every module that declares tables, so Base.metadata knows the whole schema."""
     from capacity.alerts import models as _alerts  # noqa: F401
     from capacity.auth import models as _auth  # noqa: F401
-    from capacity.dispatch import announcements as _announcements  # noqa: F401
-    from capacity.dispatch import capabilities as _capabilities  # noqa: F401
+    from capacity.dispatch import models as _dispatch  # noqa: F401
     from capacity.facilities import models as _facilities  # noqa: F401
     from capacity.history import models as _history  # noqa: F401
     from capacity.interop import models as _interop  # noqa: F401

@@ -16,11 +16,10 @@ from typing import Any, Literal
 import orjson
 import redis.asyncio as aioredis
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
-from capacity.db import Base, Database, UtcDateTime
-from capacity.dispatch.models import Need
+from capacity.db import Database
+from capacity.dispatch.models import AnnouncementRecord, Need
 from capacity.domain import utc_iso
 from capacity.errors import LiveStateRebuilding
 from capacity.live.replica import RegionLive
@@ -73,23 +72,6 @@ class Announcement(BaseModel):
     expires_at: datetime = Field(description="The hold lapses here (ETA plus the grace period) unless ended before.")
     event_id: str | None = None
     free_after: int | None = Field(default=None, description="Free places left after this hold (null = not counted).")
-
-
-class AnnouncementRecord(Base):
-    __tablename__ = "announcements"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    region_id: Mapped[str] = mapped_column(String(16))
-    facility_id: Mapped[str] = mapped_column(String(64), index=True)
-    need: Mapped[str] = mapped_column(String(20))
-    eta: Mapped[datetime] = mapped_column(UtcDateTime())
-    urgency: Mapped[str] = mapped_column(String(4))
-    category: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    created_by: Mapped[str] = mapped_column(String(24))
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    state: Mapped[str] = mapped_column(String(12), default="active")
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
 class AnnouncementRefused(Exception):

@@ -10,20 +10,11 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
-from capacity.db import Base, Database, UtcDateTime
+from capacity.db import Database
+from capacity.dispatch.models import DeclaredCapability
 from regions.registry import Registry
-
-
-class DeclaredCapability(Base):
-    __tablename__ = "facility_capabilities"
-
-    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    capability: Mapped[str] = mapped_column(String(40), primary_key=True)
-    declared_by: Mapped[str] = mapped_column(String(200))
-    declared_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 async def declare_capabilities(*, db: Database, facility_id: str, capabilities: set[str], declared_by: str) -> None:

@@ -1,4 +1,4 @@
-"""What dispatch asks and what it gets back."""
+"""What dispatch asks and what it gets back, and the tables it keeps: declared capabilities and announcements."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.board.models import NedocsView, SehView, UnitView, WaitingView
+from capacity.db import Base, UtcDateTime
 from capacity.domain import UnitType
 
 Need = StrEnum("Need", {"seh": "seh", **{t.value: t.value for t in UnitType}})  # type: ignore[misc]
@@ -63,3 +66,29 @@ class NearestAnswer(BaseModel):
     )
     suitable_within_norm: bool = Field(description="At least one suitable candidate within the norm.")
     candidates: list[Candidate]
+
+
+class DeclaredCapability(Base):
+    __tablename__ = "facility_capabilities"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    capability: Mapped[str] = mapped_column(String(40), primary_key=True)
+    declared_by: Mapped[str] = mapped_column(String(200))
+    declared_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AnnouncementRecord(Base):
+    __tablename__ = "announcements"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    facility_id: Mapped[str] = mapped_column(String(64), index=True)
+    need: Mapped[str] = mapped_column(String(20))
+    eta: Mapped[datetime] = mapped_column(UtcDateTime())
+    urgency: Mapped[str] = mapped_column(String(4))
+    category: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="active")
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
