@@ -37,16 +37,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def register_tables() -> None:
-    """Import every module that declares tables, so Base.metadata knows the whole schema."""
-    from capacity.alerts import models as _alerts  # noqa: F401
-    from capacity.auth import models as _auth  # noqa: F401
-    from capacity.dispatch import models as _dispatch  # noqa: F401
-    from capacity.facilities import models as _facilities  # noqa: F401
-    from capacity.history import models as _history  # noqa: F401
-    from capacity.interop import models as _interop  # noqa: F401
-
-
 class Database:
     def __init__(self, url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)

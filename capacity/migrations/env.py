@@ -8,9 +8,16 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from capacity.db import Base, register_tables
+# Every module that declares tables, so Base.metadata knows the whole schema (autogenerate
+# compares it with the database). Only here: capacity.db stays below the domains' models.
+from capacity.alerts import models as _alerts  # noqa: F401
+from capacity.auth import models as _auth  # noqa: F401
+from capacity.db import Base
+from capacity.dispatch import models as _dispatch  # noqa: F401
+from capacity.facilities import models as _facilities  # noqa: F401
+from capacity.history import models as _history  # noqa: F401
+from capacity.interop import models as _interop  # noqa: F401
 
-register_tables()
 config = context.config
 target_metadata = Base.metadata
 
