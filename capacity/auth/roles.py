@@ -3,7 +3,7 @@
 Every route and websocket declares one rule, as a dependency (capacity.auth.deps) or, for
 the few that need no key, with `Depends(public)`. A rule names the roles that may pass it;
 the scope (which facility, which regions) is checked by the dependency that carries it.
-`tests/test_security_roles.py` walks every route of the app and fails on one without a rule,
+`tests/auth/test_security_roles.py` walks every route of the app and fails on one without a rule,
 then calls each with a key of every role and expects exactly what this table says.
 """
 

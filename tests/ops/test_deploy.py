@@ -40,7 +40,7 @@ from starlette.websockets import WebSocket
 from capacity import metrics
 from capacity.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")

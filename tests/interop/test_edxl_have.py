@@ -21,7 +21,7 @@ from capacity.store.keys import facility_key
 from feeds.edxl_have import HAVE_NS, XNL_NS, read_hospital_status
 from tests.conftest import ServerThread, bearer, stream_events
 
-STANDARDS = Path(__file__).resolve().parents[2] / "shared" / "standards"
+STANDARDS = Path(__file__).resolve().parents[3] / "shared" / "standards"
 HAVE_DIR = STANDARDS / "edxl-have-1.0"
 XSD = HAVE_DIR / "schema" / "edxl-have.xsd"
 EXAMPLES = ("EDXL-HAVE1.xml", "HAVE-EdxlDeRequest.xml", "HAVE-EdxlDeRequest2.xml", "HAVE-EdxlDeRequest-BadIncidentID.xml")

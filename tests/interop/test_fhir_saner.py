@@ -21,7 +21,7 @@ from capacity.domain import Role
 from feeds.fhir_saner import EVENT_SYSTEM, FhirRejected, read_resource
 from tests.conftest import bearer, stream_events
 
-SANER = Path(__file__).resolve().parents[2] / "shared" / "standards" / "fhir-saner"
+SANER = Path(__file__).resolve().parents[3] / "shared" / "standards" / "fhir-saner"
 FHIR = {"Content-Type": "application/fhir+json"}
 FACILITY, OTHER, THIRD, REGION = "seh-tno-00", "seh-tno-39", "seh-tno-67", "ROAZ11"
 UV_GROUP = "http://hl7.org/fhir/uv/saner/CodeSystem/MeasureGroupSystem"

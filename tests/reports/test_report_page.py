@@ -24,7 +24,7 @@ from tests.conftest import IN_ENGLISH, TIME_ZONE, ServerThread
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 FACILITY = "seh-tno-00"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 UNIT_TYPES = ["seh_places", "ic_adult", "nicu", "picu", "medium_care", "ccu", "stroke", "ward_general",
               "paediatrics", "obstetrics", "elv", "grz", "psychiatry"]  # fmt: skip
 SEND = "Melding versturen"  # the pages speak Dutch unless told otherwise

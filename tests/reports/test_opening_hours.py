@@ -352,7 +352,7 @@ async def test_the_facilities_file_may_carry_opening_hours(http, keys):
 
 
 async def test_the_command_line_declares_shows_and_clears_the_hours(settings, rds):
-    from tests.test_facilities import run_cli
+    from tests.facilities.test_facilities import run_cli
 
     await (await migrated(settings)).dispose()
     bad = await asyncio.to_thread(run_cli, "facilities", "hours", "--facility", DEN_HELDER, "--set", "nachts dicht", settings=settings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "feeds"
 PACKAGES = ("capacity", "regions", "feeds")
 ALLOWED = frozenset({"capacity.domain", "capacity.reports.models"})

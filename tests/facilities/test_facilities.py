@@ -23,7 +23,7 @@ from regions.geo import RegionLocator, municipalities
 from regions.registry import load_registry
 from tests.conftest import ServerThread, bearer, migrated, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "id,name,city,kind,lat,lon,region,units,synthetic,source\n"
 # Real coordinates (municipality centroids, CBS 2022); the places themselves are made up for the test.
 MAASTRICHT_HOME = "t-home-maastricht,Test verpleeghuis Maastricht,Maastricht,care_home,50.8513,5.6910,,elv;grz,true,test\n"

@@ -34,7 +34,7 @@ from feeds.edxl_have import HAVE_NS, hospital_status_xml, read_hospital_status, 
 from feeds.fhir_saner import FhirRejected, measure_report, read_body, region_bundle
 from regions.registry import load_registry
 
-STANDARDS = Path(__file__).resolve().parents[2] / "shared" / "standards"
+STANDARDS = Path(__file__).resolve().parents[3] / "shared" / "standards"
 REGISTRY = load_registry()
 FACILITY = "seh-tno-00"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))

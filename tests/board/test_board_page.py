@@ -309,7 +309,7 @@ async def test_a_dropped_connection_shows_a_banner_and_the_board_catches_up_afte
             await asyncio.to_thread(restarted.__exit__, None, None, None)
 
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 RED, GREEN = "rgb(198, 40, 40)", "rgb(46, 125, 50)"  # board.css .seh-stop, .seh-open
 
 

@@ -14,7 +14,7 @@ from capacity.domain import Role
 from regions.registry import load_registry
 from tests.conftest import Keys, bearer, migrated
 
-CAPACITY = Path(__file__).resolve().parents[1] / "capacity"
+CAPACITY = Path(__file__).resolve().parents[2] / "capacity"
 ALLOWED = {"deps.py", "app.py", "worker.py"}
 """Relative to capacity/."""
 
