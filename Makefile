@@ -18,7 +18,8 @@ demo: $(STAMP) ## embedded Redis + SQLite + simulated feeds from the 89 real hos
 serve: $(STAMP)
 	$(BIN)/capacity serve $(SERVE_ARGS)
 
-test: $(STAMP) ## the whole suite, against real Redis, SQLite and (for page tests) headless Chromium
+test: $(STAMP) ## mypy --strict first (no tests run if types fail), then the whole suite against real Redis, SQLite and headless Chromium
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) ## benchmarks vs the bare stack, measured in the same run (see bench/README.md)

@@ -69,7 +69,7 @@ def operation_outcome_json(status_code: int, diagnostics: Iterable[str]) -> byte
     return orjson.dumps(operation_outcome(issues=(Issue("error", code, text) for text in diagnostics)))
 
 
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
     """Each error names the field; on the FHIR routes as an OperationOutcome, which is what a FHIR
     client knows how to show."""
     count_refusal(request.method, request.url.path, 422)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from capacity.errors import FHIR_JSON, count_refusal, is_fhir, operation_outcome_json
+from capacity.errors import count_refusal, is_fhir, operation_outcome_json
+from feeds.documents import FHIR_JSON
 
 
 class BodySizeLimit:

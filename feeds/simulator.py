@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -83,7 +84,7 @@ class Simulator:
             sim.quiet = self.rng.random() < quiet_share
             self.sims.append(sim)
 
-    def report_for(self, sim: SimulatedFacility, measured_at: datetime, *, change_seh: bool, all_units: bool = False) -> dict:
+    def report_for(self, sim: SimulatedFacility, measured_at: datetime, *, change_seh: bool, all_units: bool = False) -> dict[str, Any]:
         units = []
         for unit_type, staffed in sim.staffed.items():
             step = self.rng.choice((-2, -1, -1, 0, 1, 1, 2))
@@ -91,13 +92,13 @@ class Simulator:
             units.append(
                 {"type": unit_type, "staffed": staffed, "occupied": sim.occupied[unit_type], "available": staffed - sim.occupied[unit_type]}
             )
-        report: dict = {
+        report: dict[str, Any] = {
             "measured_at": measured_at.isoformat(),
             "units": units if all_units else self.rng.sample(units, k=self.rng.randint(1, len(units))),
         }
         if sim.facility.has_seh and change_seh:
             sim.seh = self._next_status(sim.seh)
-            seh: dict = {"status": sim.seh}
+            seh: dict[str, Any] = {"status": sim.seh}
             if sim.seh in ("stop", "closed"):
                 seh["reason"] = self.rng.choice(STOP_REASONS)
                 seh["expected_until"] = (measured_at + timedelta(minutes=self.rng.choice((30, 45, 60, 90)))).isoformat()
@@ -114,7 +115,7 @@ class Simulator:
         roll = self.rng.random()
         return "stop" if roll < 0.08 else "busy" if roll < 0.3 else "open"
 
-    async def push(self, client: httpx.AsyncClient, sim: SimulatedFacility, report: dict) -> None:
+    async def push(self, client: httpx.AsyncClient, sim: SimulatedFacility, report: dict[str, Any]) -> None:
         response = await client.post(
             f"{self.base_url}/api/v1/facilities/{sim.facility.id}/reports",
             json=report,

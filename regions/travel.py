@@ -50,8 +50,13 @@ class RouterUnavailable(Exception):
 
 
 class TravelModel(Protocol):
-    name: str
-    road_aware: bool  # True: its times can reorder places against the straight line (ask it for every option)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def road_aware(self) -> bool:
+        """True: its times can reorder places against the straight line (ask it for every option)."""
+        ...
 
     async def minutes(self, origin: Point, destinations: list[Point]) -> list[float]:
         """Estimated ambulance minutes from `origin` to each destination, in order."""

@@ -44,6 +44,7 @@ from capacity.live.replica import Replica
 from capacity.store.connection import transaction
 from capacity.store.entries import AnnouncementEntry, Entry, RebuiltEntry, ReportEntry, StaleEntry
 from capacity.store.keys import ALERT_FIELD, alert_states_key, lock_key, ready_key, stream_key
+from capacity.store.replies import hash_fields
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ async def known_states(*, redis: aioredis.Redis, db: Database, region_id: str, s
     """Each subscription's state from Redis; one Redis does not know comes from the alert
     history (or starts clear), and states of deleted subscriptions are dropped."""
     key = alert_states_key(region_id)
-    stored = await redis.hgetall(key)
+    stored = await hash_fields(redis, key)
     wanted = set(subscription_ids)
     states = {i: SubState.decode(raw) for i, raw in stored.items() if i in wanted}
     missing = [i for i in subscription_ids if i not in states]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from capacity.alerts.models import Condition, FreeBelow, MyStopExpired, PressureAbove, SehOnStop, Stale, StopLonger
+from capacity.alerts.models import Condition, FreeBelow, MyStopExpired, PressureAbove, PressureMeasure, SehOnStop, Stale, StopLonger
 from capacity.board.models import FacilityState, RegionBoard
 from capacity.domain import SehStatus, on_stop, utc_iso
 from capacity.live.replica import RegionLive
@@ -113,13 +113,13 @@ def judge_stale(condition: Stale, board: RegionBoard, *, marks: Marks) -> Verdic
     return Verdict(False, f"{where} reporting again")
 
 
-def pressure_of(facility: FacilityState, measure: str) -> int | None:
+def pressure_of(facility: FacilityState, measure: PressureMeasure) -> int | None:
     """The facility's fresh NEDOCS score or waiting time; a stale or unknown one is None."""
     if measure == "nedocs":
         return facility.nedocs.score if facility.nedocs and not facility.nedocs.stale else None
     if facility.waiting is None or facility.waiting.stale:
         return None
-    return getattr(facility.waiting, measure)
+    return facility.waiting.triage_min if measure == "triage_min" else facility.waiting.doctor_min
 
 
 def judge_pressure_above(condition: PressureAbove, board: RegionBoard, *, firing: bool, margin: int) -> Verdict:

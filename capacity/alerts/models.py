@@ -19,6 +19,7 @@ from capacity.domain import UnitType
 from capacity.history.schemas import Period
 
 AlertState = Literal["firing", "cleared"]
+PressureMeasure = Literal["nedocs", "doctor_min", "triage_min"]
 MAX_THRESHOLD = 100_000
 MAX_STOP_MINUTES = 7 * 24 * 60
 
@@ -45,7 +46,7 @@ class AlertEvent(Base):
     event_id: Mapped[str] = mapped_column(String(42), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(40), index=True)
     key_id: Mapped[str] = mapped_column(String(24))
-    state: Mapped[str] = mapped_column(String(10))
+    state: Mapped[AlertState] = mapped_column(String(10))
     condition: Mapped[dict[str, Any]] = mapped_column(JSON)
     message: Mapped[str] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -117,7 +118,7 @@ class PressureAbove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["pressure_above"]
-    measure: Literal["nedocs", "doctor_min", "triage_min"]
+    measure: PressureMeasure
     threshold: int = Field(ge=0, le=1440, description="NEDOCS 0–200, waiting times in minutes.")
     facility_id: str | None = Field(default=None, max_length=64)
 

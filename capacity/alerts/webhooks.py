@@ -67,7 +67,7 @@ def signature(secret: str, body: bytes) -> str:
 
 def backoff_s(attempt: int, base_s: float) -> float:
     """The wait after failed attempt `attempt` (1-based): base, 2 × base, 4 × base, …"""
-    return base_s * 2 ** (attempt - 1)
+    return base_s * 2.0 ** (attempt - 1)
 
 
 async def destination_refusal(url: str, *, allowed_hosts: frozenset[str]) -> str | None:

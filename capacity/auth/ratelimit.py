@@ -183,5 +183,7 @@ class SocketSlots:
         """Keep this worker's slots from expiring (a job; a crashed worker's slots lapse)."""
         if not self._held:
             return
-        calls = [(scripts.SOCKETS, [sockets_key(key_id)], [self._ttl_ms, 0, *slots]) for key_id, slots in list(self._held.items())]
+        calls: list[scripts.Call] = [
+            (scripts.SOCKETS, [sockets_key(key_id)], [self._ttl_ms, 0, *slots]) for key_id, slots in list(self._held.items())
+        ]
         scripts.raised(await scripts.run_all(self._redis, calls))

@@ -147,11 +147,12 @@ def region_summary(region: Region, registry: Registry) -> RegionSummary:
 
 def incoming_for(region: RegionLive, facility: Facility) -> list[Incoming]:
     """The facility's announced patients whose hold is active, soonest first."""
-    found = [a for a in region.announcements.values() if a.facility_id == facility.id and a.eta is not None and a.expires_at is not None]
-    return [
+    held = [
         Incoming(id=a.id, need=a.need, eta=a.eta, urgency=a.urgency or "", category=a.category, expires_at=a.expires_at)
-        for a in sorted(found, key=lambda a: (a.eta, a.id))
+        for a in region.announcements.values()
+        if a.facility_id == facility.id and a.eta is not None and a.expires_at is not None
     ]
+    return sorted(held, key=lambda i: (i.eta, i.id))
 
 
 def region_board(*, region: RegionLive, registry: Registry, now: datetime | None = None, own_facility: str | None = None) -> RegionBoard:

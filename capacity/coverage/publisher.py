@@ -66,7 +66,7 @@ async def publish_changes(
     evaluation = model.evaluate(counted_now(replica=replica, registry=registry, model=model))
     baseline = model.baseline()
     regions = list(registry.regions)
-    calls = []
+    calls: list[scripts.Call] = []
     for region_id in regions:
         entry = orjson.dumps(coverage_entry(evaluation=evaluation, region_id=region_id, norm_min=model.parameters.norm_min, now=now))
         keys = [coverage_published_key(region_id), stream_key(region_id), ready_key(region_id)]

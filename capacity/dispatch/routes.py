@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -109,7 +109,7 @@ async def put_capabilities(access: FacilityAdmin, body: DeclaredCapabilities, se
     return FacilityCapabilities(facility_id=access.facility.id, capabilities=await services.capabilities.sources(access.facility.id))
 
 
-ANNOUNCEMENT_ERRORS = {409: {"description": "No place can be held (reason given); nothing held"}}
+ANNOUNCEMENT_ERRORS: dict[int | str, dict[str, Any]] = {409: {"description": "No place can be held (reason given); nothing held"}}
 
 
 @router.post("/announcements", status_code=status.HTTP_201_CREATED, response_model=Announcement, responses=ANNOUNCEMENT_ERRORS)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -26,7 +26,7 @@ from regions.registry import Facility
 
 router = APIRouter(prefix="/api/v1", tags=["facilities"])
 
-IMPORT_ERRORS = {
+IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Errors per row and column; nothing was imported", "model": dict[str, list[RowError]]},
     415: {"description": "The body is not text/csv"},
 }
@@ -96,7 +96,7 @@ async def list_facilities(
     return sorted(found, key=lambda f: (f.region_id, f.name))
 
 
-HOURS_ERRORS = {422: {"description": "Hours that cannot be read, or a facility without an SEH"}}
+HOURS_ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "Hours that cannot be read, or a facility without an SEH"}}
 
 
 async def _hours_answer(services: Services, facility: Facility) -> FacilityHours:

@@ -4,7 +4,7 @@ import csv
 import io
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -15,7 +15,7 @@ from capacity.history.service import audit_trail, facility_history, pressure_tre
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
-CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}}
 
 
 def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Response:
@@ -31,7 +31,8 @@ def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Resp
 @router.get("/facilities/{facility_id}/history", response_model=FacilityHistory, responses=CSV_RESPONSE)
 async def get_history(access: FacilityHistoryReader, period: Annotated[TimeRange, Query()], db: DatabaseDep) -> FacilityHistory | Response:
     """Every report of the facility in the range, with the state after each (CSV: one row per figure set)."""
-    history = await facility_history(db=db, facility=access.facility, start=period.start, end=period.end)
+    start, end = period.bounds
+    history = await facility_history(db=db, facility=access.facility, start=start, end=end)
     if period.format == "json":
         return history
     rows = []
@@ -95,12 +96,13 @@ async def get_stops(
     ] = "stops",
 ) -> RegionStops | Response:
     """Every SEH stop in the region with start, end, duration and reason; per facility and local day: count and minutes."""
+    start, end = period.bounds
     stops = await region_stops(
         db=db,
-        facilities=registry.by_region.get(access.region.id, []),
+        facilities=registry.by_region.get(access.region.id, ()),
         region_id=access.region.id,
-        start=period.start,
-        end=period.end,
+        start=start,
+        end=end,
     )
     if period.format == "json":
         return stops
@@ -138,7 +140,8 @@ async def get_audit(
     facility_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditItem]:
     """Who (key id and label, never the secret) changed what and when: reports and every other write."""
-    return await audit_trail(db=db, start=period.start, end=period.end, key_id=key_id, facility_id=facility_id)
+    start, end = period.bounds
+    return await audit_trail(db=db, start=start, end=end, key_id=key_id, facility_id=facility_id)
 
 
 @router.get("/facilities/{facility_id}/pressure")

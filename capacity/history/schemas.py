@@ -34,6 +34,12 @@ class Period(BaseModel):
         self.start, self.end = start.astimezone(UTC), end.astimezone(UTC)
         return self
 
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end): both set by validation, so a route need not check them again."""
+        assert self.start is not None and self.end is not None  # _bounds sets both
+        return self.start, self.end
+
 
 class TimeRange(Period):
     format: Literal["json", "csv"] = "json"

@@ -7,6 +7,7 @@ coordinators report them, and a stop that runs past midnight counts on both days
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -181,7 +182,7 @@ def day_totals(periods: list[StopPeriod], *, end: datetime) -> list[DayTotal]:
     return [DayTotal(facility_id=f, date=d, stops=counts[(f, d)], minutes=round(minutes[(f, d)], 1)) for f, d in sorted(minutes)]
 
 
-async def region_stops(*, db: Database, facilities: list[Facility], region_id: str, start: datetime, end: datetime) -> RegionStops:
+async def region_stops(*, db: Database, facilities: Sequence[Facility], region_id: str, start: datetime, end: datetime) -> RegionStops:
     """Every SEH stop of the region's facilities in [start, end), with totals per facility and local day."""
     periods: list[StopPeriod] = []
     async with db.engine.connect() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -137,7 +138,7 @@ async def apply_csv(
     return CsvApplied(rows=read.rows, reports=len(reports), applied=fresh, duplicates=len(reports) - fresh, results=reports)
 
 
-CSV_ANSWERS = {
+CSV_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": CsvApplied, "description": "Every report was applied before (a file sent again); nothing new applied"},
     403: {"description": "Rows of a facility this key may not write (or a key that sends no reports); nothing applied"},
     409: {"description": "A report older than (or conflicting with) the stored one; nothing applied"},

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/edxl", tags=["interop"])
 
 XML_TYPES = ("application/xml", "text/xml")
 
-HAVE_ANSWERS = {
+HAVE_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": HaveApplied, "description": "Nothing new to apply: figures sent before, or nothing that maps to ours"},
     403: {"description": "A hospital this key may not write (a facility key sends only its own); nothing applied"},
     409: {"description": "A hospital older than (or conflicting with) its stored report; nothing applied"},

@@ -115,6 +115,7 @@ async def get_measure_reports(
         if report is None:
             return _refused(404, "not-found", f"facility {facility.id} has not reported any unit figures yet")
         return _fhir(200, report)
+    assert region is not None  # exactly one of subject and region, checked above
     if region not in services.registry.regions:
         return _refused(404, "not-found", f"unknown region {region!r}")
     if not who.may_read(region):

@@ -8,6 +8,7 @@ what was ignored and the offload figures as read; a refusal names the HAVE eleme
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from fastapi import status
 from pydantic import BaseModel, Field
@@ -45,11 +46,22 @@ class HaveApplied(BaseModel):
     notes: list[str] = []
 
 
+class _AsSent(TypedDict):
+    """What every HospitalApplied repeats of its reading, applied or not."""
+
+    where: str
+    line: int | None
+    name: str | None
+    ignored: list[Ignored]
+    offload: dict[str, Offload]
+    notes: list[str]
+
+
 def have_answer(*, document: HaveDocument, applied: list[ItemApplied]) -> HaveApplied:
     """The answer per hospital (same order as `document.hospitals`, as `apply_document` answers)."""
     hospitals: list[HospitalApplied] = []
     for reading, item in zip(document.hospitals, applied, strict=True):
-        common = {
+        common: _AsSent = {
             "where": reading.where,
             "line": reading.line,
             "name": reading.name,

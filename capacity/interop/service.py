@@ -11,10 +11,10 @@ Cluster: one atomic script per region, capacity.reports.service.apply_reports.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import status
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from capacity.auth.models import Principal
 from capacity.domain import Role
@@ -45,7 +45,7 @@ def may_send(who: Principal, facility: Facility) -> bool:
     return who.may_write(facility.id) or who.role is Role.admin
 
 
-def _loc(error: dict[str, Any]) -> str:
+def _loc(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error.get("loc", ()))
 
 

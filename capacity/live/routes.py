@@ -58,15 +58,16 @@ async def _presented_key(websocket: WebSocket, settings: Settings) -> str:
         if scheme.lower() != "bearer" or not token.strip():
             raise await _refused(websocket, 4401, "Authorization must be 'Bearer <key>'", "malformed")
         return token.strip()
+    sent: object  # whatever the first message carried as its key
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), settings.ws_auth_timeout_s)
         message = orjson.loads(raw) if len(raw) <= settings.ws_max_message_bytes else None
-        token = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
+        sent = message["key"] if isinstance(message, dict) and message.get("type") == "auth" else None
     except (TimeoutError, orjson.JSONDecodeError, KeyError, TypeError, WebSocketDisconnect):
-        token = None
-    if not isinstance(token, str):
+        sent = None
+    if not isinstance(sent, str):
         raise await _refused(websocket, 4401, 'send {"type": "auth", "key": "<key>"} first, or connect with ?ticket=', "no key")
-    return token
+    return sent
 
 
 async def _from_key(websocket: WebSocket, services: Services) -> Principal:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import Any
 
 import orjson
 
@@ -32,6 +33,7 @@ from capacity.reports.models import (
 from capacity.state import NO_SEH, SYSTEM_KEY, FacilityLive, digest_of, stop_mark
 from capacity.store.entries import state_from_hash
 from capacity.store.keys import HASH_FIELDS, UNIT_PREFIX, facilities_key, facility_key, ready_key, stale_key, stream_key
+from capacity.store.scripts import Arg
 from regions.registry import Facility
 
 
@@ -60,7 +62,7 @@ def _plain(value: object) -> object:
     return value.value if isinstance(value, Enum) else value
 
 
-def _stop(stop: SehReport | CapabilityStop, measured: str) -> dict:
+def _stop(stop: SehReport | CapabilityStop, measured: str) -> dict[str, Any]:
     return {
         "reason": _plain(stop.reason),
         "reason_text": stop.reason_text,
@@ -69,7 +71,7 @@ def _stop(stop: SehReport | CapabilityStop, measured: str) -> dict:
     }
 
 
-def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
+def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict[str, Any]:
     """The event as stored on the stream: UTC times, units in a fixed order, who sent it."""
     measured = utc_iso(report.measured_at)
     seh = None if report.seh is None else {"status": _plain(report.seh.status), **_stop(report.seh, measured)}
@@ -77,7 +79,7 @@ def canonical_event(*, facility: Facility, report: Report, key_id: str) -> dict:
         {"type": u.type.value, "staffed": u.staffed, "occupied": u.occupied, "available": u.available, "measured_at": measured}
         for u in sorted(report.units or [], key=lambda u: u.type.value)
     ]
-    event = {
+    event: dict[str, Any] = {
         "facility_id": facility.id,
         "region_id": facility.region_id,
         "measured_at": measured,
@@ -101,7 +103,7 @@ class Prepared:
 
     facility: Facility
     report: Report
-    event: dict
+    event: dict[str, Any]
     event_json: bytes
     ts_ms: int
     digest: str
@@ -207,7 +209,7 @@ async def apply_report(
     region = facility.region_id
     charge = charge or free_of_charge(region)
     keys = [facility_key(region, facility.id), stream_key(region), ready_key(region), stale_key(region), facilities_key(region), charge.key]
-    args = [charge.per_s, charge.burst, prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, prepared.event_json]
+    args: list[Arg] = [charge.per_s, charge.burst, prepared.ts_ms, prepared.digest, stream_maxlen, facility.id, prepared.event_json]
     args += [replaces_seh, prepared.stop_mark, prepared.stale_at_ms, "1" if key_id == SYSTEM_KEY else "0", *prepared.fields]
     started = time.perf_counter()
     outcome, *answer = await applier.apply(keys, args, region_id=region)

@@ -26,6 +26,7 @@ from capacity.reports.service import apply_system_seh
 from capacity.state import FacilityLive
 from capacity.store import scripts
 from capacity.store.keys import facility_key, ready_key, stale_cursor_key, stale_key, stream_key
+from capacity.store.replies import scored_range, text
 from regions.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class StaleWatch:
             seen < self.stale_at_ms(live) <= now_ms and live.stale_since is None for live in region.facilities.values() if live.reported
         ):
             return 0  # nothing has gone stale since the cursor this worker saw: no need to ask Redis
-        cursor = await self._redis.get(stale_cursor_key(region_id))
+        cursor = await text(self._redis, stale_cursor_key(region_id))
         if cursor is None:
             await self._redis.set(stale_cursor_key(region_id), now_ms, nx=True)  # a fresh start notifies nothing of the past
             self._cursors[region_id] = now_ms
@@ -124,7 +125,7 @@ class StaleWatch:
         if now_ms <= int(cursor):
             self._cursors[region_id] = int(cursor)
             return 0
-        passed = await self._redis.zrangebyscore(stale_key(region_id), f"({cursor}", now_ms, withscores=True)
+        passed = await scored_range(self._redis, stale_key(region_id), min=f"({cursor}", max=now_ms)
         triples: list[str] = []
         for facility_id, stale_ms in passed:
             facility = self._registry.facilities.get(facility_id)
@@ -139,7 +140,7 @@ class StaleWatch:
             }
             triples += [facility_id, since, orjson.dumps(notice).decode()]
         keys = [stale_key(region_id), stale_cursor_key(region_id), stream_key(region_id), ready_key(region_id)]
-        args = [cursor, now_ms, self._stream_maxlen, facility_key(region_id, ""), *triples]
+        args: list[scripts.Arg] = [cursor, now_ms, self._stream_maxlen, facility_key(region_id, ""), *triples]
         added, after = await scripts.run(self._redis, scripts.STALE, keys, args)
         if after:
             self._cursors[region_id] = int(after)

@@ -72,4 +72,5 @@ def hospital_status_xml(*, facilities: Iterable[FacilityFigures]) -> bytes | Non
     root = ET.Element("HospitalStatus", {"xmlns": HAVE_NS, "xmlns:xnl": XNL_NS, "xmlns:gml": GML_NS})
     root.extend(hospitals)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    written: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)  # typeshed: Any for a named encoding
+    return written

@@ -36,9 +36,10 @@ from feeds.fhir_saner.reading import Ignored
 def _saner_coding(concept: CodeableConcept | None, names: frozenset[str]) -> tuple[str, str] | None:
     """(code, system) of the first coding in one of the SANER code systems `names`."""
     for coding in (concept.coding if concept is not None else None) or []:
-        match = SANER_SYSTEM.match(coding.system or "")
+        system = coding.system or ""
+        match = SANER_SYSTEM.match(system)
         if match and match["name"].lower() in names and coding.code:
-            return coding.code, coding.system
+            return coding.code, system
     return None
 
 
@@ -168,7 +169,7 @@ def _read_strata(
     for index, stratum in enumerate(stratifier.stratum or []):
         where = f"{path}.stratum[{index}]"
         code = next((c.code for c in (stratum.value.coding if stratum.value else None) or [] if c.system == UNIT_SYSTEM), None)
-        if code not in UnitType.__members__:
+        if code is None or code not in UnitType.__members__:
             msg = f"stratum {_codings(stratum.value)} is not one of our unit types ({', '.join(UnitType)})"
             problems.append(Issue("error", "code-invalid", msg, (f"{where}.value",)))
             continue
@@ -181,7 +182,7 @@ def _read_strata(
         for p_index, population in enumerate(stratum.population or []):
             p_where = f"{where}.population[{p_index}]"
             figure = next((c.code for c in (population.code.coding if population.code else None) or [] if c.system == UNIT_SYSTEM), None)
-            if figure not in Figure.__members__ or Figure(figure) in figures:
+            if figure is None or figure not in Figure.__members__ or Figure(figure) in figures:
                 msg = f"population {_codings(population.code)} is not one of staffed, occupied, available (once each)"
                 problems.append(Issue("error", "code-invalid", msg, (f"{p_where}.code",)))
                 continue

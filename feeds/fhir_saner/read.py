@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.measurereport import MeasureReport
 from fhir.resources.R4B.reference import Reference
-from pydantic import ValidationError
+from fhir.resources.R4B.resource import Resource
+from pydantic import BaseModel, ValidationError
 
 from capacity.domain import UnitType
 from feeds.documents import FHIR_JSON, OWN_SCHEME, Issue, Parsed
 from feeds.fhir_saner.beds import beds_group, check_canonical, read_beds
 from feeds.fhir_saner.codes import ACCEPTED_MEDIA, REFERENCE, SUPPORTING, Figure
 from feeds.fhir_saner.reading import FhirDocument, FhirItem, FhirRejected, Ignored
+
+R = TypeVar("R", bound=BaseModel)
+"""The R4B model a resource is read as."""
 
 
 def read_body(*, body: bytes, content_type: str | None) -> FhirDocument:
@@ -60,7 +64,7 @@ def read_resource(*, data: Any) -> FhirDocument:
     )
 
 
-def _validated(*, model: type, data: dict, path: str) -> Any:
+def _validated(*, model: type[R], data: dict[str, Any], path: str) -> R:
     """The resource through the R4B model; its errors as issues naming each element."""
     try:
         return model.model_validate(data)
@@ -82,7 +86,7 @@ def _expression(path: str, loc: Iterable[Any]) -> str:
     return out
 
 
-def _read_bundle(*, data: dict) -> FhirDocument:
+def _read_bundle(*, data: dict[str, Any]) -> FhirDocument:
     """Check entry types before the R4B model (which fails on unknown types), then read each MeasureReport."""
     kind = data.get("type")
     if kind not in ("collection", "batch", "transaction", "searchset"):
@@ -102,12 +106,11 @@ def _read_bundle(*, data: dict) -> FhirDocument:
             problems.append(Issue("error", "not-supported", why, (f"Bundle.entry[{i}].resource",)))
     if problems:
         raise FhirRejected(422, problems)
-    bundle = _validated(model=Bundle, data=data, path="Bundle")
-    supporting = _supporting(bundle=bundle)
+    entries = _entries(bundle=_validated(model=Bundle, data=data, path="Bundle"))
+    supporting = _supporting(entries=entries)
     document = FhirDocument(bundle_type=kind, items=[])
-    for i, entry in enumerate(bundle.entry):
-        resource = entry.resource
-        if resource.get_resource_type() != "MeasureReport":
+    for i, (_, resource) in enumerate(entries):
+        if not isinstance(resource, MeasureReport):
             document.entries.append(f"{resource.get_resource_type()}/{resource.id or i}")
             continue
         item = read_measure_report(report=resource, path=f"Bundle.entry[{i}].resource", problems=problems, supporting=supporting)
@@ -121,14 +124,19 @@ def _read_bundle(*, data: dict) -> FhirDocument:
     return document
 
 
-def _supporting(*, bundle: Bundle) -> dict[str, Any]:
+def _entries(*, bundle: Bundle) -> list[tuple[str | None, Resource]]:
+    """Each entry's fullUrl and resource. `_read_bundle` refused a Bundle without entries or with an
+    entry without a resource before the model read it, so every entry is here."""
+    return [(entry.fullUrl, entry.resource) for entry in bundle.entry or [] if entry.resource is not None]
+
+
+def _supporting(*, entries: list[tuple[str | None, Resource]]) -> dict[str, Any]:
     """Organization and Location entries by fullUrl and by `Type/id`, for subject and reporter references."""
     found: dict[str, Any] = {}
-    for entry in bundle.entry:
-        resource = entry.resource
+    for full_url, resource in entries:
         if resource.get_resource_type() in SUPPORTING:
-            if entry.fullUrl:
-                found[entry.fullUrl] = resource
+            if full_url:
+                found[full_url] = resource
             if resource.id:
                 found[f"{resource.get_resource_type()}/{resource.id}"] = resource
     return found

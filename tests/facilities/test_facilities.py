@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
@@ -17,10 +18,11 @@ import pytest
 from capacity.config import Settings
 from capacity.db import Database
 from capacity.domain import Role
+from capacity.facilities.models import Kind
 from capacity.facilities.service import ImportRejected, check_rows, full_registry, read_csv
 from feeds.demo_places import demo_places_csv
 from regions.geo import RegionLocator, municipalities
-from regions.registry import load_registry
+from regions.registry import FACILITY_KINDS, load_registry
 from tests.conftest import ServerThread, bearer, migrated, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,10 @@ def check(text: str):
     return check_rows(
         header=header, rows=rows, registry=load_registry(), locator=RegionLocator.shipped(), imported_ids=set(), default_interval_s=900
     )
+
+
+def test_the_kind_a_facilities_file_may_name_is_every_kind_the_registry_knows():
+    assert list(get_args(Kind)) == sorted(FACILITY_KINDS)
 
 
 def test_region_comes_from_the_coordinates_when_the_file_gives_none():
