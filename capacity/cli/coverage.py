@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from capacity.cli.common import console, database_and_redis
 from capacity.config import get_settings
+from capacity.coverage.models import CoverageAnswer
 from capacity.facilities.service import full_registry
 from regions.stations import StationSet, load_stations
 
@@ -51,7 +52,7 @@ def coverage(
             console.print("[red]set REDIS_URL to the Redis the servers use, or ask for the baseline with --all-open[/red]")
             raise typer.Exit(2)
 
-        async def live():
+        async def live() -> CoverageAnswer:
             async with database_and_redis(settings) as (db, redis):
                 full = await full_registry(settings=settings, db=db)
                 replica = await loaded_replica(redis=redis, region_ids=full.regions)

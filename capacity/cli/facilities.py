@@ -11,6 +11,7 @@ import typer
 from capacity.cli import hours
 from capacity.cli.common import console, database, tell_workers
 from capacity.config import Settings, get_settings
+from capacity.facilities.models import ImportResult
 from capacity.facilities.service import ImportRejected, bump_registry_version, full_registry, import_facilities
 from capacity.history.service import record_audit
 
@@ -45,7 +46,7 @@ def facilities_import(
     )
 
 
-async def _import(settings: Settings, text: str, imported_by: str):
+async def _import(settings: Settings, text: str, imported_by: str) -> ImportResult:
     from regions.geo import RegionLocator
 
     async with database(settings) as db:

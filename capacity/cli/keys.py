@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from capacity.auth.models import ApiKey
 from capacity.auth.service import InvalidKeyRequest, KeyNotFound, bump_keys_version, create_key, list_keys, revoke_key, rotate_key
 from capacity.cli.common import console, database, tell_workers
 from capacity.config import Settings, get_settings
@@ -71,7 +72,7 @@ def keys_list() -> None:
 
     settings = get_settings()
 
-    async def run() -> list:
+    async def run() -> list[ApiKey]:
         async with database(settings) as db:
             return await list_keys(db=db)
 

@@ -10,7 +10,7 @@ import typer
 from capacity.cli.common import console, database_and_redis
 from capacity.config import get_settings
 from capacity.facilities.service import full_registry
-from capacity.history.recovery import rebuild_now
+from capacity.history.recovery import RebuildResult, rebuild_now
 from capacity.history.service import record_audit
 
 app = typer.Typer()
@@ -27,7 +27,7 @@ def rebuild(
         console.print("[red]set REDIS_URL to the Redis to rebuild (the embedded one rebuilds itself at start-up)[/red]")
         raise typer.Exit(2)
 
-    async def run() -> list:
+    async def run() -> list[RebuildResult]:
         async with database_and_redis(settings) as (db, redis):
             registry = await full_registry(settings=settings, db=db)
             results = await rebuild_now(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from capacity.config import Settings, get_settings
 from capacity.domain import Role
 from capacity.facilities.service import full_registry
 from capacity.history.service import record_audit
+from capacity.interop.csv_reports import CsvApplied
 
 app = typer.Typer()
 
@@ -91,7 +93,7 @@ def import_reports(
     )
 
 
-async def _import_reports(settings: Settings, text: str, name: str, reached):
+async def _import_reports(settings: Settings, text: str, name: str, reached: Callable[[int], None]) -> CsvApplied:
     from capacity.auth.models import Principal
     from capacity.history.log import EventLog
     from capacity.interop.csv_reports import apply_csv

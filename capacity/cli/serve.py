@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -17,7 +17,7 @@ from capacity.store.connection import EmbeddedRedis, start_embedded_redis
 app = typer.Typer()
 
 
-def server_options(settings: Settings, *, host: str | None, port: int | None, workers: int = 1) -> dict:
+def server_options(settings: Settings, *, host: str | None, port: int | None, workers: int = 1) -> dict[str, Any]:
     """uvicorn settings measured to serve best here: uvloop + httptools, no websocket compression."""
     return {
         "host": host or settings.host,

@@ -26,6 +26,7 @@ from capacity.live.replica import RegionLive
 from capacity.store import scripts
 from capacity.store.entries import AnnouncementNotice
 from capacity.store.keys import announcement_key, expiry_key, facility_key, ready_key, stream_key
+from capacity.store.replies import hash_fields
 from regions.registry import Facility
 
 CATEGORIES = ("trauma", "cardiac", "stroke", "respiratory", "sepsis", "obstetric", "paediatric", "psychiatric", "other")
@@ -126,7 +127,8 @@ async def announce(
     }
     event = {"kind": "announcement", "id": announcement_id, "state": "active", **{k: v for k, v in fields.items() if k != "created_by"}}
     keys = [facility_key(region, facility.id), announcement_key(region, announcement_id), expiry_key(region), stream_key(region)]
-    args = [request.need.value, announcement_id, int(expires.timestamp() * 1000), stream_maxlen, facility.id, orjson.dumps(event)]
+    args: list[scripts.Arg] = [request.need.value, announcement_id, int(expires.timestamp() * 1000), stream_maxlen, facility.id]
+    args.append(orjson.dumps(event))
     args += [v for pair in fields.items() for v in pair]
     outcome, *answer = await scripts.run(redis, scripts.ANNOUNCE, [*keys, ready_key(region)], args)
     if outcome == "not_ready":
@@ -157,7 +159,7 @@ async def announce(
 
 
 async def get_announcement(*, redis: aioredis.Redis, announcement_id: str) -> Announcement | None:
-    fields = await redis.hgetall(announcement_key(region_of(announcement_id), announcement_id))
+    fields = await hash_fields(redis, announcement_key(region_of(announcement_id), announcement_id))
     return _as_model(fields, announcement_id=announcement_id) if fields else None
 
 
@@ -175,7 +177,7 @@ async def end_announcement(
     }
     keys = [facility_key(region, announcement.facility_id), announcement_key(region, announcement.id)]
     keys += [expiry_key(region), stream_key(region)]
-    args = [announcement.id, how, utc_iso(now), stream_maxlen, announcement.facility_id, orjson.dumps(event)]
+    args: list[scripts.Arg] = [announcement.id, how, utc_iso(now), stream_maxlen, announcement.facility_id, orjson.dumps(event)]
     outcome, _ = await scripts.run(redis, scripts.RELEASE, keys, args)
     if outcome != "ended":
         return False
@@ -207,22 +209,25 @@ async def expire_due(*, redis: aioredis.Redis, db: Database, region: RegionLive,
 
 def active_announcements(*, region: RegionLive, facility: Facility) -> list[Announcement]:
     """The facility's incoming patients whose hold is still active (from the replica)."""
-    found = [a for a in region.announcements.values() if a.facility_id == facility.id and a.eta and a.created_at and a.expires_at]
-    return [
-        Announcement(
-            id=a.id,
-            facility_id=a.facility_id,
-            region_id=region.region_id,
-            need=a.need,
-            eta=a.eta,
-            urgency=a.urgency or "",
-            category=a.category or None,
-            state=a.state,
-            created_at=a.created_at,
-            expires_at=a.expires_at,
+    found = []
+    for a in region.announcements.values():
+        if a.facility_id != facility.id or a.eta is None or a.created_at is None or a.expires_at is None:
+            continue  # not this facility's, or a hold the replica knows only in part
+        found.append(
+            Announcement(
+                id=a.id,
+                facility_id=a.facility_id,
+                region_id=region.region_id,
+                need=a.need,
+                eta=a.eta,
+                urgency=a.urgency or "",
+                category=a.category or None,
+                state=a.state,
+                created_at=a.created_at,
+                expires_at=a.expires_at,
+            )
         )
-        for a in sorted(found, key=lambda a: (a.eta, a.id))
-    ]
+    return sorted(found, key=lambda a: (a.eta, a.id))
 
 
 async def restorable(*, db: Database, region_id: str, now: datetime) -> list[dict[str, Any]]:
