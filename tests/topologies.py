@@ -180,7 +180,8 @@ class SentinelSetup:
                 f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {folder}\n"
                 f"sentinel monitor {self.service} 127.0.0.1 {primary_port} 2\n"
                 f"sentinel down-after-milliseconds {self.service} 1000\n"
-                f"sentinel failover-timeout {self.service} 10000\n"
+                # a split vote is tried again after twice this: 6 s, not the 20 s a 10 s timeout gave
+                f"sentinel failover-timeout {self.service} 3000\n"
                 f"sentinel parallel-syncs {self.service} 1\n"
             )
             sentinel = Server(port=port, folder=folder, args=[str(conf), "--sentinel"])
@@ -196,6 +197,13 @@ class SentinelSetup:
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         return f"redis+sentinel://{hosts}/{self.service}"
+
+    def logs(self, lines: int = 15) -> str:
+        """The end of each sentinel's log: how the election went, for a test that failed."""
+        return "\n".join(
+            f"--- sentinel-{i}\n" + "\n".join((s.folder / "server.log").read_text(errors="replace").splitlines()[-lines:])
+            for i, s in enumerate(self.sentinels)
+        )
 
     def master_port(self) -> int:
         return int(self.sentinels[0].client().sentinel_get_master_addr_by_name(self.service)[1])

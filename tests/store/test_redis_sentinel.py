@@ -192,17 +192,21 @@ async def test_killing_the_primary_under_load_loses_no_acknowledged_report_and_n
 
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             pushing = [asyncio.create_task(hospital(http, f)) for f in FACILITIES]
-            await asyncio.sleep(3)
-            old_primary = sentinel.master_port()
-            before = sum(map(len, acknowledged.values()))
-            sentinel.primary.kill()
-            killed_at.append(time.monotonic())
-            deadline = time.monotonic() + 40
-            while not first_after_kill or sum(map(len, acknowledged.values())) < before + 50:
-                assert time.monotonic() < deadline, f"pushes did not recover: {codes[-20:]}"
-                await asyncio.sleep(0.1)
-            stop_pushing.set()
-            await asyncio.gather(*pushing)
+            try:
+                await asyncio.sleep(3)
+                old_primary = sentinel.master_port()
+                before = sum(map(len, acknowledged.values()))
+                sentinel.primary.kill()
+                killed_at.append(time.monotonic())
+                deadline = time.monotonic() + 40
+                while not first_after_kill or sum(map(len, acknowledged.values())) < before + 50:
+                    assert time.monotonic() < deadline, f"pushes did not recover: {codes[-20:]}\n{sentinel.logs()}"
+                    await asyncio.sleep(0.1)
+                stop_pushing.set()
+                await asyncio.gather(*pushing)
+            finally:  # the hospitals stop before the client closes, whatever failed
+                stop_pushing.set()
+                await asyncio.gather(*pushing, return_exceptions=True)
         recovery_s = first_after_kill[0] - killed_at[0]
         record_property("recovery_s", round(recovery_s, 2))
         log.warning("Sentinel fail-over: pushes recovered %.2f s after the primary was killed", recovery_s)
