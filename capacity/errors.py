@@ -8,6 +8,7 @@ be written as JSON, which would turn a client's mistake into a 500.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import orjson
@@ -92,6 +93,19 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     return await http_exception_handler(request, exc)
 
 
+_LOGGED_AT: dict[str, float] = {}
+LOG_EVERY_S = 10.0
+
+
+def _log_unavailable(request: Request, exc: Exception) -> None:
+    """Say why a request got 503, once per kind of failure every LOG_EVERY_S: during an outage
+    every request fails the same way (the count is in the refusal metric)."""
+    kind, now = type(exc).__name__, time.monotonic()
+    if now - _LOGGED_AT.get(kind, float("-inf")) >= LOG_EVERY_S:
+        _LOGGED_AT[kind] = now
+        log.warning("%s %s answered 503: %s: %s", request.method, request.url.path, kind, exc)
+
+
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Redis or SQL is down, or the region is being rebuilt: say so, so the sender retries."""
     rebuilding = isinstance(exc, LiveStateRebuilding)
@@ -103,5 +117,5 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     else:
         detail = "database unavailable; not acknowledged, retry the same report shortly"
     if not rebuilding:
-        log.warning("%s %s answered 503: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        _log_unavailable(request, exc)
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})
