@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import Base, UtcDateTime
@@ -86,3 +86,83 @@ class EventRecord:
             "body": self.body,
             "state": self.state,
         }
+
+
+# Hourly rollups: what the coordinator's charts and reports read instead of the raw events.
+# They are kept as events are recorded (capacity.history.rollups, in the same transaction)
+# and rebuilt from the record by `capacity db rollups`. Hours are whole UTC hours counted
+# from 1970-01-01T00:00Z (an integer, so steps of several hours are plain integer division
+# on SQLite and PostgreSQL alike); Dutch local days are whole hours too, even across DST.
+
+
+class UnitHour(Base):
+    """The free places of one unit type of one facility as measured by its reports within one hour."""
+
+    __tablename__ = "unit_hours"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(24), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    reports: Mapped[int] = mapped_column(Integer)
+    free_min: Mapped[int | None] = mapped_column(Integer)
+    free_max: Mapped[int | None] = mapped_column(Integer)
+    free_last: Mapped[int | None] = mapped_column(Integer)
+    """None when the hour's last report gave the count as unknown: a gap, never zero."""
+    staffed_last: Mapped[int | None] = mapped_column(Integer)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    """When the hour's last report was measured (ms): "last" whatever order events are recorded in."""
+
+    __table_args__ = (Index("ix_unit_hours_region", "region_id", "unit", "hour"),)
+
+
+class SehHour(Base):
+    """One SEH within one hour: minutes on stop (stops that have ended) and its reported pressure."""
+
+    __tablename__ = "seh_hours"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    stop_min: Mapped[float] = mapped_column(Float)
+    """Minutes on stop within the hour, of stops that have ended (an ongoing stop is counted when read)."""
+    closed_min: Mapped[float] = mapped_column(Float)
+    """Minutes closed by the SEH's declared opening hours: planned, so not a stop."""
+    reports: Mapped[int] = mapped_column(Integer)
+    """Reports within the hour that gave NEDOCS or waiting times."""
+    nedocs_max: Mapped[int | None] = mapped_column(Integer)
+    nedocs_last: Mapped[int | None] = mapped_column(Integer)
+    triage_last: Mapped[int | None] = mapped_column(Integer)
+    doctor_last: Mapped[int | None] = mapped_column(Integer)
+    last_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_seh_hours_region", "region_id", "hour"),)
+
+
+class StopEpisode(Base):
+    """One stop of one SEH, from the report that began it to the one that ended it (None: going on).
+
+    It keeps the reason it began with, as `capacity.history.service.stop_periods` does."""
+
+    __tablename__ = "stop_episodes"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reason: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_stop_episodes_region", "region_id", "start"),)
+
+
+class StopCursor(Base):
+    """The newest SEH report folded into a facility's episodes: an older one recorded later
+    (the backstop, a system report) makes the episodes be folded again from before it."""
+
+    __tablename__ = "stop_cursors"
+
+    facility_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region_id: Mapped[str] = mapped_column(String(16))
+    measured_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    event_ms: Mapped[int] = mapped_column(BigInteger)
+    event_seq: Mapped[int] = mapped_column(Integer)
