@@ -225,3 +225,16 @@ def _record_of(row: Any) -> EventRecord:
         body=row.body,
         state=row.state,
     )
+
+
+async def fold_if_missing(*, db: Database) -> int:
+    """After the upgrade that added the rollups: fold the events already recorded, once.
+    Returns the events folded (0 when the rollups were there, or the record is empty)."""
+    async with db.engine.connect() as conn:
+        folded_before = await conn.scalar(select(StopCursor.facility_id).limit(1)) or await conn.scalar(
+            select(UnitHour.facility_id).limit(1)
+        )
+        recorded = await conn.scalar(select(Event.event_id).limit(1))
+    if folded_before is not None or recorded is None:
+        return 0
+    return await rebuild_rollups(db=db)
