@@ -11,19 +11,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, case, func, literal, or_, select
 
 from capacity.coordinator.schemas import (
     STEPS,
-    CapacityPoint,
     CapacitySeries,
     DayMinutes,
-    FacilityPressure,
     FacilityTotals,
     NationalFigure,
     PressureSeries,
-    PressureSeriesPoint,
     RegionTotals,
     StopReport,
 )
@@ -221,12 +219,13 @@ def hour_range(*, start: datetime, end: datetime) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def _bucket_starts(first: int, last: int, step: int) -> list[int]:
-    return list(range(first, last, step))
-
-
 def _at(hour: int) -> str:
     return utc_iso(datetime.fromtimestamp(hour * HOUR_S, tz=UTC))
+
+
+def _bucket_labels(first: int, last: int, step: int) -> list[str]:
+    """The start of each bucket as written in the answer, made once per bucket, not per point."""
+    return [_at(hour) for hour in range(first, last, step)]
 
 
 async def capacity_series(
@@ -240,17 +239,14 @@ async def capacity_series(
     where = [UnitHour.region_id == region_id, UnitHour.unit == unit, UnitHour.hour >= first, UnitHour.hour < last]
     if facility_id is not None:
         where.append(UnitHour.facility_id == facility_id)
-    ranked = (
-        select(
-            UnitHour.facility_id,
-            UnitHour.free_last,
-            UnitHour.staffed_last,
-            bucket,
-            func.row_number().over(partition_by=(UnitHour.facility_id, bucket), order_by=UnitHour.hour.desc()).label("rn"),
-        )
-        .where(*where)
-        .subquery()
-    )
+    columns = (UnitHour.facility_id, UnitHour.free_last, UnitHour.staffed_last, bucket)
+    if hours == 1:  # one row per facility and hour already (the primary key): no ranking
+        ranked = select(*columns).where(*where).subquery()
+        last_rows: ColumnElement[bool] = ranked.c.bucket.is_not(None)
+    else:
+        rank = func.row_number().over(partition_by=(UnitHour.facility_id, bucket), order_by=UnitHour.hour.desc())
+        ranked = select(*columns, rank.label("rn")).where(*where).subquery()
+        last_rows = ranked.c.rn == 1
     grouped = (
         select(
             ranked.c.bucket,
@@ -259,28 +255,28 @@ async def capacity_series(
             func.sum(case((ranked.c.free_last.is_(None), 1), else_=0)),
             func.count(),
         )
-        .where(ranked.c.rn == 1)
+        .where(last_rows)
         .group_by(ranked.c.bucket)
     )
     names = select(UnitHour.facility_id).where(*where).distinct()
     async with db.engine.connect() as conn:
         found = {row[0]: row for row in await conn.execute(grouped)}
         facilities = sorted(await conn.scalars(names))
-    points = []
-    for index, hour in enumerate(_bucket_starts(first, last, hours)):
+    # Points as dicts, validated once with the answer: a year of hours is 8,784 points.
+    points: list[dict[str, Any]] = []
+    for index, at in enumerate(_bucket_labels(first, last, hours)):
         row = found.get(index)
         points.append(
-            CapacityPoint(
-                at=_at(hour),
+            dict(
+                at=at,
                 free=None if row is None or row[1] is None else int(row[1]),
                 staffed=None if row is None or row[2] is None else int(row[2]),
                 unknown=0 if row is None else int(row[3]),
                 reported=0 if row is None else int(row[4]),
             )
         )
-    return CapacitySeries(
-        region_id=region_id, unit=unit, start=_at(first), end=utc_iso(end), step=step, facilities=facilities, points=points
-    )
+    answer = {"region_id": region_id, "unit": unit, "start": _at(first), "end": utc_iso(end), "step": step}
+    return CapacitySeries.model_validate({**answer, "facilities": facilities, "points": points})
 
 
 async def pressure_series(
@@ -301,41 +297,33 @@ async def pressure_series(
     where = [SehHour.region_id == region_id, SehHour.hour >= first, SehHour.hour < last, SehHour.reports > 0]
     if facility_id is not None:
         where.append(SehHour.facility_id == facility_id)
-    ranked = (
-        select(
-            SehHour.facility_id,
-            SehHour.nedocs_last,
-            SehHour.triage_last,
-            SehHour.doctor_last,
-            bucket,
-            func.max(SehHour.nedocs_max).over(partition_by=partition).label("peak"),
-            func.row_number().over(partition_by=partition, order_by=SehHour.hour.desc()).label("rn"),
-        )
-        .where(*where)
-        .subquery()
-    )
-    query = select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.facility_id, ranked.c.bucket)
+    columns = (SehHour.facility_id, SehHour.nedocs_last, SehHour.triage_last, SehHour.doctor_last, bucket)
+    if hours == 1:  # one row per SEH and hour already: no ranking
+        query = select(*columns, SehHour.nedocs_max.label("peak")).where(*where).order_by(SehHour.facility_id, SehHour.hour)
+    else:
+        peak = func.max(SehHour.nedocs_max).over(partition_by=partition).label("peak")
+        rank = func.row_number().over(partition_by=partition, order_by=SehHour.hour.desc()).label("rn")
+        ranked = select(*columns, peak, rank).where(*where).subquery()
+        query = select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.facility_id, ranked.c.bucket)
     async with db.engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    points: dict[str, list[PressureSeriesPoint]] = defaultdict(list)
-    for row in rows:
+    labels = _bucket_labels(first, last, hours)
+    points: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:  # dicts, validated in one go with the answer (as in capacity_series)
         points[row.facility_id].append(
-            PressureSeriesPoint(
-                at=_at(first + row.bucket * hours),
+            dict(
+                at=labels[row.bucket],
                 nedocs=row.nedocs_last,
                 nedocs_max=row.peak,
                 triage_min=row.triage_last,
                 doctor_min=row.doctor_last,
             )
         )
-    return PressureSeries(
-        region_id=region_id,
-        start=_at(first),
-        end=utc_iso(end),
-        step=step,
-        facilities=[
-            FacilityPressure(facility_id=f.id, name=f.name, points=points.get(f.id, []))
-            for f in sehs_of(facilities=facilities)
-            if facility_id is None or f.id == facility_id
-        ],
+    sehs = [
+        {"facility_id": f.id, "name": f.name, "points": points.get(f.id, [])}
+        for f in sehs_of(facilities=facilities)
+        if facility_id is None or f.id == facility_id
+    ]
+    return PressureSeries.model_validate(
+        {"region_id": region_id, "start": _at(first), "end": utc_iso(end), "step": step, "facilities": sehs}
     )
