@@ -1,4 +1,4 @@
-"""`capacity db upgrade | prune`: the SQL record's schema and retention."""
+"""`capacity db upgrade | prune | rollups`: the SQL record's schema, retention and hourly rollups."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from capacity.cli.common import console, database
 from capacity.config import get_settings
+from capacity.history.rollups import rebuild_rollups
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, upgrade
 
@@ -40,3 +41,20 @@ def db_prune(
             return deleted
 
     console.print(f"deleted {asyncio.run(run())} events older than {keep} days")
+
+
+@app.command("rollups")
+def db_rollups(
+    region: Annotated[str | None, typer.Option(help="Only this region (default: every region).")] = None,
+) -> None:
+    """Fold the hourly rollups (charts, stop reports) again from the record: after an upgrade
+    that added them, or if they are in doubt. Hours already pruned from the record are lost."""
+    settings = get_settings()
+
+    async def run() -> int:
+        async with database(settings) as db:
+            folded = await rebuild_rollups(db=db, region_id=region)
+            await record_audit(db=db, actor="cli", action="history.rollups", target=region, detail={"events": folded})
+            return folded
+
+    console.print(f"folded {asyncio.run(run())} events into the hourly rollups{f' of {region}' if region else ''}")

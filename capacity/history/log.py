@@ -20,19 +20,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from capacity.db import Database
 from capacity.errors import DatabaseUnavailable
 from capacity.history.models import Event, EventRecord
+from capacity.history.rollups import fold_records
 
 log = logging.getLogger(__name__)
 
 
 async def insert_events(*, db: Database, records: Sequence[EventRecord]) -> None:
-    """Insert the records that are not there yet, in one transaction."""
+    """Insert the records that are not there yet, and fold them into the hourly rollups, in one transaction."""
     if not records:
         return
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    statement = insert(Event).on_conflict_do_nothing(index_elements=["region_id", "event_id"])
+    statement = insert(Event).on_conflict_do_nothing(index_elements=["region_id", "event_id"]).returning(Event.region_id, Event.event_id)
     try:
         async with db.engine.begin() as conn:
-            await conn.execute(statement, [r.row() for r in records])
+            # Only the rows this transaction inserted are folded into the rollups: a retried
+            # report, or one the backstop wrote at the same moment, is counted once.
+            inserted = {(r.region_id, r.event_id) for r in await conn.execute(statement, [r.row() for r in records])}
+            await fold_records(conn, [r for r in records if (r.region_id, r.event_id) in inserted])
     except (SQLAlchemyError, OSError) as exc:
         raise DatabaseUnavailable(str(exc)) from exc
 
