@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from capacity.db import Database
-from capacity.history.models import SehHour, UnitHour
+from capacity.history.log import insert_events
+from capacity.history.models import EventRecord, SehHour, UnitHour
 from tests.conftest import ServerThread, bearer
 from tests.coordinator.conftest import ELSEWHERE, OTHER_REGION, REGION, SEHS
 
@@ -158,6 +159,48 @@ async def test_pressure_per_seh_takes_the_last_figures_and_the_highest_nedocs(re
     assert sehs[C] == []
     one = await series(server, coordinator, route="pressure", step="1h", facility_id=B, **{"from": START.isoformat(), "to": at(6)})
     assert [f["facility_id"] for f in one.json()["facilities"]] == [B]
+
+
+async def test_the_series_follows_reports_recorded_as_the_ingest_records_them(record, server: ServerThread, coordinator):
+    reports = [  # (facility, minutes after START, available, NEDOCS), recorded out of measured order
+        (A, 50, 5, 90),
+        (A, 10, 3, 120),
+        (B, 30, 2, None),
+        (A, 80, None, 40),
+        (B, 125, 4, None),
+    ]
+    records = []
+    for n, (facility_id, minutes, available, nedocs) in enumerate(reports):
+        measured = START + timedelta(minutes=minutes)
+        ms = int(measured.timestamp() * 1000)
+        body: dict = {"units": [{"type": "ic_adult", "staffed": 10, "available": available}]}
+        if nedocs is not None:
+            body["nedocs"] = {"score": nedocs}
+        records.append(
+            EventRecord(
+                region_id=REGION,
+                event_id=f"{ms}-{n}",
+                facility_id=facility_id,
+                measured_at=measured,
+                key_id="k",
+                seh_status=None,
+                digest=str(n),
+                body=body,
+                state={},
+            )
+        )
+    for one in records:
+        await insert_events(db=record, records=[one])
+    period = {"from": START.isoformat(), "to": at(3)}
+    capacity = (await series(server, coordinator, unit="ic_adult", step="1h", **period)).json()
+    assert [(p["free"], p["staffed"], p["unknown"], p["reported"]) for p in capacity["points"]] == [
+        (7, 20, 0, 2),
+        (None, 10, 1, 1),
+        (4, 10, 0, 1),
+    ]
+    pressure = (await series(server, coordinator, route="pressure", step="3h", **period)).json()
+    points = {f["facility_id"]: [(p["nedocs"], p["nedocs_max"]) for p in f["points"]] for f in pressure["facilities"]}
+    assert points[A] == [(40, 120)] and points[B] == []
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,25 @@
-"""The LNAZ-style stop report of a region, on a record of the test's own making: every figure
-worked out by hand (stops across midnight and the quarter's ends, one still going, a planned
-closure kept apart, SEHs without stops counted in the mean), as JSON and as the same CSV."""
+"""The LNAZ-style stop report of a region, on a record of the test's own making (SEH reports
+recorded with `insert_events`, so the rollups follow as in service): every figure worked out by
+hand (stops across midnight and the quarter's ends, one still going, a planned closure kept
+apart, SEHs without stops counted in the mean), as JSON and as the same CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 
 from capacity.coordinator.schemas import quarter_bounds
 from capacity.coordinator.service import counted_days
 from capacity.db import Database
 from capacity.domain import LOCAL_TIME, OPENING_HOURS, Role
-from capacity.history.models import StopEpisode
+from capacity.history.log import insert_events
+from capacity.history.models import Event, EventRecord
 from tests.conftest import ServerThread, bearer
 from tests.coordinator.conftest import ELSEWHERE, OTHER_REGION, REGION, SEHS
 
@@ -37,11 +41,34 @@ def local(text: str) -> datetime:
 
 
 async def write_stops(db: Database, stops: list[tuple[str, datetime, datetime | None, str | None]]) -> None:
-    async with db.session() as session:
-        for facility_id, start, end, reason in stops:
-            region_id = OTHER_REGION if facility_id == ELSEWHERE else REGION
-            session.add(StopEpisode(facility_id=facility_id, start=start, end=end, region_id=region_id, reason=reason))
-        await session.commit()
+    """Record the SEH reports that make these stops (and open reports around them) as the ingest
+    does, with `insert_events`: the rollups the report reads follow from the record."""
+    reports: list[tuple[str, datetime, dict[str, Any]]] = []
+    for facility_id, start, end, reason in stops:
+        status = "closed" if reason == OPENING_HOURS else "stop"
+        reports.append((facility_id, start - timedelta(hours=2), {"status": "open"}))
+        reports.append((facility_id, start, {"status": status, "reason": reason}))
+        if end is not None:
+            reports.append((facility_id, end, {"status": "open"}))
+    records = []
+    for n, (facility_id, at, seh) in enumerate(sorted(reports, key=lambda r: r[1])):
+        ms = int(at.timestamp() * 1000)
+        body = {"seh": seh, "units": [{"type": "ic_adult", "staffed": 8, "available": n % 5}]}
+        records.append(
+            EventRecord(
+                region_id=OTHER_REGION if facility_id == ELSEWHERE else REGION,
+                event_id=f"{ms}-{n}",
+                facility_id=facility_id,
+                measured_at=at,
+                key_id="k",
+                seh_status=seh["status"],
+                digest=f"{facility_id}-{n}",
+                body=body,
+                state={"seh": seh},
+            )
+        )
+    await insert_events(db=db, records=records[::2])  # in two transactions, as group commits would
+    await insert_events(db=db, records=records[1::2])
 
 
 @pytest.fixture
@@ -63,7 +90,11 @@ def test_a_quarter_is_a_dutch_calendar_quarter_and_counts_its_local_days():
 async def test_the_quarter_report_on_a_hand_made_record(quarter_record, server: ServerThread, coordinator):
     async with httpx.AsyncClient(base_url=server.url) as http:
         answer = await http.get(f"/api/v1/regions/{REGION}/stops/report", params={"quarter": "2026Q3"}, headers=bearer(coordinator))
+        async with quarter_record.engine.begin() as conn:
+            await conn.execute(delete(Event))  # the report reads the rollups, never the raw events
+        again = await http.get(f"/api/v1/regions/{REGION}/stops/report", params={"quarter": "2026Q3"}, headers=bearer(coordinator))
     assert answer.status_code == 200, answer.text
+    assert again.json() == answer.json()
     report = answer.json()
     assert (report["start"], report["end"], report["counted_until"]) == (
         "2026-06-30T22:00:00Z",
