@@ -221,3 +221,12 @@ async def test_only_coordinators_dispatch_and_admins_of_the_region_get_it(record
             token = await keys.create(role, A if role is Role.facility else None)
             status = (await http.get(path, headers=bearer(token))).status_code
             assert status == (200 if role in (Role.coordinator, Role.dispatch, Role.admin) else 403), role
+
+
+async def test_a_quarter_not_begun_counts_nothing_rather_than_failing(record, server: ServerThread, coordinator):
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.get(f"/api/v1/regions/{REGION}/stops/report", params={"quarter": "2099Q1"}, headers=bearer(coordinator))
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["days"] == 0 and report["per_day"] == [] and report["counted_until"] == report["start"]
+    assert report["region"]["minutes_per_day"] == 0 and len(report["facilities"]) == 6
