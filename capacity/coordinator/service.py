@@ -7,6 +7,7 @@ the same whatever the number of reports behind it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -137,7 +138,9 @@ async def stop_report(
     async with db.engine.connect() as conn:
         episodes = (await conn.execute(query)).all()
     tallies = {f.id: _Tally() for f in sehs}
-    per_day: dict[date, dict[str, float]] = {day: defaultdict(float) for day, _, _ in local_days(start=start, end=until)}
+    days_of_period = local_days(start=start, end=until)
+    day_starts = [since for _, since, _ in days_of_period]
+    per_day: dict[date, dict[str, float]] = {day: defaultdict(float) for day, _, _ in days_of_period}
     for episode in episodes:
         tally = tallies.get(episode.facility_id)
         if tally is None:  # no longer one of the region's SEHs
@@ -151,8 +154,11 @@ async def stop_report(
             continue
         tally.add_stop(minutes=minutes, reason=episode.reason)
         tally.ongoing |= episode.end is None
-        for day, a, b in local_days(start=since, end=to):
-            per_day[day][episode.facility_id] += (b - a).total_seconds() / 60
+        index = bisect_right(day_starts, since) - 1  # the local day the stop begins in, then the next ones
+        while index < len(days_of_period) and days_of_period[index][1] < to:
+            day, day_start, day_end = days_of_period[index]
+            per_day[day][episode.facility_id] += (min(to, day_end) - max(since, day_start)).total_seconds() / 60
+            index += 1
     region = _Tally()
     for tally in tallies.values():
         region.merge(tally)
