@@ -72,11 +72,34 @@ window.capacityCoordinatorCharts = (() => {
     return { width, height: width < 500 ? 210 : 260 };
   };
 
-  const axisFont = "12px system-ui, sans-serif";
-  function axes(yLabel) {
-    const base = { stroke: "#3a4651", font: axisFont, labelFont: axisFont, grid: { stroke: "#e3e7eb", width: 1 }, ticks: { stroke: "#c4ccd4", width: 1 } };
-    return [{ ...base }, { ...base, label: yLabel, labelSize: 18, size: 44 }];
+  // Time labels as people here write them ("14:00", "7 dec"): the date under the first time of each day.
+  const dayText = (ms) => format(ms, { day: "numeric", month: "short" });
+  function timeValues(u, splits, axisIdx, space, incr) {
+    let lastDay = null;
+    return splits.map((s) => {
+      const ms = s * 1000, day = dayText(ms);
+      if (incr >= 86400) return day;
+      const time = format(ms, { hour: "2-digit", minute: "2-digit" });
+      const text = day !== lastDay ? `${time}\n${day}` : time;
+      lastDay = day;
+      return text;
+    });
   }
+  // A bar per local day, labelled under the bar; every few days when they would crowd.
+  function daySplits(u) {
+    const xs = u.data[0];
+    const px = Math.max(1, u.bbox.width / (window.devicePixelRatio || 1));
+    const every = Math.max(1, Math.ceil((xs.length * 58) / px));
+    return xs.filter((_, i) => i % every === 0);
+  }
+
+  const axisFont = "12px system-ui, sans-serif";
+  function axes(yLabel, x = {}) {
+    const base = { stroke: "#3a4651", font: axisFont, labelFont: axisFont, grid: { stroke: "#e3e7eb", width: 1 }, ticks: { stroke: "#c4ccd4", width: 1 } };
+    return [{ ...base, values: timeValues, space: 64, size: 44, ...x }, { ...base, label: yLabel, labelSize: 18, size: 44 }];
+  }
+  // The legend shows values only under the cursor: "–" when there is none, "?" for an unknown figure.
+  const shown = (idx, v, text) => (idx === null || idx === undefined ? "–" : v === null || v === undefined ? "?" : text(v));
 
   // Replace chart `name` in `box` (an element) with a new one; `empty` is said instead when nothing is known.
   function draw(name, box, options, data, emptyText) {
@@ -102,7 +125,7 @@ window.capacityCoordinatorCharts = (() => {
     return chart;
   }
 
-  const minutesText = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)}`);
+  const minutesText = (v) => `${Math.round(v)}`;
 
   // Stop minutes per local day, stacked per SEH. `days`: local midnights (ms); `rows`: [{id, name, minutes: [per day]}].
   // uPlot draws bars per series, so each series is the running sum up to its SEH, drawn largest first.
@@ -125,7 +148,7 @@ window.capacityCoordinatorCharts = (() => {
         width: 0,
         paths: window.uPlot.paths.bars({ size: [0.7, 48], align: 0 }),
         points: { show: false },
-        value: (u, v, si, idx) => (idx === null ? "–" : minutesText(row.minutes[idx])),
+        value: (u, v, si, idx) => shown(idx, row.minutes[idx], minutesText),
       });
       data.push(sums[i]);
     }
@@ -133,7 +156,7 @@ window.capacityCoordinatorCharts = (() => {
     return draw("stops", box, {
       series,
       scales: { x: { time: true, range: () => [from, to] }, y: { range: (u, min, max) => [0, Math.max(60, max * 1.05)] } },
-      axes: axes(t("coord.chart.minutes")),
+      axes: axes(t("coord.chart.minutes"), { splits: daySplits, values: (u, splits) => splits.map((x) => dayText(x * 1000)), grid: { show: false } }),
     }, data, t("coord.chart.no_stops"));
   }
 
@@ -150,7 +173,7 @@ window.capacityCoordinatorCharts = (() => {
         spanGaps: false,
         show: !hidden.has(line.key),
         points: { show: at.length <= 60, size: 4 },
-        value: (u, v) => (v === null || v === undefined ? "?" : String(Math.round(v))),
+        value: (u, v, si, idx) => shown(idx, v, (x) => String(Math.round(x))),
       });
       data.push(line.values);
     });

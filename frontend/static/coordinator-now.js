@@ -82,11 +82,14 @@ window.capacityCoordinatorNow = (() => {
     render();
   }
 
+  // A report as applied; true when it moved the SEH onto or off stop (the what-if lists follow).
   function applyEvent(e) {
     const f = state.facilities.get(e.facility_id);
-    if (!f) return;
+    if (!f) return false;
+    let moved = false;
     if (e.seh) {
-      const was = f.seh && ON_STOP.has(f.seh.status);
+      const was = !!f.seh && ON_STOP.has(f.seh.status);
+      moved = was !== ON_STOP.has(e.seh.status);
       f.seh = e.seh;
       if (!ON_STOP.has(e.seh.status)) state.since.delete(f.id);
       else if (!was || !state.since.has(f.id)) state.since.set(f.id, { at: Date.parse(e.seh.measured_at), before: false });
@@ -98,6 +101,7 @@ window.capacityCoordinatorNow = (() => {
     }
     f.last_measured_at = e.measured_at;
     f.stale_since = null;
+    return moved;
   }
 
   function connect(region) {
@@ -118,8 +122,9 @@ window.capacityCoordinatorNow = (() => {
         whatIf.list();
         coverage.load();
       } else if (msg.type === "event") {
-        applyEvent(msg);
+        const moved = applyEvent(msg);
         render();
+        if (moved) whatIf.list();
       } else if (msg.type === "stale") {
         const f = state.facilities.get(msg.facility_id);
         if (f) { f.stale_since = msg.since; render(); }

@@ -306,11 +306,13 @@
     if (!regions.ok) { signOut(refused(regions)); return; }
     const select = $("region");
     select.replaceChildren(...regions.body.map((r) => el("option", { value: r.id }, `${r.id} ${r.name}`)));
-    const remembered = localStorage.getItem(REGION);
-    if (regions.body.some((r) => r.id === remembered)) select.value = remembered;
+    // A link may name the region and period (?region=ROAZ11&period=week); else the last ones chosen here.
+    const asked = new URLSearchParams(location.search);
+    const wanted = [asked.get("region"), localStorage.getItem(REGION)].find((id) => regions.body.some((r) => r.id === id));
+    if (wanted) select.value = wanted;
     state.region = select.value;
-    const kept = localStorage.getItem(PERIOD);
-    $("period").value = PERIODS.has(kept) && kept !== "custom" ? kept : "quarter";
+    const kept = [asked.get("period"), localStorage.getItem(PERIOD)].find((p) => PERIODS.has(p) && p !== "custom");
+    $("period").value = kept || "quarter";
     state.signinMessage = { key: null, vars: {} };
     $("app").hidden = false;
     $("signout").hidden = false;

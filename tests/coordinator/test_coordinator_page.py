@@ -66,7 +66,7 @@ async def push_history(hospitals: Hospitals) -> datetime:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now - timedelta(hours=HOURS)
     stops = {MAASTRICHT: (20, 18, "crowding"), ROERMOND: (8, 7, "staffing")}
-    for facility_id in (MAASTRICHT, ROERMOND, HEERLEN):
+    for offset, facility_id in enumerate((MAASTRICHT, ROERMOND, HEERLEN)):
         for hour in range(HOURS):
             at = start + timedelta(hours=hour, minutes=5)
             ago = HOURS - hour
@@ -79,8 +79,8 @@ async def push_history(hospitals: Hospitals) -> datetime:
                 measured_at=at,
                 seh=seh,
                 units=units(hour, medium_care=facility_id == MAASTRICHT and hour < 10),
-                nedocs=40 + (hour * 7) % 90,
-                waiting={"triage_min": 5 + hour % 10, "doctor_min": 20 + (hour * 3) % 50},
+                nedocs=30 + (hour * 7 + offset * 25) % 110,
+                waiting={"triage_min": 5 + (hour + offset) % 10, "doctor_min": 15 + (hour * 3 + offset * 20) % 60},
             )
     return now
 
@@ -104,6 +104,7 @@ class Watch:
         page.on("request", lambda r: self.urls.append(r.url))
         page.on("websocket", lambda ws: self.urls.append(ws.url))
         page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: self.console.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
     def api(self, part: str) -> list[dict[str, list[str]]]:
         return [parse_qs(urlparse(u).query) for u in self.urls if part in urlparse(u).path]
@@ -116,9 +117,9 @@ class Watch:
 
 async def open_page(page: Page, server, key: str) -> None:
     """Open the page with the key in the fragment (as a link would), wait until live and drawn."""
-    await page.goto(f"{server.url}/coordinator#key={key}")
+    await page.goto(f"{server.url}/coordinator?region={REGION}#key={key}")
     await expect(page.locator("#app")).to_be_visible(timeout=LOAD)
-    await expect(page.locator("#region")).to_have_value(REGION)  # the remembered region or the first one
+    await expect(page.locator("#region")).to_have_value(REGION)
     await expect(page.locator("#status")).to_have_text("live", timeout=LOAD)
     await expect(page.locator("#stops-table tbody tr")).not_to_have_count(0, timeout=LOAD)
     await page.wait_for_function("() => ['stops', 'capacity', 'nedocs', 'waiting'].every((n) => window.coordinatorCharts[n])")
@@ -142,7 +143,6 @@ def local_midnight(days_back: int) -> datetime:
 async def test_the_charts_draw_the_pushed_history_and_a_period_switch_asks_for_and_draws_the_new_range(page, server, coordinator, history):
     watch = Watch(page)
     await page.set_viewport_size({"width": 1280, "height": 900})
-    await page.add_init_script(f"localStorage.setItem('capacity.region', '{REGION}')")
     await open_page(page, server, coordinator)
     await expect(page.locator("html")).to_have_attribute("lang", "nl")
     await expect(page.locator("#period")).to_have_value("quarter")
@@ -303,8 +303,9 @@ async def test_at_phone_width_nothing_spills_sideways_and_english_reads_english(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" or "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     await page.set_viewport_size({"width": 390, "height": 844})
-    await page.goto(f"{server.url}/coordinator#key={coordinator}")
+    await page.goto(f"{server.url}/coordinator?region={REGION}&period=week#key={coordinator}")
     await expect(page.locator("#status")).to_have_text("live", timeout=LOAD)
+    await expect(page.locator("#period")).to_have_value("week")
     await expect(page.locator("h1")).to_have_text("Regional coordination")
     await page.wait_for_function("() => ['stops', 'capacity', 'nedocs', 'waiting'].every((n) => window.coordinatorCharts[n])")
     await expect(page.locator("#stops-title")).to_have_text("Stops in the period")
@@ -313,6 +314,8 @@ async def test_at_phone_width_nothing_spills_sideways_and_english_reads_english(
     assert all(right <= 390 for right in widths)
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "coordinator-phone.png", full_page=True)
+    for part in ("controls", "now", "stops", "capacity", "coverage"):  # each readable on its own
+        await page.locator(f"#{part}").screenshot(path=ARTIFACTS / f"coordinator-phone-{part}.png")
     assert errors == []
 
 
