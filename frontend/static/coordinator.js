@@ -65,7 +65,9 @@
   function shownText(p) {
     const date = (ms) => charts.format(ms, { day: "numeric", month: "short", year: "numeric" });
     const span = t("coord.shown", { from: date(p.from), to: date(p.to - charts.DAY) });
-    return p.quarter ? `${t("coord.quarter", { q: p.quarter.q, y: p.quarter.y })}: ${span}` : span;
+    const region = $("region").selectedOptions[0];  // named here too: on paper the picker is not printed
+    const when = p.quarter ? `${t("coord.quarter", { q: p.quarter.q, y: p.quarter.y })}: ${span}` : span;
+    return region ? `${region.textContent} · ${when}` : when;
   }
 
   // -- loading ---------------------------------------------------------------------------------
