@@ -27,9 +27,10 @@ window.capacityCoordinatorNow = (() => {
   const fmt = (n) => Number(n).toLocaleString(i18n.lang === "en" ? "en-GB" : "nl-NL");
   const reasonWords = (s) => (s.reason === "other" && s.reason_text ? s.reason_text : s.reason ? label(`reason.${s.reason}`, s.reason) : t("coord.reason.unknown"));
   const isStale = (f) => !f.last_measured_at || secondsSince(f.last_measured_at) > f.reporting_interval_s || !!f.stale_since;
+  // A moment today as its time ("14:30"); on another day with the date ("8 dec 00:30").
   function when(ms) {
-    const near = Math.abs(ms - serverNow()) < 20 * clock.HOUR;
-    return clock.format(ms, near ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    const time = clock.format(ms, { hour: "2-digit", minute: "2-digit" });
+    return clock.isoDate(ms) === clock.isoDate(serverNow()) ? time : `${clock.format(ms, { day: "numeric", month: "short" })} ${time}`;
   }
   function lasting(ms) {
     const min = Math.max(0, Math.round((serverNow() - ms) / 60000));

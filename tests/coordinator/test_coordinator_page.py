@@ -9,6 +9,7 @@ the CSV, a new stop in "Now" within a second, nothing fetched from another host,
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,7 +255,9 @@ async def test_a_new_stop_a_capability_stop_and_the_alert_it_fires_appear_in_now
     await expect(row).to_be_visible(timeout=LIVE)
     assert time.monotonic() - started < LIVE / 1000
     await expect(row.locator("td.reason")).to_have_text("geen IC-bed")
-    await expect(row.locator("td.until")).to_have_text(until.astimezone(LOCAL).strftime("%H:%M"))
+    end = until.astimezone(LOCAL)
+    day = rf"{end.day} \w+\.? " if end.date() != datetime.now(LOCAL).date() else ""  # tomorrow: with the date
+    await expect(row.locator("td.until")).to_have_text(re.compile(rf"^{day}{end:%H:%M}$"))
     await expect(row.locator("td.since .sub")).to_have_text("0 min")
     await expect(page.locator("#now-summary")).to_contain_text("1 op stop")
     await expect(page.locator("#now-alerts li[data-subscription]")).to_have_count(1, timeout=LOAD)
@@ -263,6 +266,8 @@ async def test_a_new_stop_a_capability_stop_and_the_alert_it_fires_appear_in_now
     await hospitals.report(ROERMOND, capability_stops=[{"capability": "pci", "reason": "equipment", "expected_until": until.isoformat()}])
     await expect(page.locator(f'#now-cap-stops li[data-facility="{ROERMOND}"]')).to_contain_text("PCI", timeout=LIVE)
     assert time.monotonic() - started < LIVE / 1000
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator("#now").screenshot(path=ARTIFACTS / "coordinator-now.png")
     # the SEH that closed can be opened again in the what-if, the others closed
     await expect(page.locator(f"#open-{HEERLEN}")).to_have_count(1)
     await expect(page.locator(f"#close-{MAASTRICHT}")).to_have_count(1)
