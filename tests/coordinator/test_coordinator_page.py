@@ -281,6 +281,14 @@ async def test_a_new_stop_a_capability_stop_and_the_alert_it_fires_appear_in_now
 
     await hospitals.report(HEERLEN, seh={"status": "open"})
     await expect(row).to_have_count(0, timeout=LIVE)
+
+    # 45 minutes: what if Maastricht closed too (the live state is not touched)
+    await expect(page.locator("#coverage-now")).to_contain_text("binnen 45 minuten", timeout=LOAD)
+    await page.locator(f"#close-{MAASTRICHT}").check()
+    await page.locator("#whatif-run").click()
+    await expect(page.locator("#whatif-result")).to_contain_text(
+        re.compile(r"^[\d.]+ inwoners van ROAZ11 komen buiten 45 minuten"), timeout=LOAD
+    )
     assert watch.foreign(server) == []
     assert watch.console == []
 
