@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from capacity.config import Settings
 from capacity.db import Database
+from capacity.history.rollups import fold_if_missing
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ async def prepare_schema(*, settings: Settings, db: Database) -> str | None:
         if settings.migrates_on_start():
             await asyncio.to_thread(upgrade, url)
         problem = await schema_problem(db)
+        if settings.migrates_on_start() and problem is None and (folded := await fold_if_missing(db=db)):
+            log.info("folded %d recorded events into the new hourly rollups", folded)
     except Exception as exc:
         log.error("database unavailable at start-up: %s", exc)
         return f"database unavailable at start-up: {exc.__class__.__name__}"

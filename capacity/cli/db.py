@@ -10,7 +10,7 @@ import typer
 
 from capacity.cli.common import console, database
 from capacity.config import get_settings
-from capacity.history.rollups import rebuild_rollups
+from capacity.history.rollups import fold_if_missing, rebuild_rollups
 from capacity.history.service import prune_history, record_audit
 from capacity.migrate import head_revision, upgrade
 
@@ -24,6 +24,14 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.sqlalchemy_url(), revision)
     console.print(f"database at revision {revision if revision != 'head' else head_revision()}")
+    if revision == "head":
+
+        async def fold() -> int:
+            async with database(settings) as db:
+                return await fold_if_missing(db=db)
+
+        if folded := asyncio.run(fold()):
+            console.print(f"folded {folded} recorded events into the new hourly rollups")
 
 
 @app.command("prune")

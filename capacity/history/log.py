@@ -13,11 +13,9 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from capacity.db import Database
+from capacity.db import Database, dialect_insert
 from capacity.errors import DatabaseUnavailable
 from capacity.history.models import Event, EventRecord
 from capacity.history.rollups import fold_records
@@ -29,10 +27,13 @@ async def insert_events(*, db: Database, records: Sequence[EventRecord]) -> None
     """Insert the records that are not there yet, and fold them into the hourly rollups, in one transaction."""
     if not records:
         return
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    statement = insert(Event).on_conflict_do_nothing(index_elements=["region_id", "event_id"]).returning(Event.region_id, Event.event_id)
     try:
         async with db.engine.begin() as conn:
+            statement = (
+                dialect_insert(conn, Event)
+                .on_conflict_do_nothing(index_elements=["region_id", "event_id"])
+                .returning(Event.region_id, Event.event_id)
+            )
             # Only the rows this transaction inserted are folded into the rollups: a retried
             # report, or one the backstop wrote at the same moment, is counted once.
             inserted = {(r.region_id, r.event_id) for r in await conn.execute(statement, [r.row() for r in records])}

@@ -156,8 +156,9 @@ class StopEpisode(Base):
 
 
 class StopCursor(Base):
-    """The newest SEH report folded into a facility's episodes: an older one recorded later
-    (the backstop, a system report) makes the episodes be folded again from before it."""
+    """The newest SEH report folded into a facility's episodes, and the stop going on after it
+    (the episode with no end), so folding a new report reads one row. An older report recorded
+    later (the backstop, a system report) makes the episodes be folded again from before it."""
 
     __tablename__ = "stop_cursors"
 
@@ -166,3 +167,5 @@ class StopCursor(Base):
     measured_at: Mapped[datetime] = mapped_column(UtcDateTime())
     event_ms: Mapped[int] = mapped_column(BigInteger)
     event_seq: Mapped[int] = mapped_column(Integer)
+    stopped_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(40))

@@ -271,3 +271,11 @@ def test_the_rollups_command_folds_the_record_again(tmp_path):
     assert f"folded {len(records)} events into the hourly rollups of {REGION}" in done.stdout
     units, episodes, _, _ = asyncio.run(rollups())
     assert units == _raw_units(records) and episodes
+
+    asyncio.run(fill_then_forget())  # as after the upgrade that added the rollups: it folds the record once
+    upgraded = subprocess.run([sys.executable, "-m", "capacity", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert f"folded {len(records)} recorded events into the new hourly rollups" in upgraded.stdout
+    assert asyncio.run(rollups())[0] == units
+    again = subprocess.run([sys.executable, "-m", "capacity", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "folded" not in again.stdout

@@ -64,6 +64,8 @@ def upgrade() -> None:
         sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event_ms", sa.BigInteger(), nullable=False),
         sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("stopped_since", sa.DateTime(timezone=True)),
+        sa.Column("stop_reason", sa.String(40)),
     )
 
 
