@@ -174,7 +174,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def board_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
-    for path, page in (("/report", "report.html"), ("/dispatch", "dispatch.html"), ("/care", "care.html")):
+    for path, page in (
+        ("/report", "report.html"),
+        ("/dispatch", "dispatch.html"),
+        ("/care", "care.html"),
+        ("/coordinator", "coordinator.html"),
+    ):
         app.add_api_route(path, _page(page), include_in_schema=False, methods=["GET"], dependencies=PUBLIC)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -12,6 +12,7 @@ window.capacityI18n = (() => {
       "nav.dispatch": "Meldkamer",
       "nav.report": "Capaciteit melden",
       "nav.care": "Huisarts / eerstelijn",
+      "nav.coordinator": "Coördinatie",
       "nav.label": "Pagina's",
       "demo.badge": "demodata",
       "demo.title": "Gesimuleerde locatie voor de demo, geen echte zorgaanbieder",
@@ -75,6 +76,7 @@ window.capacityI18n = (() => {
       "nav.dispatch": "Dispatch",
       "nav.report": "Report capacity",
       "nav.care": "GP / basic care",
+      "nav.coordinator": "Coordination",
       "nav.label": "Pages",
       "demo.badge": "demo data",
       "demo.title": "Simulated place for the demo, not a real care provider",
@@ -170,7 +172,7 @@ window.capacityI18n = (() => {
     if (!nav) return;
     nav.setAttribute("data-i18n-aria-label", "nav.label");
     const here = location.pathname;
-    for (const [href, key] of [["/", "nav.board"], ["/dispatch", "nav.dispatch"], ["/care", "nav.care"], ["/report", "nav.report"]]) {
+    for (const [href, key] of [["/", "nav.board"], ["/dispatch", "nav.dispatch"], ["/care", "nav.care"], ["/coordinator", "nav.coordinator"], ["/report", "nav.report"]]) {
       const link = document.createElement("a");
       link.href = href;
       link.dataset.i18n = key;

@@ -10,7 +10,7 @@ from tests.conftest import ServerThread
 
 
 async def test_pages_and_api_answers_carry_the_security_headers(http):
-    for path in ("/", "/dispatch", "/report", "/care", "/healthz", "/api/v1/regions"):
+    for path in ("/", "/dispatch", "/report", "/care", "/coordinator", "/healthz", "/api/v1/regions"):
         answer = await http.get(path)
         headers = answer.headers
         assert headers["x-content-type-options"] == "nosniff", path
