@@ -18,6 +18,9 @@ class SehView(BaseModel):
     age_s: int
     stale: bool
     incoming: int = Field(default=0, description="Ambulance patients announced to this SEH (places held).")
+    stop_since: datetime | None = Field(
+        default=None, description="While on stop: when the stop began (the report that put it on stop; reports since only renew it)."
+    )
 
 
 class CapabilityStopView(BaseModel):

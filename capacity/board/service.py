@@ -51,6 +51,7 @@ def seh_view(facility: Facility, live: FacilityLive, now: datetime) -> SehView |
         age_s=age,
         stale=stale,
         incoming=live.held("seh"),
+        stop_since=live.stop_since,
     )
 
 

@@ -84,10 +84,14 @@ class CapacitySeriesQuery(SeriesQuery):
     unit: UnitType
 
 
-class NationalFigure(BaseModel):
+class PublishedFigure(BaseModel):
+    """A published figure: minutes a day an average SEH was closed to ambulances."""
+
     minutes_per_day: float
-    period: str
+    period: str = Field(description="The month it describes (YYYY-MM).")
+    name: str = Field(description="The area as the publisher names it.")
     source: str
+    url: str
 
 
 class ReportTotals(BaseModel):
@@ -123,7 +127,8 @@ class StopReport(BaseModel):
     counted_until: datetime = Field(description="min(end, now): a period still running is counted up to now.")
     days: float = Field(description="Local days counted (a day of 23 or 25 hours is one day).")
     timezone: str
-    national: NationalFigure
+    national: PublishedFigure = Field(description="LNAZ's national figure (capacity/coordinator/published.py).")
+    published: PublishedFigure | None = Field(description="LNAZ's figure for this region, where it published one.")
     region: RegionTotals
     facilities: list[FacilityTotals]
     per_day: list[DayMinutes]

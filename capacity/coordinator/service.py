@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, case, func, literal, or_, select
 
+from capacity.coordinator import published
 from capacity.coordinator.schemas import (
     STEPS,
     CapacitySeries,
     DayMinutes,
     FacilityTotals,
-    NationalFigure,
     PressureSeries,
     RegionTotals,
     StopReport,
@@ -30,17 +30,6 @@ from capacity.db import Database
 from capacity.domain import LOCAL_TIME, OPENING_HOURS, utc_iso
 from capacity.history.models import SehHour, StopEpisode, UnitHour
 from regions.registry import Facility, Registry
-
-NATIONAL = NationalFigure(
-    minutes_per_day=38,
-    period="2023-01",
-    source="LNAZ (Landelijk Netwerk Acute Zorg): an average SEH was closed to ambulances 38 minutes a day in "
-    "January 2023, in Midden and Noord about 60 (as issue 21 quotes it; the LNAZ publication itself could not "
-    "be retrieved here to check)",
-)
-"""LNAZ's national figure, the one the region's mean is shown beside: minutes a day an average SEH
-was closed to ambulances (January 2023). Taken from issue 21, which cites LNAZ; we could not retrieve
-the LNAZ publication itself from here, so the number and period are the issue's."""
 
 HOUR_S = 3600
 UNKNOWN_REASON = "unknown"
@@ -169,7 +158,8 @@ async def stop_report(
         counted_until=until,
         days=round(days, 4),
         timezone=str(LOCAL_TIME),
-        national=NATIONAL,
+        national=published.NATIONAL,
+        published=published.BY_REGION.get(region_id),
         region=RegionTotals(
             sehs=len(sehs),
             stops=region.stops,

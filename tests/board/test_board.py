@@ -108,3 +108,22 @@ async def test_outlines_are_served_for_offline_maps(http):
     response = await http.get("/api/v1/outlines.geojson")
     assert response.status_code == 200
     assert response.json()["type"] == "FeatureCollection"
+
+
+async def test_the_board_says_since_when_an_seh_is_on_stop_however_often_the_stop_is_renewed(http, keys):
+    token, viewer = await keys.create(Role.facility, "seh-tno-00"), await keys.create(Role.viewer)
+
+    async def report(minutes_ago: float, status: str) -> dict:
+        until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        seh = {"status": status, **({"reason": "crowding", "expected_until": until} if status == "stop" else {})}
+        answer = await http.post(
+            "/api/v1/facilities/seh-tno-00/reports", json={"measured_at": ago(minutes_ago), "seh": seh}, headers=bearer(token)
+        )
+        assert answer.status_code == 201, answer.text
+        board = (await http.get("/api/v1/regions/ROAZ11/board", headers=bearer(viewer))).json()
+        return next(f for f in board["facilities"] if f["id"] == "seh-tno-00")["seh"]
+
+    began = await report(40, "stop")
+    renewed = await report(10, "stop")
+    assert renewed["stop_since"] == began["stop_since"] == began["measured_at"] != renewed["measured_at"]
+    assert (await report(5, "open"))["stop_since"] is None

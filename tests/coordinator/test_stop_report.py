@@ -103,7 +103,8 @@ async def test_the_quarter_report_on_a_hand_made_record(quarter_record, server: 
     )
     assert report["days"] == 92 and report["timezone"] == "Europe/Amsterdam"
     assert report["national"]["minutes_per_day"] == 38 and report["national"]["period"] == "2023-01"
-    assert "LNAZ" in report["national"]["source"]
+    assert "LNAZ" in report["national"]["source"] and report["national"]["url"].startswith("https://")
+    assert report["published"] is None, "Limburg shared no figures with LNAZ"
     figures = {f["facility_id"]: f for f in report["facilities"]}
     assert list(figures) == SEHS, "every SEH of the region, those without stops too"
     columns = ("stops", "minutes", "minutes_per_day", "longest_min", "closed_by_hours_min", "ongoing", "reasons")
@@ -230,3 +231,12 @@ async def test_a_quarter_not_begun_counts_nothing_rather_than_failing(record, se
     report = answer.json()
     assert report["days"] == 0 and report["per_day"] == [] and report["counted_until"] == report["start"]
     assert report["region"]["minutes_per_day"] == 0 and len(report["facilities"]) == 6
+
+
+async def test_a_region_lnaz_published_a_figure_for_gets_it_beside_the_national_one(record, server: ServerThread, coordinator):
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.get(f"/api/v1/regions/{OTHER_REGION}/stops/report", params={"quarter": "2026Q3"}, headers=bearer(coordinator))
+    assert answer.status_code == 200, answer.text
+    published, national = answer.json()["published"], answer.json()["national"]
+    assert (published["name"], published["minutes_per_day"], published["period"]) == ("Midden", 60, "2023-01")
+    assert (national["name"], national["minutes_per_day"]) == ("Nederland", 38)
