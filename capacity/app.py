@@ -20,6 +20,7 @@ from capacity.auth.deps import PUBLIC
 from capacity.auth.routes import router as keys_router
 from capacity.board.routes import router as board_router
 from capacity.config import Settings, get_settings
+from capacity.coordinator.routes import router as coordinator_router
 from capacity.coverage.routes import router as coverage_router
 from capacity.deps import ServicesDep, SettingsDep, install
 from capacity.dispatch.routes import router as dispatch_router
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(csv_reports_router)
     app.include_router(alerts_router)
     app.include_router(coverage_router)
+    app.include_router(coordinator_router)
 
     @app.get("/healthz", tags=["ops"], dependencies=PUBLIC)
     async def healthz() -> dict[str, str]:

@@ -206,6 +206,12 @@ async def region_history_reader(request: Request, region_id: RegionId) -> Region
     return await _region_access(request, region_id, roles.HISTORY)
 
 
+@declares(roles.COORDINATE)
+async def region_coordinator(request: Request, region_id: RegionId) -> RegionAccess:
+    """The coordinator's reports and series of a region: coordinators, dispatch and admin."""
+    return await _region_access(request, region_id, roles.COORDINATE)
+
+
 @declares(roles.ANNOUNCE)
 async def dispatcher(request: Request) -> Principal:
     """Dispatch (meldkamer) keys, and admin keys."""
@@ -243,6 +249,7 @@ FacilityHistoryReader = Annotated[FacilityAccess, Depends(facility_history_reade
 IncomingReader = Annotated[FacilityAccess, Depends(incoming_reader)]
 RegionReader = Annotated[RegionAccess, Depends(region_reader)]
 RegionHistoryReader = Annotated[RegionAccess, Depends(region_history_reader)]
+RegionCoordinator = Annotated[RegionAccess, Depends(region_coordinator)]
 DocumentSender = Annotated[Principal, Depends(document_sender)]
 Dispatcher = Annotated[Principal, Depends(dispatcher)]
 Administrator = Annotated[Principal, Depends(administrator)]

@@ -55,6 +55,7 @@ ANNOUNCEMENT_PARTY = Rule(
 ALERTS = Rule(
     "alerts", frozenset({Role.facility, Role.dispatch, Role.coordinator, Role.admin}), "the key's own subscriptions, in its regions"
 )
+COORDINATE = Rule("coordinate", frozenset({Role.coordinator, Role.dispatch, Role.admin}), "the region is one of the key's regions")
 PLAN = Rule("what-if", frozenset({Role.coordinator, Role.dispatch, Role.admin}), "the key's regions")
 ADMIN = Rule("admin", frozenset({Role.admin}), "everything: facilities, keys, capabilities, identifiers, audit")
 
