@@ -75,28 +75,36 @@ def _differences(name: str, found: list[tuple[Any, ...]], expected: list[tuple[A
     return [f"{name}: {len(missing)} rows missing (e.g. {sorted(missing)[:1]}), {len(extra)} unexpected (e.g. {sorted(extra)[:1]})"]
 
 
+async def recorded_differences(*, db: Database, walks: list[Walk], first: int, last: int) -> tuple[list[str], dict[str, int]]:
+    """Record the walks' reports [first, last) through insert_events into the empty database `db`
+    and compare the rollups it folds with the generator's rows: what differs (nothing, if the
+    generator folds as the service does) and how many rows of each were compared."""
+    records = week_records(walks, first, last)
+    for i in range(0, len(records), BATCH):
+        await insert_events(db=db, records=records[i : i + BATCH])
+    async with db.engine.connect() as conn:
+        units = [tuple(r) for r in await conn.execute(select(*(UnitHour.__table__.c[c] for c in UNIT_ORDER)))]
+        sehs = [_rounded(tuple(r)) for r in await conn.execute(select(*(SehHour.__table__.c[c] for c in SEH_ORDER)))]
+        episodes = [tuple(r) for r in await conn.execute(select(*(StopEpisode.__table__.c[c] for c in EPISODE_ORDER)))]
+    problems = _differences("unit_hours", units, [r for w in walks for r in unit_rows(w, first, last)])
+    problems += _differences("seh_hours", sehs, [_rounded(r) for w in walks for r in seh_rows(w, first, last)])
+    problems += _differences(
+        "stop_episodes", episodes, [tuple(e[c] for c in EPISODE_ORDER) for w in walks for e in episode_rows(w, first, last)]
+    )
+    return problems, {"events": len(records), "unit_hours": len(units), "seh_hours": len(sehs), "stop_episodes": len(episodes)}
+
+
 async def check_week(*, url: str, registry: Registry, walks: list[Walk], first_hour: int, calls: int) -> dict[str, Any]:
     """Record one week of the region's reports through insert_events into the empty database at
     `url`; its rollups must equal the generator's rows. Then time the raw-event stops route
     against the report on rollups for that week."""
     week = week_of(first_hour, len(walks[0].status) // PER_HOUR)
     first, last = (week - first_hour) * PER_HOUR, (week - first_hour + WEEK_HOURS) * PER_HOUR
-    records = week_records(walks, first, last)
     db = Database(url)
     try:
         started = time.perf_counter()
-        for i in range(0, len(records), BATCH):
-            await insert_events(db=db, records=records[i : i + BATCH])
+        problems, counts = await recorded_differences(db=db, walks=walks, first=first, last=last)
         insert_s = time.perf_counter() - started
-        async with db.engine.connect() as conn:
-            units = [tuple(r) for r in await conn.execute(select(*(UnitHour.__table__.c[c] for c in UNIT_ORDER)))]
-            sehs = [_rounded(tuple(r)) for r in await conn.execute(select(*(SehHour.__table__.c[c] for c in SEH_ORDER)))]
-            episodes = [tuple(r) for r in await conn.execute(select(*(StopEpisode.__table__.c[c] for c in EPISODE_ORDER)))]
-        problems = _differences("unit_hours", units, [r for w in walks for r in unit_rows(w, first, last)])
-        problems += _differences("seh_hours", sehs, [_rounded(r) for w in walks for r in seh_rows(w, first, last)])
-        problems += _differences(
-            "stop_episodes", episodes, [tuple(e[c] for c in EPISODE_ORDER) for w in walks for e in episode_rows(w, first, last)]
-        )
         start = datetime.fromtimestamp(week * HOUR_MS / 1000, UTC)
         end = start + timedelta(hours=WEEK_HOURS)
         region_id = walks[0].facility.region_id
@@ -108,10 +116,11 @@ async def check_week(*, url: str, registry: Registry, walks: list[Walk], first_h
         await db.dispose()
     return {
         "week_start": start.isoformat(),
-        "events": len(records),
-        "insert_events_s": insert_s,
+        "events": counts["events"],
+        "record_and_compare_s": insert_s,
         "check_ok": not problems,
-        "check": "; ".join(problems) or f"{len(units):,} unit hours, {len(sehs):,} SEH hours, {len(episodes)} stops equal",
+        "check": "; ".join(problems)
+        or f"{counts['unit_hours']:,} unit hours, {counts['seh_hours']:,} SEH hours, {counts['stop_episodes']} stops equal",
         "raw_route_p50_ms": raw,
         "report_p50_ms": rolled,
         "raw_ratio": raw / rolled,
