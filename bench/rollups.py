@@ -40,7 +40,9 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from bench.procs import Processes
 from bench.rollups_data import PER_HOUR, Walk, episode_rows, seh_rows, simulate, unit_rows
+from bench.rollups_http import over_http
 from bench.rollups_queries import check_week
 from bench.stats import median, percentile
 from capacity.config import Settings
@@ -194,16 +196,23 @@ def postgres_url(stack: ExitStack, console: Console) -> str | None:
 
 
 def run_rollups(
-    *, console: Console | None = None, calls: int = 30, databases: tuple[str, ...] = ("postgresql", "sqlite"), table: bool = True
+    *,
+    console: Console | None = None,
+    calls: int = 30,
+    databases: tuple[str, ...] = ("postgresql", "sqlite"),
+    table: bool = True,
+    procs: Processes | None = None,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
-    """The rollups benchmark; the figures as a dict (`table=False` inside `make bench`)."""
+    """The rollups benchmark; the figures as a dict (`table=False` inside `make bench`). With
+    `procs` and a (flushable, loopback) `redis_url` the two routes are also timed over HTTP."""
     console = console or Console()
     registry = load_registry()
     region_id = max(registry.regions, key=lambda r: sum(f.region_id == r for f in registry.facilities.values()))
     now_hour = int(datetime.now(UTC).timestamp() // 3600)
     first_hour = now_hour - YEAR_HOURS
-    result: dict[str, Any] = {"region_id": region_id, "facilities": len(registry.facilities), "reports": 0, "databases": {}}
-    result["reports"] = len(registry.facilities) * YEAR_HOURS * PER_HOUR
+    reports = len(registry.facilities) * YEAR_HOURS * PER_HOUR
+    result: dict[str, Any] = {"region_id": region_id, "facilities": len(registry.facilities), "reports": reports, "databases": {}}
     region_walks = [w for w in year_walks(registry, first_hour) if w.facility.region_id == region_id]
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-rollups-") as workdir:
         for kind in databases:
@@ -227,6 +236,12 @@ def run_rollups(
             console.print(f"  loaded {sum(rows.values()):,} rows in {load_s:.0f} s; timing {calls} calls per query")
             figures = asyncio.run(measure(url=url, registry=registry, region_id=region_id, first_hour=first_hour, calls=calls))
             figures |= {"load_s": load_s, "rows": rows}
+            if procs is not None and redis_url is not None:
+                end = datetime.fromtimestamp(now_hour * 3600, UTC)
+                figures["http"] = over_http(
+                    procs=procs, redis_url=redis_url, plain_url=plain, async_url=url, workdir=Path(workdir), region_id=region_id,
+                    quarter=figures["quarter"], series_from=end - timedelta(days=SERIES_DAYS), end=end, calls=calls,
+                )  # fmt: skip
             if check_plain:
                 check_url = Settings(database_url=check_plain).sqlalchemy_url()
                 upgrade(check_url)
@@ -261,6 +276,8 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         for key, label in QUERIES:
             f = figures[key]
             table.add_row(kind, label, f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}", f"≤ {GOAL_MS:.0f}" if kind == "postgresql" else "")
+            if http := figures.get("http", {}).get(key):
+                table.add_row(kind, f"{label} over HTTP", f"{http['p50_ms']:.1f}", f"{http['p99_ms']:.1f}", "")
         if week := figures.get("week"):
             table.add_row(kind, "one week: raw-event route / report on rollups, p50", "", "", f"{week['raw_ratio']:.1f}×")
     console.print(table)
@@ -284,6 +301,17 @@ def rollup_rows(result: dict[str, Any]) -> list[Any]:
             verdict = met(f["p99_ms"], GOAL_MS, at_least=False) if kind == "postgresql" else None
             rows.append(Row(f"coordinator {label}, p50 ms, {kind} (a year of rollups)", fmt(f["p50_ms"], 1)))
             rows.append(Row(f"coordinator {label}, p99 ms, {kind}", fmt(f["p99_ms"], 1), goal=goal, met=verdict))
+        for key, label in QUERIES[:2]:
+            if http := figures.get("http", {}).get(key):
+                inproc = figures[key]
+                rows.append(
+                    Row(
+                        f"coordinator {label} over HTTP, p99 ms, {kind}; bare = in process",
+                        fmt(http["p99_ms"], 1),
+                        fmt(inproc["p99_ms"], 1),
+                        fmt(http["p99_ms"] / inproc["p99_ms"], 2),
+                    )
+                )
         loaded = sum(figures["rows"].values())
         rows.append(Row(f"rollups: a year loaded ({loaded:,} rows), s, {kind}", fmt(figures["load_s"], 0)))
         if week := figures.get("week"):
@@ -320,9 +348,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=30, help="timed calls per query (default 30)")
     parser.add_argument("--only", choices=("postgresql", "sqlite"), action="append", help="one database (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--redis-url", help="loopback Redis whose database is flushed, for the HTTP rows (default redis://127.0.0.1:6379/12)"
+    )
+    parser.add_argument("--no-http", action="store_true", help="in process only (no server, no Redis)")
     args = parser.parse_args(argv)
+    args.time_limit = 1200
     console = Console()
-    result = run_rollups(calls=args.calls, databases=tuple(args.only or ("postgresql", "sqlite")), console=console)
+    databases = tuple(args.only or ("postgresql", "sqlite"))
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-rollups-http-") as workdir:
+        if args.no_http:
+            result = run_rollups(calls=args.calls, databases=databases, console=console)
+        else:
+            from bench.run import RedisUnavailable, prepare_redis
+
+            try:
+                redis_url, _ = prepare_redis(args, Path(workdir), stack, console)
+            except RedisUnavailable as exc:
+                console.print(f"[red]{exc}[/red]")
+                return 2
+            procs = stack.enter_context(Processes(Path(workdir)))
+            result = run_rollups(calls=args.calls, databases=databases, console=console, procs=procs, redis_url=redis_url)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
     failed = [c for c in rollup_checks(result) if not c.ok]

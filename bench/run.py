@@ -567,7 +567,7 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             fresh_state()
             results["coverage"] = run_coverage(redis_url=redis_url, rounds=100 if args.quick else 300, console=console, table=False)
         if "rollups" in args.only:
-            results["rollups"] = run_rollups(console=console, calls=10 if args.quick else 30, table=False)
+            results["rollups"] = run_rollups(console=console, calls=10 if args.quick else 30, table=False, procs=procs, redis_url=redis_url)
         if "interop" in args.only:
             fresh_state()
             plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)
