@@ -340,6 +340,9 @@ def rollup_checks(result: dict[str, Any]) -> list[Any]:
         found = figures["report"]
         same = found["stops"] == expected.get("stops") and abs(found["minutes"] - expected.get("minutes", -1)) <= 0.5
         checks.append(Check(f"rollups {kind}: quarter report = generated stops", f"report {found}, generated {expected}", same))
+        for name, http in figures.get("http", {}).items():
+            ok = set(http["statuses"]) == {"200"}
+            checks.append(Check(f"rollups {kind} over HTTP: {name}, every answer 200", f"statuses {http['statuses']}", ok))
     return checks
 
 

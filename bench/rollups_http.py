@@ -39,13 +39,14 @@ async def _timed_gets(port: int, token: str, paths: dict[str, str], calls: int) 
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
         for name, path in paths.items():
-            statuses: dict[int, int] = {}
+            statuses: dict[str, int] = {}  # str keys: the same after the JSON round trip
             timings, size = [], 0
             for i in range(calls + 2):  # two warm-up calls (the first verifies the key: one scrypt)
                 started = time.perf_counter()
                 response = await client.get(path)
                 elapsed = (time.perf_counter() - started) * 1000
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                code = str(response.status_code)
+                statuses[code] = statuses.get(code, 0) + 1
                 size = len(response.content)
                 if i >= 2:
                     timings.append(elapsed)
