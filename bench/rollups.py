@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sqlite3
 import sys
@@ -144,6 +145,8 @@ def last_whole_quarter(end: datetime) -> str:
 
 async def measure(*, url: str, registry: Registry, region_id: str, first_hour: int, calls: int) -> dict[str, Any]:
     """Time the coordinator's service functions on a loaded database (an async SQLAlchemy URL)."""
+    gc.collect()
+    gc.freeze()  # what loading left behind is not scanned again by collections during the timed calls
     db = Database(url)
     end = datetime.fromtimestamp((first_hour + YEAR_HOURS) * 3600, UTC)
     quarter = last_whole_quarter(end)
@@ -174,6 +177,7 @@ async def measure(*, url: str, registry: Registry, region_id: str, first_hour: i
         return figures
     finally:
         await db.dispose()
+        gc.unfreeze()
 
 
 def expected_quarter(walks: list[Walk], start: datetime, end: datetime) -> tuple[int, float]:
