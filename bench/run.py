@@ -34,13 +34,14 @@ from bench.interop import InteropPlan, run_interop
 from bench.load import create_credentials, scrypt_ms
 from bench.nearest import NearestPlan, run_nearest
 from bench.procs import ROOT, Processes, server_env
+from bench.rollups import rollup_checks, rollup_rows, run_rollups
 from bench.stats import ratio
 from bench.throughput import Contender, PushPlan, run_push
 from capacity.config import Settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
-EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage", "ha")
+EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage", "rollups", "ha")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEY_CACHE_S = 3600
 PUSH_GOAL = 0.5
@@ -302,6 +303,8 @@ def figure_rows(results: dict) -> list[Row]:
                 label = f"{name}, reports/s (bare = JSON push, same server)"
                 rows.append(Row(label, fmt(figures["per_s"], 0), fmt(json_rate, 0), fmt(figures["ratio_to_json"], 2)))
         rows[-1] = replace(rows[-1], last_in_section=True)
+    if rollups := results.get("rollups"):
+        rows += rollup_rows(rollups)
     if ha := results.get("ha"):
         rows += ha_rows(ha)
     return rows
@@ -378,6 +381,8 @@ def sanity_checks(results: dict) -> list[Check]:
         checks.append(Check("nearest over HTTP: every answer 200", f"{near['http']['not_200']} not 200", near["http"]["not_200"] == 0))
         if board := near.get("board_http"):
             checks.append(Check("board GET: every answer 200", f"{board['not_200']} not 200", board["not_200"] == 0))
+    if rollups := results.get("rollups"):
+        checks += rollup_checks(rollups)
     if ha := results.get("ha"):
         other = ha["failover"]["other_5xx"]
         checks.append(Check("Sentinel fail-over: no 5xx but 503", f"{other} other 5xx", other == 0))
@@ -561,6 +566,8 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
         if "coverage" in args.only:
             fresh_state()
             results["coverage"] = run_coverage(redis_url=redis_url, rounds=100 if args.quick else 300, console=console, table=False)
+        if "rollups" in args.only:
+            results["rollups"] = run_rollups(console=console, calls=10 if args.quick else 30, table=False, procs=procs, redis_url=redis_url)
         if "interop" in args.only:
             fresh_state()
             plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)
