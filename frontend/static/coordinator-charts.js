@@ -46,7 +46,8 @@ window.capacityCoordinatorCharts = (() => {
   const locale = () => (i18n.lang === "en" ? "en-GB" : "nl-NL");
   const format = (ms, options) => new Date(ms).toLocaleString(locale(), { timeZone: TZ, ...options });
 
-  // The step that keeps a range to a few hundred points (the API's steps).
+  // The step that keeps a range to at most ~400 points per series (the API's steps): a 90-day
+  // series at 1h would be 2,160 points per line and a pressure answer of tens of thousands.
   function stepFor(spanMs) {
     const days = spanMs / DAY;
     if (days <= 14) return "1h";

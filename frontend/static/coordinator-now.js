@@ -13,7 +13,6 @@ window.capacityCoordinatorNow = (() => {
   const SEH_KINDS = new Set(["seh", "seh_limited", "seh_unconfirmed", "hospital"]);
   const HOSPITAL_KINDS = new Set([...SEH_KINDS, "hospital_no_seh"]);
   const STATUS_ORDER = { stop: 0, stop_expired: 1, closed: 2 };
-  const SINCE_WINDOW_MS = 7 * clock.DAY;
   const SHOWN = 8;  // stale hospitals listed before the rest fold away
 
   const state = {
@@ -51,20 +50,6 @@ window.capacityCoordinatorNow = (() => {
     $("banner").textContent = ok ? "" : `${t("coord.offline")} ${words}`;
   }
 
-  // When each ongoing stop began (GET /stops of the last 7 days); a stop begun earlier is "over 7 days".
-  async function loadSince(region) {
-    const to = new Date(serverNow());
-    const from = new Date(to - SINCE_WINDOW_MS);
-    const answer = await state.api(`/api/v1/regions/${region}/stops?from=${from.toISOString()}&to=${to.toISOString()}`);
-    if (region !== state.region || !answer.ok) return;
-    for (const stop of answer.body.stops) {
-      if (stop.ongoing && !state.since.has(stop.facility_id)) {
-        state.since.set(stop.facility_id, { at: Date.parse(stop.start), before: stop.started_before_range });
-      }
-    }
-    render();
-  }
-
   // The key's alerts: the last word per subscription it still has; those firing in this region are active.
   async function loadAlerts(region) {
     const to = new Date(serverNow());
@@ -83,6 +68,18 @@ window.capacityCoordinatorNow = (() => {
     render();
   }
 
+  // When each ongoing stop began, as the board keeps it (stop_since: the report that put the SEH on
+  // stop, however often renewed since); a stop the snapshot knows no start of keeps what was seen live.
+  function sinceFromSnapshot() {
+    const seen = state.since;
+    state.since = new Map();
+    for (const f of state.facilities.values()) {
+      if (!f.seh || !ON_STOP.has(f.seh.status)) continue;
+      const at = f.seh.stop_since ? Date.parse(f.seh.stop_since) : seen.get(f.id);
+      if (at !== undefined) state.since.set(f.id, at);
+    }
+  }
+
   // A report as applied; true when it moved the SEH onto or off stop (the what-if lists follow).
   function applyEvent(e) {
     const f = state.facilities.get(e.facility_id);
@@ -93,7 +90,7 @@ window.capacityCoordinatorNow = (() => {
       moved = was !== ON_STOP.has(e.seh.status);
       f.seh = e.seh;
       if (!ON_STOP.has(e.seh.status)) state.since.delete(f.id);
-      else if (!was || !state.since.has(f.id)) state.since.set(f.id, { at: Date.parse(e.seh.measured_at), before: false });
+      else if (!was || !state.since.has(f.id)) state.since.set(f.id, Date.parse(e.seh.stop_since || e.seh.measured_at));
     }
     if (Array.isArray(e.capability_stops)) f.capability_stops = e.capability_stops;
     for (const u of e.units || []) {
@@ -117,6 +114,7 @@ window.capacityCoordinatorNow = (() => {
       if (msg.type === "snapshot") {
         state.offsetMs = Date.parse(msg.server_time) - Date.now();
         state.facilities = new Map(msg.facilities.map((f) => [f.id, f]));
+        sinceFromSnapshot();
         state.lastEventId = msg.last_event_id;
         state.loaded = true;
         render();
@@ -157,13 +155,9 @@ window.capacityCoordinatorNow = (() => {
   // -- drawing "Now" ---------------------------------------------------------------------------
   function stopRow(f) {
     const seh = f.seh;
-    const since = state.since.get(f.id);
-    const sinceCell = el("td", { class: "since" });
-    if (since && since.before) sinceCell.append(t("coord.since.before"));
-    else {
-      const at = since ? since.at : Date.parse(seh.measured_at);
-      sinceCell.append(el("span", { class: "when" }, when(at)), " ", el("span", { class: "sub" }, lasting(at)));
-    }
+    const at = state.since.get(f.id) ?? Date.parse(seh.measured_at);
+    const sinceCell = el("td", { class: "since" }, el("time", { class: "when", datetime: new Date(at).toISOString() }, when(at)), " ",
+      el("span", { class: "sub" }, lasting(at)));
     let until = "–";
     if (seh.expected_until) {
       const end = Date.parse(seh.expected_until);
@@ -308,7 +302,6 @@ window.capacityCoordinatorNow = (() => {
     render();
     setConnected(false, "coord.connecting");
     connect(region);
-    loadSince(region);
     loadAlerts(region);
   }
   function end() {

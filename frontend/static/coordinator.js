@@ -1,8 +1,9 @@
 "use strict";
 // The regional coordinator's page (/coordinator): pick a region and a period; "Now" is live
 // (coordinator-now.js); the period's stops come from /stops/report (table, stacked bar per day, the
-// region's mean minutes per day beside LNAZ's national figure, CSV), capacity from /capacity/series
-// (a line per unit type) and pressure from /pressure/series (NEDOCS and waiting times per SEH).
+// region's mean minutes per day beside LNAZ's published figures, CSV), capacity from /capacity/series
+// (a line per unit type) and pressure from /pressure/series (NEDOCS and waiting times per SEH), at a
+// step that keeps every series to a few hundred points whatever the period (charts.stepFor).
 // Coordinator, dispatch and admin keys; signed in like the other pages.
 (() => {
   const i18n = window.capacityI18n;
@@ -133,15 +134,19 @@
     drawCompare(r);
     const facilities = [...r.facilities].sort((a, b) => b.minutes - a.minutes || a.name.localeCompare(b.name, "nl"));
     for (const f of [...r.facilities].sort((a, b) => a.facility_id.localeCompare(b.facility_id))) colourOf(f.facility_id);
-    const num = (v, digits = 0) => el("td", { class: "num" }, digits ? decimal(v, digits) : whole(v));
+    // Each figure carries its short name and unit (data-label, data-unit): on a phone the header row is
+    // hidden and a row reads "1 stop  120 min  17,1 min/dag  langste 120 min", the reasons below.
+    const num = (v, name, digits = 0) => el("td", {
+      class: `num ${name}${v ? "" : " zero"}`, "data-label": t(`coord.short.${name}`),
+      "data-unit": t(name === "stops" && v === 1 ? "coord.short.stop.unit" : `coord.short.${name}.unit`),
+    }, digits ? decimal(v, digits) : whole(v));
+    const figures = (x) => [num(x.stops, "stops"), num(x.minutes, "minutes"), num(x.minutes_per_day, "per_day", 1), num(x.longest_min, "longest"),
+      num(x.closed_by_hours_min, "hours"), el("td", { class: "reasons" }, reasonsText(x.reasons))];
     body.replaceChildren(...facilities.map((f) => el("tr", { "data-facility": f.facility_id },
       el("th", { scope: "row" }, el("span", { class: "swatch", "data-colour": colourOf(f.facility_id) }), f.name,
         f.ongoing ? el("span", { class: "ongoing" }, t("coord.ongoing")) : null),
-      num(f.stops), num(f.minutes), num(f.minutes_per_day, 1), num(f.longest_min), num(f.closed_by_hours_min),
-      el("td", { class: "reasons" }, reasonsText(f.reasons)))));
-    foot.replaceChildren(el("tr", {},
-      el("th", { scope: "row" }, t("coord.region_row", { n: region.sehs })), num(region.stops), num(region.minutes),
-      num(region.minutes_per_day, 1), num(region.longest_min), num(region.closed_by_hours_min), el("td", { class: "reasons" }, reasonsText(region.reasons))));
+      ...figures(f))));
+    foot.replaceChildren(el("tr", {}, el("th", { scope: "row" }, t("coord.region_row", { n: region.sehs })), ...figures(region)));
     paintSwatches();
 
     const days = r.per_day.map((d) => charts.dateValue(d.date));
@@ -151,26 +156,40 @@
     charts.stopBars($("stops-chart"), { days, rows, xRange: [state.period.from - charts.DAY / 2, state.period.to - charts.DAY / 2] });
   }
 
-  // The region's mean minutes per SEH per day beside LNAZ's national figure, as two bars.
+  // The region's mean minutes per SEH per day in the period beside LNAZ's published figures (the
+  // region's own where LNAZ published one, and the national one), as bars. The source line is the
+  // page's own words in either language, linked (never fetched) to where the figures were read.
+  const monthOf = (period) => {
+    const [y, m] = period.split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, 15)).toLocaleString(locale(), { month: "short", year: "numeric", timeZone: "UTC" });
+  };
+  const figure = (n) => (Number.isInteger(n) ? whole(n) : decimal(n));
   function drawCompare(r) {
     const mine = r.region.minutes_per_day;
+    const published = r.published;
     const national = r.national;
-    const top = Math.max(mine, national.minutes_per_day, 1) * 1.1;
+    const top = Math.max(mine, national.minutes_per_day, published ? published.minutes_per_day : 0, 1) * 1.1;
     const bar = (cls, name, value) => {
       const fill = el("span", { class: `fill ${cls}` });
       fill.style.width = `${Math.max(0.5, (value / top) * 100)}%`;  // CSSOM: allowed under style-src 'self'
-      return el("div", { class: "bar-row" }, el("span", { class: "bar-name" }, name), el("span", { class: "bar" }, fill),
-        el("span", { class: "bar-value" }, t("coord.compare.value", { n: decimal(value) })));
+      return el("div", { class: "bar-row", "data-bar": cls }, el("span", { class: "bar-name" }, name), el("span", { class: "bar" }, fill),
+        el("span", { class: "bar-value" }, t("coord.compare.value", { n: cls === "region" ? decimal(value) : figure(value) })));
     };
-    const box = $("compare");
-    box.setAttribute("aria-label", t("coord.compare.label", {
-      region: r.region_id, n: decimal(mine), national: decimal(national.minutes_per_day), period: national.period, source: national.source,
-    }));
-    box.replaceChildren(
+    const said = [t("coord.compare.label.region", { region: r.region_id, n: decimal(mine) })];
+    const bars = [bar("region", t("coord.compare.region", { region: r.region_id }), mine)];
+    if (published) {
+      const vars = { name: published.name, period: monthOf(published.period), n: figure(published.minutes_per_day) };
+      bars.push(bar("published", t("coord.compare.published", vars), published.minutes_per_day));
+      said.push(t("coord.compare.label.published", vars));
+    }
+    const nationalVars = { period: monthOf(national.period), n: figure(national.minutes_per_day) };
+    bars.push(bar("national", t("coord.compare.national", nationalVars), national.minutes_per_day));
+    said.push(t("coord.compare.label.national", nationalVars));
+    const url = published ? published.url : national.url;
+    $("compare").replaceChildren(
       el("p", { class: "compare-title" }, t("coord.compare")),
-      bar("region", t("coord.compare.region", { region: r.region_id }), mine),
-      bar("national", t("coord.compare.national", { period: national.period }), national.minutes_per_day),
-      el("p", { class: "hint" }, t("coord.compare.source", { source: national.source })),
+      el("div", { class: "bars", role: "img", "aria-label": said.join(" ") }, ...bars),
+      el("p", { class: "hint source" }, el("a", { href: url, rel: "external noopener noreferrer" }, t("coord.compare.source"))),
     );
   }
 
@@ -236,6 +255,7 @@
     const reported = state.capacity.filter((s) => s.answer.ok && s.answer.body.facilities.length);
     status.textContent = failed ? t("coord.capacity.failed", { error: errorText(failed.answer) })
       : t("coord.capacity.status", { step: t(`coord.step.${state.period.step}`), units: reported.length });
+    for (const per of document.querySelectorAll("#capacity h3 .per")) per.textContent = `· ${t("coord.chart.per", { step: t(`coord.step.${state.period.step}`) })}`;
     const at = axis(reported.map((s) => s.answer.body.points));
     const lines = reported.map((s) => ({
       key: s.unit, label: label(`unit.${s.unit}`, s.unit), values: valuesOn(at, s.answer.body.points, "free"),
@@ -308,13 +328,21 @@
     if (!regions.ok) { signOut(refused(regions)); return; }
     const select = $("region");
     select.replaceChildren(...regions.body.map((r) => el("option", { value: r.id }, `${r.id} ${r.name}`)));
-    // A link may name the region and period (?region=ROAZ11&period=week); else the last ones chosen here.
+    // A link may name the region and period (?region=ROAZ11&period=week, or its own dates:
+    // &from=2026-10-01&to=2026-10-31); else the last ones chosen here.
     const asked = new URLSearchParams(location.search);
     const wanted = [asked.get("region"), localStorage.getItem(REGION)].find((id) => regions.body.some((r) => r.id === id));
     if (wanted) select.value = wanted;
     state.region = select.value;
-    const kept = [asked.get("period"), localStorage.getItem(PERIOD)].find((p) => PERIODS.has(p) && p !== "custom");
-    $("period").value = kept || "quarter";
+    const [from, to] = [asked.get("from"), asked.get("to")];
+    if (charts.dateValue(from) !== null && charts.dateValue(to) !== null) {
+      $("period").value = "custom";
+      $("from").value = from;
+      $("to").value = to;
+    } else {
+      const kept = [asked.get("period"), localStorage.getItem(PERIOD)].find((p) => PERIODS.has(p) && p !== "custom");
+      $("period").value = kept || "quarter";
+    }
     state.signinMessage = { key: null, vars: {} };
     $("app").hidden = false;
     $("signout").hidden = false;
