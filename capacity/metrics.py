@@ -21,6 +21,9 @@ RECORD_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 REBUILDS = Counter("capacity_rebuilds_total", "Regions whose live state was rebuilt from SQL", ["region"])
+ROLLUP_FOLD_FAILURES = Counter(
+    "capacity_rollup_fold_failures_total", "Recorded events whose fold into the hourly rollups failed (the rollups job retries)"
+)
 EVENTS_BACKFILLED = Counter("capacity_events_backfilled_total", "Events the backstop recorded because the ingest had not", ["region"])
 REGIONS_NOT_READY = Gauge("capacity_regions_not_ready", "Regions whose live state is missing or being rebuilt", multiprocess_mode="livemax")
 STALE_FACILITIES = Gauge(

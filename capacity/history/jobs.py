@@ -9,6 +9,8 @@
   rebuilds each region that lacks one. The run counts as checked only once every region was, so
   a check that failed is tried again.
 - `backstop`: per region, under a lock, the stream walk that records what SQL lacks.
+- `rollups`: folds into the hourly rollups the recorded events still marked pending (their
+  worker folds them just after answering; a crash or failure in between leaves them here).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from redis.exceptions import LockError
 from capacity import metrics
 from capacity.db import Database
 from capacity.history.recovery import AlertsFound, lost_events, rebuild_now, rebuild_region, reconcile_region
+from capacity.history.rollups import fold_leftovers
 from capacity.store.connection import server_run
 from capacity.store.keys import CHECKED_RUN_KEY, RESTART_LOCK_KEY, lock_key, ready_key
 from capacity.tasks import Job
@@ -130,4 +133,10 @@ class RecordKeeper:
             Job("ready-marks", every_s=check_s, per_region=self.rebuild_missing, select=missing, timeout_s=90),
             Job("restart-check", every_s=check_s, run=self.check_restart, timeout_s=300),
             Job("backstop", every_s=reconcile_s, per_region=self.backstop, select=self._ready_regions, timeout_s=60),
+            Job("rollups", every_s=max(reconcile_s, 5.0), run=self.fold_leftovers, timeout_s=120),
         ]
+
+    async def fold_leftovers(self) -> None:
+        """Fold recorded events their worker did not (a crash or a failure between the commits)."""
+        if folded := await fold_leftovers(db=self.db):
+            log.info("folded %d recorded events left pending into the rollups", folded)

@@ -169,3 +169,15 @@ class StopCursor(Base):
     event_seq: Mapped[int] = mapped_column(Integer)
     stopped_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stop_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RollupPending(Base):
+    """An event recorded but not yet folded into the rollups. The acknowledging worker folds its
+    events just after the commit that let it answer 201 (so the fold is not in the hospital's
+    wait); what a crash left here the `rollups` job folds. Claiming a row deletes it in the
+    transaction that folds it, so each event is folded once whatever the number of workers."""
+
+    __tablename__ = "rollup_pending"
+
+    region_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(42), primary_key=True)

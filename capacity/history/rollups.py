@@ -25,10 +25,11 @@ from sqlalchemy import ColumnElement, case, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from capacity.db import Database, dialect_insert
-from capacity.history.models import Event, EventRecord, SehHour, StopCursor, StopEpisode, UnitHour
+from capacity.history.models import Event, EventRecord, RollupPending, SehHour, StopCursor, StopEpisode, UnitHour
 from capacity.history.stop_episodes import StopChanges, fold_stops, hour_of, order_of
 
 REBUILD_CHUNK = 5_000
+PENDING_BATCH = 2_000
 
 
 def _lower(old: ColumnElement[Any], new: ColumnElement[Any], *, higher: bool = False) -> ColumnElement[Any]:
@@ -183,13 +184,48 @@ async def fold_records(conn: AsyncConnection, records: Sequence[EventRecord]) ->
     await _upsert_seh_hours(conn, _pressure(records), stops)
 
 
+async def fold_pending(*, db: Database, records: Sequence[EventRecord] | None = None) -> int:
+    """Fold events marked pending: `records` (just recorded by this worker), or with None up to
+    PENDING_BATCH of whatever is left (a crash between the commits, a fold that failed, another
+    worker's). Each is claimed by deleting its mark here, so it is folded once. Returns how many."""
+    async with db.engine.begin() as conn:
+        if records is None:
+            ids = [(r.region_id, r.event_id) for r in await conn.execute(select(RollupPending).limit(PENDING_BATCH))]
+        else:
+            ids = [(r.region_id, r.event_id) for r in records]
+        if not ids:
+            return 0
+        marks = tuple_(RollupPending.region_id, RollupPending.event_id)
+        claimed = {
+            (r.region_id, r.event_id)
+            for r in await conn.execute(
+                delete(RollupPending).where(marks.in_(ids)).returning(RollupPending.region_id, RollupPending.event_id)
+            )
+        }
+        if records is None:
+            found = await conn.execute(select(Event).where(tuple_(Event.region_id, Event.event_id).in_(sorted(claimed))))
+            todo = [_record_of(row) for row in found]
+        else:
+            todo = [r for r in records if (r.region_id, r.event_id) in claimed]
+        await fold_records(conn, todo)
+    return len(todo)
+
+
+async def fold_leftovers(*, db: Database, budget: int = 50_000) -> int:
+    """The `rollups` job: fold what is left pending, a batch per transaction, up to `budget`."""
+    folded = 0
+    while folded < budget and (done := await fold_pending(db=db)):
+        folded += done
+    return folded
+
+
 async def rebuild_rollups(*, db: Database, region_id: str | None = None) -> int:
     """Fold the record again from scratch, for one region or all; returns the events folded.
 
     Rollups of hours the record no longer holds (`capacity db prune`) are lost by a rebuild."""
     folded = 0
     async with db.engine.begin() as conn:
-        for table in (UnitHour, SehHour, StopEpisode, StopCursor):
+        for table in (UnitHour, SehHour, StopEpisode, StopCursor, RollupPending):
             clear = delete(table)
             if region_id is not None:
                 clear = clear.where(table.region_id == region_id)

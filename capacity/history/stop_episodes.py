@@ -152,7 +152,10 @@ async def fold_stops(conn: AsyncConnection, records: Sequence[EventRecord]) -> S
             by_facility[record.facility_id].append(record)
     if not by_facility:
         return changes
-    cursors = {c.facility_id: c for c in await conn.execute(select(StopCursor).where(StopCursor.facility_id.in_(sorted(by_facility))))}
+    # Locked (PostgreSQL; SQLite has one writer anyway), in one order, so two workers folding
+    # reports of one SEH at once fold them one after the other, never from the same cursor.
+    locked = select(StopCursor).where(StopCursor.facility_id.in_(sorted(by_facility))).order_by(StopCursor.facility_id)
+    cursors = {c.facility_id: c for c in await conn.execute(locked.with_for_update())}
     for facility_id, mine in sorted(by_facility.items()):
         mine.sort(key=order_of)
         changes.region_of[facility_id] = mine[0].region_id

@@ -279,3 +279,34 @@ def test_the_rollups_command_folds_the_record_again(tmp_path):
     assert asyncio.run(rollups())[0] == units
     again = subprocess.run([sys.executable, "-m", "capacity", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "folded" not in again.stdout
+
+
+async def test_reports_answered_by_the_event_log_are_folded_just_after_and_leftovers_by_the_job(record):
+    """The hospital's 201 waits for the record's commit only; the fold follows at once. Events a
+    crash left pending between the two commits are folded by the `rollups` job, once."""
+    from capacity.history.log import EventLog
+    from capacity.history.rollups import fold_leftovers, fold_pending
+
+    records = [r for r in _history(5) if r.measured_at < BEGIN + timedelta(days=3)]
+    half = len(records) // 2
+    log = EventLog(db=record)
+    try:
+        await asyncio.gather(*(log.write(r) for r in records[:half]))
+        for _ in range(200):  # the folder runs right after the answers; give it a moment
+            async with record.engine.connect() as conn:
+                if not await conn.scalar(text("SELECT count(*) FROM rollup_pending")):
+                    break
+            await asyncio.sleep(0.02)
+    finally:
+        await log.close()
+    assert (await _rollups(record))[0] == _raw_units(records[:half])
+
+    await insert_events(db=record, records=records[half:], fold=False)  # as if the worker died after its commit
+    assert (await _rollups(record))[0] != _raw_units(records)
+    claims = await asyncio.gather(fold_pending(db=record), fold_pending(db=record))  # two workers' jobs at once
+    assert sum(claims) == len(records) - half, "each pending event is folded by one of them"
+    assert await fold_leftovers(db=record) == 0
+    units, episodes, minutes, _ = await _rollups(record)
+    raw_episodes, raw_minutes = _raw_stops(records)
+    assert units == _raw_units(records) and episodes == raw_episodes
+    _assert_minutes_equal(minutes, raw_minutes)

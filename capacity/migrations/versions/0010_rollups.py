@@ -67,9 +67,15 @@ def upgrade() -> None:
         sa.Column("stopped_since", sa.DateTime(timezone=True)),
         sa.Column("stop_reason", sa.String(40)),
     )
+    op.create_table(
+        "rollup_pending",
+        sa.Column("region_id", sa.String(16), primary_key=True),
+        sa.Column("event_id", sa.String(42), primary_key=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_pending")
     op.drop_table("stop_cursors")
     op.drop_index("ix_stop_episodes_region", "stop_episodes")
     op.drop_table("stop_episodes")
