@@ -68,6 +68,17 @@ async def test_fifty_dispatchers_announcing_for_three_free_places_get_exactly_th
     assert mine["free"] == 0 and "no free ic_adult places" in mine["why"]
 
 
+async def test_an_seh_announcement_and_an_seh_place_announcement_share_the_same_free_places(http, hospital, dispatch):
+    """Both hold an SEH place, so together they never hold more than are free."""
+    await report(
+        http, hospital, {"seh": {"status": "open"}, "units": [{"type": "seh_places", "staffed": 10, "occupied": 8, "available": 2}]}
+    )
+    kinds = ["seh", "seh_places", "seh", "seh_places"]
+    answers = [await http.post("/api/v1/announcements", json=announcement(need=k), headers=bearer(dispatch)) for k in kinds]
+    assert [a.status_code for a in answers] == [201, 201, 409, 409], [a.text for a in answers]
+    assert (await unit(http, hospital, "seh_places"))["free"] == 0
+
+
 @pytest.mark.parametrize("extra", [{"patient_name": "J. Jansen"}, {"bsn": "123456782"}, {"birth_date": "1950-01-01"}])
 async def test_personal_data_is_refused_and_nothing_is_held(http, hospital, dispatch, extra):
     await report(http, hospital, {"units": [{"type": "ic_adult", "staffed": 12, "available": 3}]})

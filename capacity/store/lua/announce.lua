@@ -10,6 +10,10 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
 end
 local need = ARGV[1]
 local held = tonumber(redis.call('HGET', KEYS[1], 'h:' .. need) or '0')
+if need == 'seh' or need == 'seh_places' then
+  -- an SEH announcement holds an SEH place: both kinds of hold count against seh_places
+  held = tonumber(redis.call('HGET', KEYS[1], 'h:seh') or '0') + tonumber(redis.call('HGET', KEYS[1], 'h:seh_places') or '0')
+end
 local unit_field = need
 if need == 'seh' then
   local raw = redis.call('HGET', KEYS[1], 'seh')
