@@ -15,7 +15,9 @@ from capacity.db import Database
 from capacity.domain import Role
 from capacity.history.models import AuditEntry
 from capacity.incidents.models import IncidentLineRecord, IncidentRecord
+from regions.travel import DETOUR_FACTOR, banded_minutes, distance_km
 from tests.conftest import Keys, ServerThread, bearer
+from tests.dispatch.test_nearest import OsrmStub
 
 UTRECHT = {"lat": 52.0907, "lon": 5.1214}  # Domplein
 DIAK, UMCU, ANTONIUS, TERGOOI = "seh-tno-16", "seh-tno-76", "seh-tno-66", "seh-tno-70"
@@ -208,3 +210,20 @@ async def test_an_unknown_incident_is_a_404(http, keys):
         answer = await http.get(f"/api/v1/incidents/{incident_id}", headers=bearer(dispatch))
         assert answer.status_code == 404 and "unknown incident" in answer.json()["detail"]
     assert (await http.get(f"/api/v1/incidents/{'x' * 41}", headers=bearer(dispatch))).status_code == 422
+
+
+async def test_with_a_router_the_plan_takes_its_minutes_and_falls_back_to_the_geodesic_ones(settings, keys, registry):
+    dispatch = await keys.create(Role.dispatch)
+    far = registry.facilities[UMCU]
+    with OsrmStub() as osrm, ServerThread(settings.model_copy(update={"router_url": osrm.url})) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            await report(http, keys, UMCU, seh={"status": "open"}, units=units(3, 2))
+            routed = (await http.post("/api/v1/incidents", json=request(), headers=bearer(dispatch))).json()
+            assert osrm.requests and len(osrm.requests[0].split(";")) == 1 + sum(f.has_seh for f in registry.facilities.values())
+            osrm.server.should_exit = True
+            osrm.thread.join(5)
+            fallback = await http.post("/api/v1/incidents", json=request(), headers=bearer(dispatch))
+    geodesic = banded_minutes(float(distance_km(UTRECHT["lat"], UTRECHT["lon"], far.lat, far.lon)) * DETOUR_FACTOR)
+    ((line,),) = [routed["plan"]]
+    assert line["facility_id"] == UMCU and line["travel_min"] == pytest.approx(abs(far.lon - UTRECHT["lon"]) * 100 + 1, abs=0.05)
+    assert fallback.status_code == 201 and fallback.json()["plan"][0]["travel_min"] == pytest.approx(geodesic, abs=0.05)
