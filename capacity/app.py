@@ -28,6 +28,7 @@ from capacity.errors import UNAVAILABLE, http_error, store_unavailable, validati
 from capacity.facilities.routes import router as facilities_router
 from capacity.headers import SecurityHeaders
 from capacity.history.routes import router as history_router
+from capacity.incidents.routes import router as incidents_router
 from capacity.interop.csv_reports import router as csv_reports_router
 from capacity.interop.edxl import router as edxl_router
 from capacity.interop.fhir import router as fhir_router
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(coverage_router)
     app.include_router(coordinator_router)
+    app.include_router(incidents_router)
 
     @app.get("/healthz", tags=["ops"], dependencies=PUBLIC)
     async def healthz() -> dict[str, str]:

@@ -242,6 +242,12 @@ async def planner(request: Request) -> Principal:
     return await holder(request, roles.PLAN)
 
 
+@declares(roles.INCIDENTS)
+async def incident_commander(request: Request) -> Principal:
+    """Mass-casualty incidents: dispatch, coordinators (whatever their regions) and admin."""
+    return await holder(request, roles.INCIDENTS)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 FacilityWriter = Annotated[FacilityAccess, Depends(facility_writer)]
 FacilityReader = Annotated[FacilityAccess, Depends(facility_reader)]
@@ -256,5 +262,6 @@ Administrator = Annotated[Principal, Depends(administrator)]
 FacilityAdmin = Annotated[FacilityAccess, Depends(facility_admin)]
 AlertSubscriber = Annotated[Principal, Depends(alert_subscriber)]
 Planner = Annotated[Principal, Depends(planner)]
+IncidentCommander = Annotated[Principal, Depends(incident_commander)]
 PUBLIC = [Depends(roles.public)]
 """`dependencies=PUBLIC` on a route: it declares that it needs no key."""

@@ -56,6 +56,11 @@ ALERTS = Rule(
     "alerts", frozenset({Role.facility, Role.dispatch, Role.coordinator, Role.admin}), "the key's own subscriptions, in its regions"
 )
 COORDINATE = Rule("coordinate", frozenset({Role.coordinator, Role.dispatch, Role.admin}), "the region is one of the key's regions")
+INCIDENTS = Rule(
+    "incidents",
+    frozenset({Role.dispatch, Role.coordinator, Role.admin}),
+    "every region: a plan crosses region borders, so any coordinator may propose one and see every incident",
+)
 PLAN = Rule("what-if", frozenset({Role.coordinator, Role.dispatch, Role.admin}), "the key's regions")
 ADMIN = Rule("admin", frozenset({Role.admin}), "everything: facilities, keys, capabilities, identifiers, audit")
 

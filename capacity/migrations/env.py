@@ -16,6 +16,7 @@ from capacity.db import Base
 from capacity.dispatch import models as _dispatch  # noqa: F401
 from capacity.facilities import models as _facilities  # noqa: F401
 from capacity.history import models as _history  # noqa: F401
+from capacity.incidents import models as _incidents  # noqa: F401
 from capacity.interop import models as _interop  # noqa: F401
 
 config = context.config

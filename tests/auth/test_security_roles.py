@@ -71,6 +71,7 @@ def _concrete(path: str, announcement_id: str) -> str:
         "announcement_id": announcement_id,
         "subscription_id": "no-such-subscription",
         "key_id": "nokey",
+        "incident_id": "no-such-incident",
     }
     path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
     if path in ("/edxl/have", "/fhir/MeasureReport"):
