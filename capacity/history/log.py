@@ -23,6 +23,8 @@ from capacity.history.rollups import fold_pending
 
 log = logging.getLogger(__name__)
 FOLD_CHUNK = 2_000
+FOLD_EVERY_S = 0.5
+"""How long the event log gathers answered reports before folding them into the rollups."""
 
 
 async def insert_events(*, db: Database, records: Sequence[EventRecord], fold: bool = True) -> list[EventRecord]:
@@ -79,7 +81,7 @@ async def recorded_ids(*, db: Database, region_id: str, event_ids: Sequence[str]
 class EventLog:
     """Commits events for one worker, grouping whatever arrives during a commit."""
 
-    def __init__(self, *, db: Database, max_batch: int = 500, max_waiting: int = 10_000) -> None:
+    def __init__(self, *, db: Database, max_batch: int = 500, max_waiting: int = 10_000, fold_every_s: float = FOLD_EVERY_S) -> None:
         self._db = db
         self._max_batch = max_batch
         # Bounded like every queue: when SQL falls behind, reports wait here instead of growing the heap.
@@ -91,6 +93,7 @@ class EventLog:
         self._max_unfolded = max_waiting
         self._folder: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._fold_every_s = fold_every_s
 
     async def write(self, record: EventRecord) -> None:
         """Return once `record` is committed; raise DatabaseUnavailable if it could not be."""
@@ -128,6 +131,9 @@ class EventLog:
     async def _fold(self) -> None:
         while True:
             await self._wake.wait()
+            # Gathered for a moment: a facility's reports of one hour fold into one row, and the
+            # statements cost the worker once per gathering instead of once per commit.
+            await asyncio.sleep(self._fold_every_s)
             self._wake.clear()
             while self._unfolded:
                 chunk, self._unfolded = self._unfolded[:FOLD_CHUNK], self._unfolded[FOLD_CHUNK:]
