@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import func, select
 
-from capacity.board.service import free_of, held_for
+from capacity.board.service import aged, free_of, held_for
 from capacity.db import Database
 from capacity.dispatch.service import Places, places_of
 from capacity.domain import UnitType
@@ -171,6 +172,25 @@ def _records(*, plan: Plan, request: IncidentRequest, key_id: str, now: datetime
     return record, lines
 
 
+def with_stale_said(*, plan: Plan, replica: Replica, registry: Registry, now: datetime) -> Plan:
+    """Never stale without saying so: a line planned on a status or figures older than the
+    hospital's reporting interval says how old they are, so dispatch confirms by phone."""
+    lines = []
+    for line in plan.lines:
+        facility = registry.facilities[line.facility_id]
+        live = replica.region(facility.region_id).facility(facility.id)
+        dated = [("SEH status", live.seh.measured_at if live.seh else None)]
+        dated += [(unit, figures.measured_at) for unit in (SEH_PLACES, IC_ADULT) if (figures := live.units.get(unit)) is not None]
+        old = []
+        for what, at in dated:
+            if at is not None:
+                age, stale = aged(facility, at, now)
+                if stale:
+                    old.append(f"{what} {age // 60} min old")
+        lines.append(replace(line, why=(*line.why, f"stale, confirm by phone: {', '.join(old)}")) if old else line)
+    return replace(plan, lines=tuple(lines))
+
+
 async def propose(
     *,
     db: Database,
@@ -188,7 +208,7 @@ async def propose(
     lat, lon, _ = request.point()
     hospitals = await receiving(replica=replica, registry=registry, travel=travel, capabilities=capabilities, lat=lat, lon=lon)
     counts = Counts(**request.casualties.model_dump(), **request.needs.model_dump())
-    plan = plan_incident(receiving=hospitals, casualties=counts)
+    plan = with_stale_said(plan=plan_incident(receiving=hospitals, casualties=counts), replica=replica, registry=registry, now=now)
     record, lines = _records(plan=plan, request=request, key_id=key_id, now=now)
     placed = sum(line.T1 + line.T2 + line.T3 for line in lines)
     async with db.session() as session:

@@ -227,3 +227,22 @@ async def test_with_a_router_the_plan_takes_its_minutes_and_falls_back_to_the_ge
     ((line,),) = [routed["plan"]]
     assert line["facility_id"] == UMCU and line["travel_min"] == pytest.approx(abs(far.lon - UTRECHT["lon"]) * 100 + 1, abs=0.05)
     assert fallback.status_code == 201 and fallback.json()["plan"][0]["travel_min"] == pytest.approx(geodesic, abs=0.05)
+
+
+async def test_a_hospital_planned_on_stale_figures_says_how_old_they_are(http, keys):
+    """Never stale without saying so: figures older than the reporting interval (15 min) are
+    still planned on, as dispatch still ranks them, but the line says to confirm by phone."""
+    token, dispatch = await keys.create(Role.facility, UMCU), await keys.create(Role.dispatch)
+    old = (datetime.now(UTC) - timedelta(minutes=40)).isoformat()
+    sent = await http.post(
+        f"/api/v1/facilities/{UMCU}/reports",
+        json={"measured_at": old, "seh": {"status": "open"}, "units": units(3, 2)},
+        headers=bearer(token),
+    )
+    assert sent.status_code == 201, sent.text
+    await report(http, keys, ANTONIUS, seh={"status": "open"}, units=units(4, 1))
+    answer = await http.post("/api/v1/incidents", json=request(needs={}), headers=bearer(dispatch))
+    assert answer.status_code == 201, answer.text
+    lines = {line["facility_id"]: line for line in answer.json()["plan"]}
+    assert any(w.startswith("stale, confirm by phone: SEH status 40 min old") for w in lines[UMCU]["why"]), lines[UMCU]["why"]
+    assert not any("stale" in w for w in lines[ANTONIUS]["why"])
