@@ -8,7 +8,7 @@ The order of placement (RULES.md says why):
 1. burns casualties to burns centres, at any distance, most severe first;
 2. within the norm, first at each hospital's share, then above it: per class (T1, T2, T3) the
    children to paediatric SEHs (above their share before an ordinary SEH), then the rest, T1 to
-   trauma centres first, each nearest first;
+   trauma centres first (above their share before an ordinary SEH), each nearest first;
 3. beyond the norm, the same, only for casualties nothing within the norm could take.
 The nearest hospital within the norm is spared: it gets no T3 until the others are at their share.
 """
@@ -171,6 +171,8 @@ def _reason(h: _Hospital, group: _Group, *, full: bool, rules: Rules) -> str:
         parts.append("free SEH place")
     if full and h.spared and group.cls == "T3":
         parts.append("nearest hospital, spared for self-referrers until the others were at their share")
+    elif full and group.cls == "T1" and group.kind not in ABOVE_SHARE and h.within and rules.trauma_first and _can(h, "trauma_centre"):
+        parts.append("above its share: T1 go to a trauma centre before an ordinary SEH")
     elif full:
         parts.append(ABOVE_SHARE.get(group.kind, "above its share: the others were at theirs"))
     if not h.within:
@@ -239,7 +241,12 @@ def plan_incident(*, receiving: Sequence[Receiving], casualties: Casualties, rul
                     children_fb.count, children.count = children.count, 0
                     unplaced_needs["paediatric"] += children_fb.count
                 for group in (burns_fb, children_fb, plain):
-                    _place(group, _candidates(group, hospitals, within=within, full=full, rules=rules), full=full, rules=rules)
+                    pool = _candidates(group, hospitals, within=within, full=full, rules=rules)
+                    if cls == "T1" and within and not full and rules.trauma_first:
+                        trauma = [h for h in pool if _can(h, "trauma_centre")]
+                        _place(group, trauma, full=False, rules=rules)
+                        _place(group, trauma, full=True, rules=rules)  # a trauma centre above its share before an ordinary SEH
+                    _place(group, pool, full=full, rules=rules)
     unplaced = {cls: sum(g.count for g in groups[cls]) for cls in CLASSES}
     lines = tuple(_line(h, rules) for h in hospitals if h.why)
     return Plan(lines=lines, unplaced=unplaced, unplaced_needs=unplaced_needs, rules=rules.version)
