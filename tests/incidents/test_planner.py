@@ -216,6 +216,12 @@ MINUTES = (5.0, 12.0, 20.0, 30.0, 44.5, 45.0, 45.5, 60.0, 90.0)
 PROPERTIES = settings(max_examples=200, deadline=None, database=None)
 
 
+CAPABILITIES = st.tuples(*(st.booleans() for _ in CAPS)).map(lambda has: frozenset(c for c, yes in zip(CAPS, has, strict=True) if yes))
+"""Each capability one time in two, so trauma centres, burns centres and paediatric SEHs are common."""
+CAPABILITY_STOPS = st.sampled_from((frozenset(),) * 4 + tuple(frozenset({c}) for c in CAPS))
+"""Now and then one capability on stop."""
+
+
 def maybe(counts: st.SearchStrategy[int]) -> st.SearchStrategy[int | None]:
     """A count, unknown (None) one time in eight."""
     return st.tuples(st.integers(0, 7), counts).map(lambda pair: None if pair[0] == 0 else pair[1])
@@ -233,8 +239,8 @@ def receivings(draw: st.DrawFn) -> list[Receiving]:
             seh_status=draw(st.sampled_from(STATUSES)),
             seh_free=draw(maybe(st.integers(-1, 12))),
             ic_free=draw(maybe(st.integers(-1, 6))),
-            capabilities=draw(st.frozensets(st.sampled_from(CAPS))),
-            capability_stops=draw(st.frozensets(st.sampled_from(CAPS), max_size=1)),
+            capabilities=draw(CAPABILITIES),
+            capability_stops=draw(CAPABILITY_STOPS),
         )
         for i in ids
     ]
@@ -338,7 +344,16 @@ def test_t1_at_an_ordinary_seh_only_when_no_trauma_centre_within_the_norm_could_
     ]
     if ordinary:
         trauma = [r for r in receiving if r.travel_min <= NORM and usable_cap(r, "trauma_centre")]
-        assert not any(room_for(r, lines.get(r.facility_id), "T1") for r in trauma)
+        assert not any(room_before_t2(r, lines.get(r.facility_id)) for r in trauma)
+
+
+def room_before_t2(r: Receiving, line: PlanLine | None) -> bool:
+    """Whether a trauma centre had room for one more T1 before any T2 or T3 was placed: T1 are placed
+    before T2 and T3, after the burns (of any class), so at most its T1 and burns used it by then."""
+    if r.seh_status is None or on_stop(r.seh_status) or r.seh_free is None or r.ic_free is None:
+        return False
+    t1, burns = (line.T1, line.burns) if line else (0, 0)
+    return r.seh_free - t1 - burns > 0 and r.ic_free - t1 > 0
 
 
 @PROPERTIES
@@ -349,3 +364,22 @@ def test_same_input_same_plan_whatever_the_order(receiving: list[Receiving], cas
     first = plan_incident(receiving=receiving, casualties=casualties)
     assert plan_incident(receiving=receiving, casualties=casualties) == first
     assert plan_incident(receiving=shuffled, casualties=casualties) == first
+
+
+@PROPERTIES
+@given(receiving=receivings(), t2=st.integers(0, 40), t3=st.integers(0, 60))
+def test_no_hospital_above_its_share_while_another_within_the_norm_is_below_its_own(receiving: list[Receiving], t2: int, t3: int) -> None:
+    rules = Rules(spare_nearest=False)
+    plan = plan_incident(receiving=receiving, casualties=Casualties(T1=0, T2=t2, T3=t3), rules=rules)
+    lines = by_id(plan)
+
+    def share(r: Receiving) -> int:
+        return max(rules.share_min, int((r.seh_free or 0) * rules.share_fraction))
+
+    def taken(r: Receiving) -> int:
+        line = lines.get(r.facility_id)
+        return line.T2 + line.T3 if line else 0
+
+    within = [r for r in receiving if r.travel_min <= NORM and room_for(r, None, "T3")]
+    if any(taken(r) > share(r) for r in within):
+        assert all(taken(r) >= share(r) for r in within)
