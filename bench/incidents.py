@@ -2,7 +2,8 @@
 
 The planner (`capacity.incidents.planner.plan_incident`) is pure: the figure is its own cost, on
 snapshots built as the incident API builds them: one `Receiving` per SEH of the 89 shipped
-facilities (regions.registry.load_registry), its capabilities from the registry, the travel
+facilities (regions.registry.load_registry), its capabilities from the registry (plus the burns
+centres and children's SEHs an admin would declare: `DECLARED`), the travel
 model's minutes from the incident to every SEH at once (regions.travel: distance_km, detour,
 banded_minutes_array, as capacity/dispatch/service.nearest does), and random live figures
 (seeded: the same each run): about one SEH in six on stop, closed, stop expired or never reported,
@@ -51,6 +52,16 @@ PLACES = {
     "Maastricht": (50.851, 5.691),
     "Middelburg": (51.499, 3.611),
 }
+DECLARED = {
+    **dict.fromkeys(("seh-tno-41", "seh-tno-43", "seh-tno-58"), frozenset({"burns"})),
+    **dict.fromkeys(
+        ("seh-tno-00", "seh-tno-04", "seh-tno-20", "seh-tno-40", "seh-tno-54", "seh-tno-74", "seh-tno-75", "seh-tno-78"),
+        frozenset({"paediatric_seh"}),
+    ),
+}
+"""Capabilities an admin would declare (the shipped registry has only trauma centres): the three burns
+centres (Maasstad Rotterdam, Martini Groningen, Rode Kruis Beverwijk) and the academic hospitals'
+children's SEHs (Wilhelmina Kinderziekenhuis for Utrecht), so that burns and children are planned too."""
 SNAPSHOTS = 20
 STATUSES = ("open",) * 7 + ("busy",) * 3 + ("stop", "closed", "stop_expired", None)
 
@@ -60,21 +71,26 @@ def live_figures(sehs: list[Facility], registry: Registry, seed: int) -> list[tu
     rng = random.Random(seed)
     figures = []
     for f in sehs:
-        caps = sorted(registry.capabilities.get(f.id, frozenset()))
+        caps = sorted(registry.capabilities.get(f.id, frozenset()) | DECLARED.get(f.id, frozenset()))
         stops = frozenset(c for c in caps if rng.random() < 0.1)
         ic = None if rng.random() < 0.1 else rng.randint(0, 8)
         figures.append((rng.choice(STATUSES), rng.randint(0, 15), ic, stops))
     return figures
 
 
+def capabilities_of(registry: Registry) -> dict[str, frozenset[str]]:
+    """Shipped ∪ declared, as capacity.dispatch.capabilities.CapabilityBook holds them."""
+    return {f: registry.capabilities.get(f, frozenset()) | DECLARED.get(f, frozenset()) for f in registry.facilities}
+
+
 def snapshot(
-    sehs: list[Facility], lat: np.ndarray, lon: np.ndarray, registry: Registry, point: tuple[float, float], figures: list[Any]
+    sehs: list[Facility], lat: np.ndarray, lon: np.ndarray, caps: dict[str, frozenset[str]], point: tuple[float, float], figures: list[Any]
 ) -> list[Receiving]:
     """What the incident API hands the planner: one Receiving per SEH with the model's minutes."""
     minutes = banded_minutes_array(distance_km(point[0], point[1], lat, lon) * DETOUR_FACTOR).tolist()
     empty: frozenset[str] = frozenset()
     return [
-        Receiving(f.id, f.name, f.region_id, round(m, 1), status, seh, ic, registry.capabilities.get(f.id, empty), stops)
+        Receiving(f.id, f.name, f.region_id, round(m, 1), status, seh, ic, caps.get(f.id, empty), stops)
         for f, m, (status, seh, ic, stops) in zip(sehs, minutes, figures, strict=True)
     ]
 
@@ -105,16 +121,17 @@ def measure(runs: int) -> dict[str, Any]:
     lat = np.array([f.lat for f in sehs], dtype=np.float64)
     lon = np.array([f.lon for f in sehs], dtype=np.float64)
     states = [live_figures(sehs, registry, seed) for seed in range(SNAPSHOTS)]
+    caps = capabilities_of(registry)
     cases = [(name, point, figures) for name, point in PLACES.items() for figures in states]
     plan_ns: list[int] = []
     total_ns: list[int] = []
     problems: list[str] = []
-    placed = unplaced = lines = 0
+    placed = unplaced = unplaced_needs = lines = 0
     for i in range(-20, runs):  # 20 warm-up runs, not timed
         name, point, figures = cases[i % len(cases)]
         gc.collect(0)
         t0 = time.perf_counter_ns()
-        receiving = snapshot(sehs, lat, lon, registry, point, figures)
+        receiving = snapshot(sehs, lat, lon, caps, point, figures)
         t1 = time.perf_counter_ns()
         plan = plan_incident(receiving=receiving, casualties=CASUALTIES)
         t2 = time.perf_counter_ns()
@@ -126,6 +143,7 @@ def measure(runs: int) -> dict[str, Any]:
             problems.append(f"{name}: {problem}")
         lines += len(plan.lines)
         unplaced += sum(plan.unplaced.values())
+        unplaced_needs += sum(plan.unplaced_needs.values())
         placed += sum(line.T1 + line.T2 + line.T3 for line in plan.lines)
     return {
         "casualties": {
@@ -143,6 +161,7 @@ def measure(runs: int) -> dict[str, Any]:
         "within_goal": percentile([s / 1e6 for s in plan_ns], 99) <= GOAL_MS,
         "mean_lines": lines / runs,
         "mean_unplaced": unplaced / runs,
+        "mean_unplaced_needs": unplaced_needs / runs,
         "mean_placed": placed / runs,
         "problems": problems[:5],
         "problem_count": len(problems),
@@ -169,7 +188,8 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         table.add_row(label, f"{f['p50_ms']:.3f}", f"{f['p99_ms']:.3f}", f"{f['max_ms']:.3f}")
     console.print(table)
     console.print(
-        f"mean {result['mean_lines']:.1f} hospitals per plan, {result['mean_placed']:.1f} placed, {result['mean_unplaced']:.1f} unplaced; "
+        f"mean {result['mean_lines']:.1f} hospitals per plan, {result['mean_placed']:.1f} placed, {result['mean_unplaced']:.1f} unplaced, "
+        f"{result['mean_unplaced_needs']:.1f} of 20 special needs at an ordinary SEH; "
         f"{result['problem_count']} plans broke a rule"
     )
 
