@@ -15,6 +15,7 @@ The nearest hospital within the norm is spared: it gets no T3 until the others a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -132,13 +133,18 @@ def _can(h: _Hospital, capability: str) -> bool:
     return capability in h.r.capabilities and capability not in h.r.capability_stops
 
 
+def _order(r: Receiving) -> tuple[float, str]:
+    """Nearest first, ties by facility id; unknown minutes (NaN) last, like infinitely far."""
+    return (r.travel_min if not math.isnan(r.travel_min) else math.inf, r.facility_id)
+
+
 def _hospitals(receiving: Sequence[Receiving], rules: Rules) -> list[_Hospital]:
     """The usable hospitals, nearest first (ties by facility id, so the plan is deterministic)."""
     hospitals = []
-    for r in sorted(receiving, key=lambda r: (r.travel_min, r.facility_id)):
+    for r in sorted(receiving, key=_order):
         if _usable(r):
             seh, ic = r.seh_free or 0, max(0, r.ic_free or 0)
-            within = r.travel_min <= rules.norm_min
+            within = r.travel_min <= rules.norm_min  # False for NaN and inf
             hospitals.append(_Hospital(r, within, seh, ic, _share(seh, rules), _share(ic, rules)))
     if rules.spare_nearest and hospitals and hospitals[0].within:
         hospitals[0].spared = True

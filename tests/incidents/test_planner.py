@@ -165,6 +165,13 @@ def test_exactly_at_the_norm_counts_as_within() -> None:
     assert by_id(plan)["edge"].within_norm
 
 
+def test_unknown_minutes_count_as_beyond_the_norm_and_last() -> None:
+    receiving = [hospital("nan", float("nan"), seh=1), hospital("inf", float("inf"), seh=1), hospital("far", 80, seh=1)]
+    plan = plan_incident(receiving=receiving, casualties=Casualties(T1=0, T2=3, T3=0))
+    assert [line.facility_id for line in plan.lines] == ["far", "inf", "nan"]
+    assert not any(line.within_norm for line in plan.lines)
+
+
 def test_unknown_free_places_are_not_used() -> None:
     receiving = [hospital("a", 5, seh=None), hospital("b", 6, seh=0), hospital("c", 7, seh=-1)]
     plan = plan_incident(receiving=receiving, casualties=Casualties(T1=1, T2=2, T3=3))
