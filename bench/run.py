@@ -30,6 +30,7 @@ from rich.table import Table
 from bench.coverage import run_coverage
 from bench.fanout import FanoutPlan, run_fanout
 from bench.ha import run_ha
+from bench.incidents import incident_checks, incident_rows, run_incidents
 from bench.interop import InteropPlan, run_interop
 from bench.load import create_credentials, scrypt_ms
 from bench.nearest import NearestPlan, run_nearest
@@ -41,7 +42,7 @@ from capacity.config import Settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
-EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage", "rollups", "ha")
+EVERY_PART = ("push", "fanout", "durability", "nearest", "interop", "coverage", "rollups", "ha", "incidents")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEY_CACHE_S = 3600
 PUSH_GOAL = 0.5
@@ -305,6 +306,8 @@ def figure_rows(results: dict) -> list[Row]:
         rows[-1] = replace(rows[-1], last_in_section=True)
     if rollups := results.get("rollups"):
         rows += rollup_rows(rollups)
+    if incidents := results.get("incidents"):
+        rows += incident_rows(incidents)
     if ha := results.get("ha"):
         rows += ha_rows(ha)
     return rows
@@ -383,6 +386,8 @@ def sanity_checks(results: dict) -> list[Check]:
             checks.append(Check("board GET: every answer 200", f"{board['not_200']} not 200", board["not_200"] == 0))
     if rollups := results.get("rollups"):
         checks += rollup_checks(rollups)
+    if incidents := results.get("incidents"):
+        checks += incident_checks(incidents)
     if ha := results.get("ha"):
         other = ha["failover"]["other_5xx"]
         checks.append(Check("Sentinel fail-over: no 5xx but 503", f"{other} other 5xx", other == 0))
@@ -568,6 +573,8 @@ def run_benchmarks(args: argparse.Namespace, workdir: Path, results: dict, conso
             results["coverage"] = run_coverage(redis_url=redis_url, rounds=100 if args.quick else 300, console=console, table=False)
         if "rollups" in args.only:
             results["rollups"] = run_rollups(console=console, calls=10 if args.quick else 30, table=False, procs=procs, redis_url=redis_url)
+        if "incidents" in args.only:
+            results["incidents"] = run_incidents(runs=200 if args.quick else 1000, console=console, table=False)
         if "interop" in args.only:
             fresh_state()
             plan_interop = InteropPlan(seconds=max(3, args.duration), connections=16)

@@ -8,13 +8,14 @@ The order of placement (RULES.md says why):
 1. burns casualties to burns centres, at any distance, most severe first;
 2. within the norm, first at each hospital's share, then above it: per class (T1, T2, T3) the
    children to paediatric SEHs (above their share before an ordinary SEH), then the rest, T1 to
-   trauma centres first, each nearest first;
+   trauma centres first (above their share before an ordinary SEH), each nearest first;
 3. beyond the norm, the same, only for casualties nothing within the norm could take.
 The nearest hospital within the norm is spared: it gets no T3 until the others are at their share.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -132,13 +133,18 @@ def _can(h: _Hospital, capability: str) -> bool:
     return capability in h.r.capabilities and capability not in h.r.capability_stops
 
 
+def _order(r: Receiving) -> tuple[float, str]:
+    """Nearest first, ties by facility id; unknown minutes (NaN) last, like infinitely far."""
+    return (r.travel_min if not math.isnan(r.travel_min) else math.inf, r.facility_id)
+
+
 def _hospitals(receiving: Sequence[Receiving], rules: Rules) -> list[_Hospital]:
     """The usable hospitals, nearest first (ties by facility id, so the plan is deterministic)."""
     hospitals = []
-    for r in sorted(receiving, key=lambda r: (r.travel_min, r.facility_id)):
+    for r in sorted(receiving, key=_order):
         if _usable(r):
             seh, ic = r.seh_free or 0, max(0, r.ic_free or 0)
-            within = r.travel_min <= rules.norm_min
+            within = r.travel_min <= rules.norm_min  # False for NaN and inf
             hospitals.append(_Hospital(r, within, seh, ic, _share(seh, rules), _share(ic, rules)))
     if rules.spare_nearest and hospitals and hospitals[0].within:
         hospitals[0].spared = True
@@ -171,6 +177,8 @@ def _reason(h: _Hospital, group: _Group, *, full: bool, rules: Rules) -> str:
         parts.append("free SEH place")
     if full and h.spared and group.cls == "T3":
         parts.append("nearest hospital, spared for self-referrers until the others were at their share")
+    elif full and group.cls == "T1" and group.kind not in ABOVE_SHARE and h.within and rules.trauma_first and _can(h, "trauma_centre"):
+        parts.append("above its share: T1 go to a trauma centre before an ordinary SEH")
     elif full:
         parts.append(ABOVE_SHARE.get(group.kind, "above its share: the others were at theirs"))
     if not h.within:
@@ -239,7 +247,12 @@ def plan_incident(*, receiving: Sequence[Receiving], casualties: Casualties, rul
                     children_fb.count, children.count = children.count, 0
                     unplaced_needs["paediatric"] += children_fb.count
                 for group in (burns_fb, children_fb, plain):
-                    _place(group, _candidates(group, hospitals, within=within, full=full, rules=rules), full=full, rules=rules)
+                    pool = _candidates(group, hospitals, within=within, full=full, rules=rules)
+                    if cls == "T1" and within and not full and rules.trauma_first:
+                        trauma = [h for h in pool if _can(h, "trauma_centre")]
+                        _place(group, trauma, full=False, rules=rules)
+                        _place(group, trauma, full=True, rules=rules)  # a trauma centre above its share before an ordinary SEH
+                    _place(group, pool, full=full, rules=rules)
     unplaced = {cls: sum(g.count for g in groups[cls]) for cls in CLASSES}
     lines = tuple(_line(h, rules) for h in hospitals if h.why)
     return Plan(lines=lines, unplaced=unplaced, unplaced_needs=unplaced_needs, rules=rules.version)
